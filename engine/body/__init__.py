@@ -1,0 +1,1 @@
+"""Body models: joint sets, rest skeletons, kinematics and SMPL model files."""

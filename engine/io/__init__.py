@@ -1,0 +1,1 @@
+"""Animation file formats: BVH reading and writing, FBX writing through Blender."""
