@@ -256,13 +256,15 @@ def write_bvh(
     frames = len(poses)
     rotvecs = np.asarray(poses, np.float64).reshape(frames, len(joint_set), 3)
     euler = Rotation.from_rotvec(rotvecs.reshape(-1, 3)).as_euler("ZYX", degrees=True)
-    root_pos = (np.asarray(trans, np.float64) * scale + rest[0])[:, None, :]
-    columns = np.concatenate([root_pos, euler.reshape(frames, len(joint_set), 3)], axis=1)
+    euler = euler.reshape(frames, len(joint_set), 3)
+    root_pos = np.asarray(trans, np.float64) * scale + rest[0]
 
     lines = ["HIERARCHY"]
+    file_order: list[int] = []  # the motion section lists joints depth first, as the hierarchy does
 
     def emit(j: int, depth: int) -> None:
         pad = "\t" * depth
+        file_order.append(j)
         offset = np.zeros(3) if parents[j] < 0 else rest[j] - rest[parents[j]]
         lines.append(f"{pad}{'ROOT' if parents[j] < 0 else 'JOINT'} {joint_set.names[j]}")
         lines.append(pad + "{")
@@ -273,11 +275,12 @@ def write_bvh(
             emit(c, depth + 1)
         if not children[j]:
             tip = 0.5 * (rest[j] - rest[parents[j]])
-            lines += [f"{pad}\tEnd Site", pad + "\t{", f"{pad}\t\tOFFSET {tip[0]:.6f} {tip[1]:.6f} {tip[2]:.6f}", pad + "\t}"]
+            end = [f"{pad}\tEnd Site", pad + "\t{", f"{pad}\t\tOFFSET {tip[0]:.6f} {tip[1]:.6f} {tip[2]:.6f}", pad + "\t}"]
+            lines.extend(end)
         lines.append(pad + "}")
 
     emit(0, 0)
     lines += ["MOTION", f"Frames: {frames}", f"Frame Time: {1.0 / fps:.8f}"]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
-        np.savetxt(f, columns.reshape(frames, -1), fmt="%.6f")
+        np.savetxt(f, np.concatenate([root_pos, euler[:, file_order].reshape(frames, -1)], axis=1), fmt="%.6f")
