@@ -1,0 +1,83 @@
+"""Joint sets, the default rest skeleton, kinematics and rotation transfer from mocap."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.body.correspondence import CMU31_TO_SMPL24, map_positions
+from engine.body.joints import H36M17, SMPL24
+from engine.body.kinematics import forward_kinematics, forward_kinematics_np
+from engine.body.retarget import retarget_bvh
+from engine.io.bvh import read_bvh
+from tests.paths import MOCAP, needs_mocap
+
+
+def test_joint_sets_follow_design_conventions():
+    assert H36M17.parents == (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
+    assert len(SMPL24) == 24 and SMPL24.names[12] == "neck" and SMPL24.parents[15] == 12
+    for joints in (H36M17, SMPL24):
+        for left, right in joints.flip_pairs:
+            assert joints.names[left].replace("l_", "r_", 1) == joints.names[right]
+        perm = joints.flip_permutation
+        assert sorted(perm) == list(range(len(joints))) and [perm[i] for i in perm] == list(range(len(joints)))
+    assert len(SMPL24.flip_pairs) == 9 and len(H36M17.flip_pairs) == 6
+
+
+def test_default_skeleton_is_a_mirrored_adult_t_pose(rest_joints):
+    assert rest_joints.shape == (24, 3) and not rest_joints[0].any()
+    mirrored = rest_joints[SMPL24.flip_permutation] * [-1, 1, 1]
+    np.testing.assert_allclose(mirrored, rest_joints, atol=1e-5)
+    head_to_ankle = rest_joints[SMPL24.index("head"), 1] - rest_joints[SMPL24.index("l_ankle"), 1]
+    assert 1.3 < head_to_ankle < 1.7
+    arms = rest_joints[[SMPL24.index(n) for n in ("l_shoulder", "l_elbow", "l_wrist", "l_hand")]]
+    assert np.ptp(arms[:, 1]) < 1e-6 and np.all(np.diff(arms[:, 0]) > 0)  # straight out to the left (+x)
+
+
+def test_torch_and_numpy_fk_agree_for_every_representation(rest_joints):
+    rng = np.random.default_rng(0)
+    rotvecs = rng.normal(0, 0.6, (4, 8, 24, 3))
+    trans = rng.normal(0, 1, (4, 8, 3))
+    expected, expected_rot = forward_kinematics_np(rotvecs, rest_joints, trans)
+    joints, global_rot = forward_kinematics(torch.tensor(rotvecs), torch.tensor(rest_joints), torch.tensor(trans))
+    np.testing.assert_allclose(joints.numpy(), expected, atol=1e-10)
+    np.testing.assert_allclose(global_rot.numpy(), expected_rot, atol=1e-10)
+    matrices = global_rot.new_tensor(forward_kinematics_np(rotvecs, rest_joints, rep="axis_angle")[1])
+    local = matrices.clone()
+    local[..., 1:, :, :] = matrices[..., list(SMPL24.parents[1:]), :, :].transpose(-1, -2) @ matrices[..., 1:, :, :]
+    as_matrix, _ = forward_kinematics(local, torch.tensor(rest_joints), torch.tensor(trans), rep="matrix")
+    as_6d, _ = forward_kinematics(local[..., :2].flatten(-2), torch.tensor(rest_joints), torch.tensor(trans), rep="6d")
+    np.testing.assert_allclose(as_matrix.numpy(), expected, atol=1e-9)
+    np.testing.assert_allclose(as_6d.numpy(), expected, atol=1e-9)
+
+
+def test_zero_pose_is_the_rest_skeleton_moved_by_trans(rest_joints):
+    joints, _ = forward_kinematics_np(np.zeros((2, 24, 3)), rest_joints, np.array([[0, 0, 0], [1, 2, 3]]))
+    np.testing.assert_allclose(joints[0], rest_joints)
+    np.testing.assert_allclose(joints[1], rest_joints + [1, 2, 3])
+
+
+def test_mismatched_tree_is_refused(rest_joints):
+    with pytest.raises(ValueError, match="24 joints in the tree, rotations for 17"):
+        forward_kinematics_np(np.zeros((1, 17, 3)), rest_joints)
+
+
+@needs_mocap
+def test_rotation_transfer_reproduces_cmu_bone_directions(rest_joints):
+    """Rotations moved onto SMPL24 point its bones where the mocap skeleton's bones point."""
+    bvh = read_bvh(MOCAP / "cmu" / "02_01.bvh.gz")
+    unit = 0.0254 / 0.45
+    poses, trans = retarget_bvh(bvh, CMU31_TO_SMPL24, rest_joints, unit)
+    ours, _ = forward_kinematics_np(poses.reshape(len(poses), 24, 3), rest_joints, trans)
+    source = map_positions(bvh.world_positions() * unit, bvh.names, CMU31_TO_SMPL24)
+    np.testing.assert_allclose(ours[:, 0], source[:, 0], atol=1e-5)
+
+    def directions(joints: np.ndarray) -> np.ndarray:
+        bones = joints[:, 1:] - joints[:, list(SMPL24.parents[1:])]
+        return bones / np.linalg.norm(bones, axis=-1, keepdims=True)
+
+    angles = np.degrees(np.arccos(np.clip((directions(ours) * directions(source)).sum(-1), -1, 1)))
+    limbs = [SMPL24.index(n) - 1 for n in ("l_knee", "r_ankle", "l_elbow", "r_wrist", "head")]
+    print(f"\nmean bone direction error {angles.mean():.2f}°, limbs {angles[:, limbs].max():.4f}° max")
+    assert angles[:, limbs].max() < 0.01 and angles.mean() < 2.0
