@@ -117,6 +117,7 @@ def export(
     out = out or motion_path.with_suffix("." + to.value)
     if out.resolve() == motion_path.resolve():
         raise _fail(f"{out} is the input file; choose another with --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
     try:
         motion = Motion.load(motion_path)
         if to is Format.npz:
