@@ -103,8 +103,9 @@ def test_written_bvh_reads_back_as_our_fk(tmp_path, rest_joints):
 
 
 @needs_mocap
-def test_every_cmu_file_parses():
-    files = sorted((MOCAP / "cmu").glob("*.bvh.gz"))
+@pytest.mark.parametrize("folder, at_least", [("cmu", 156), ("bandai2", 1400)])
+def test_every_mocap_file_parses(folder, at_least):
+    files = sorted((MOCAP / folder).glob("*.bvh.gz"))
     failures = {}
     for path in files:
         try:
@@ -112,5 +113,5 @@ def test_every_cmu_file_parses():
             assert bvh.num_frames > 0 and len(bvh.names) >= 20
         except BvhError as e:
             failures[path.name] = str(e)
-    print(f"\nCMU BVH files parsed: {len(files) - len(failures)} of {len(files)}")
-    assert len(files) >= 150 and not failures
+    print(f"\n{folder}: {len(files) - len(failures)} of {len(files)} BVH files parse; failures: {failures}")
+    assert len(files) >= at_least and not failures
