@@ -1,0 +1,1 @@
+"""Evaluation: error metrics for 3D pose and motion."""
