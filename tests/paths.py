@@ -1,4 +1,5 @@
-"""Where the tests find the shared mocap data (../shared/mocap beside the repository, or $ENGINE_MOCAP_DIR)."""
+"""Where the tests find the shared data: $ENGINE_MOCAP_DIR, else ../shared beside the repository,
+else the workplace's /work/shared (for clones made elsewhere)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-MOCAP = Path(os.environ.get("ENGINE_MOCAP_DIR", REPO.parent / "shared" / "mocap"))
+_SHARED = next((p for p in (REPO.parent / "shared", Path("/work/shared")) if p.is_dir()), REPO.parent / "shared")
+MOCAP = Path(os.environ.get("ENGINE_MOCAP_DIR", _SHARED / "mocap"))
 
 needs_mocap = pytest.mark.skipif(not (MOCAP / "cmu").is_dir(), reason=f"no mocap data at {MOCAP} (set ENGINE_MOCAP_DIR)")
