@@ -13,7 +13,6 @@ import argparse
 import hashlib
 from pathlib import Path
 
-from engine.body.correspondence import CMU31_TO_SMPL24
 from engine.body.kinematics import forward_kinematics_np
 from engine.body.retarget import retarget_bvh
 from engine.body.skeleton import default_rest_joints
@@ -31,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
     bvh = read_bvh(args.bvh)
     rest = default_rest_joints()
-    poses, trans = retarget_bvh(bvh, CMU31_TO_SMPL24, rest, CMU_UNIT_M)
+    poses, trans, _ = retarget_bvh(bvh, rest, CMU_UNIT_M)
     poses, trans = poses[:: args.stride], trans[:: args.stride]
     joints, _ = forward_kinematics_np(poses.reshape(len(poses), -1, 3), rest, trans)
     digest = hashlib.sha256(args.bvh.read_bytes()).hexdigest()

@@ -2,8 +2,8 @@
 
 Source: the CMU Graphics Lab Motion Capture Database (mocap.cs.cmu.edu; free, commercial
 use allowed), the 31-joint skeleton of every subject in ../shared/mocap/cmu. Each subject's
-rest pose is mapped to SMPL24 joints (engine.body.correspondence.CMU31_TO_SMPL24), the
-subjects are averaged, left and right are made mirror images, and the limbs are laid out as
+rest pose is read for its landmarks (engine.body.correspondence.find_landmarks) and mapped
+to SMPL24 joints (``smpl24_from_cmu`` below), the subjects are averaged, left and right are made mirror images, and the limbs are laid out as
 SMPL's rest pose has them: legs straight down, arms straight out to the sides (T-pose),
 keeping the mean bone lengths. The pelvis is at the origin, so ``trans`` is the pelvis
 position. Run from the repository root:
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.body.correspondence import CMU31_TO_SMPL24, map_positions
+from engine.body.correspondence import HAND_BEYOND_WRIST, find_landmarks
 from engine.body.joints import SMPL24
 from engine.body.skeleton import DEFAULT_SKELETON_PATH
 from engine.io.bvh import read_bvh
@@ -35,6 +35,36 @@ STRAIGHT_CHAINS = {
 }
 
 
+def _along(points: np.ndarray, fraction: float) -> np.ndarray:
+    """The point ``fraction`` of the way along a polyline (N, 3), by length."""
+    lengths = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    at = np.interp(fraction * lengths.sum(), np.concatenate([[0], np.cumsum(lengths)]), np.arange(len(points)))
+    i = min(int(at), len(points) - 2)
+    return points[i] + (at - i) * (points[i + 1] - points[i])
+
+
+def smpl24_from_cmu(rest: np.ndarray, names: list[str], parents: list[int]) -> np.ndarray:
+    """SMPL24 joint positions (24, 3) on a CMU 31-joint rest skeleton: limbs at their joints,
+    spine1/spine2 a third and two thirds up the spine's joints, spine3 at the neck base, neck
+    halfway to the head joint, collars halfway along the clavicles, hands beyond the wrists."""
+    lm = find_landmarks(names, parents)
+    at: dict[str, np.ndarray] = {
+        "pelvis": rest[lm.pelvis],
+        "spine1": _along(rest[list(lm.spine)], 1 / 3),
+        "spine2": _along(rest[list(lm.spine)], 2 / 3),
+        "spine3": rest[lm.neck_base],
+        "neck": (rest[lm.neck_base] + rest[lm.head]) / 2,
+        "head": rest[lm.head],
+    }
+    for s in "lr":
+        for part in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist"):
+            at[f"{s}_{part}"] = rest[getattr(lm, part)[s]]
+        at[f"{s}_foot"] = rest[lm.toe[s]]
+        at[f"{s}_collar"] = (rest[lm.collar[s]] + rest[lm.shoulder[s]]) / 2
+        at[f"{s}_hand"] = at[f"{s}_wrist"] + HAND_BEYOND_WRIST * (at[f"{s}_wrist"] - at[f"{s}_elbow"])
+    return np.array([at[name] for name in SMPL24.names])
+
+
 def subject_rest_skeletons(mocap: Path) -> dict[str, np.ndarray]:
     """Mean SMPL24 rest positions (24, 3), pelvis-relative in metres, per CMU subject."""
     per_subject: dict[str, list[np.ndarray]] = defaultdict(list)
@@ -43,9 +73,7 @@ def subject_rest_skeletons(mocap: Path) -> dict[str, np.ndarray]:
             if not row["unit"].startswith("cmu"):
                 continue
             bvh = read_bvh(mocap / row["file"])
-            if not set(name for pairs in CMU31_TO_SMPL24.values() for name, _ in pairs) <= set(bvh.names):
-                continue
-            rest = map_positions(bvh.rest_positions() * CMU_UNIT_M, bvh.names, CMU31_TO_SMPL24)
+            rest = smpl24_from_cmu(bvh.rest_positions() * CMU_UNIT_M, bvh.names, bvh.parents)
             per_subject[row["subject"]].append(rest - rest[0])
     return {s: np.mean(r, axis=0) for s, r in sorted(per_subject.items(), key=lambda kv: int(kv[0]))}
 

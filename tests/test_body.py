@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.body.correspondence import CMU31_TO_SMPL24, map_positions
+from engine.body.correspondence import SkeletonError, find_landmarks, side_and_stem
 from engine.body.joints import H36M17, SMPL24
 from engine.body.kinematics import forward_kinematics, forward_kinematics_np
-from engine.body.retarget import retarget_bvh
+from engine.body.retarget import bone_direction_error, retarget_bvh
 from engine.io.bvh import read_bvh
 from tests.paths import MOCAP, needs_mocap
 
@@ -64,20 +64,28 @@ def test_mismatched_tree_is_refused(rest_joints):
 
 
 @needs_mocap
-def test_rotation_transfer_reproduces_cmu_bone_directions(rest_joints):
-    """Rotations moved onto SMPL24 point its bones where the mocap skeleton's bones point."""
-    bvh = read_bvh(MOCAP / "cmu" / "02_01.bvh.gz")
-    unit = 0.0254 / 0.45
-    poses, trans = retarget_bvh(bvh, CMU31_TO_SMPL24, rest_joints, unit)
+@pytest.mark.parametrize("clip", ["cmu/02_01", "cmu/05_01", "cmu/05_02", "cmu/16_01", "bandai2/dataset-2_walk_normal_002"])
+def test_retargeted_rotations_reproduce_source_bone_directions(rest_joints, clip):
+    """Every skeleton variant: FK of the SMPL rotations points each bone where the source's does."""
+    poses, trans, targets = retarget_bvh(read_bvh(MOCAP / f"{clip}.bvh.gz"), rest_joints, unit_m=0.01)
     ours, _ = forward_kinematics_np(poses.reshape(len(poses), 24, 3), rest_joints, trans)
-    source = map_positions(bvh.world_positions() * unit, bvh.names, CMU31_TO_SMPL24)
-    np.testing.assert_allclose(ours[:, 0], source[:, 0], atol=1e-5)
+    np.testing.assert_allclose(ours[:, 0], targets[:, 0], atol=1e-5)
+    angles = bone_direction_error(ours, targets)
+    limbs = [SMPL24.index(n) - 1 for n in ("l_knee", "r_ankle", "l_elbow", "r_wrist", "head", "neck")]
+    print(f"\n{clip}: mean bone direction error {angles.mean():.2f}°")
+    assert angles[:, limbs].max() < 0.01 and angles.mean() < 1.0
 
-    def directions(joints: np.ndarray) -> np.ndarray:
-        bones = joints[:, 1:] - joints[:, list(SMPL24.parents[1:])]
-        return bones / np.linalg.norm(bones, axis=-1, keepdims=True)
 
-    angles = np.degrees(np.arccos(np.clip((directions(ours) * directions(source)).sum(-1), -1, 1)))
-    limbs = [SMPL24.index(n) - 1 for n in ("l_knee", "r_ankle", "l_elbow", "r_wrist", "head")]
-    print(f"\nmean bone direction error {angles.mean():.2f}°, limbs {angles[:, limbs].max():.4f}° max")
-    assert angles[:, limbs].max() < 0.01 and angles.mean() < 2.0
+def test_skeletons_are_recognised_by_their_names():
+    assert side_and_stem("mixamorig:LeftForeArm") == ("l", "forearm")
+    assert side_and_stem("lShin") == ("l", "shin") and side_and_stem("UpperArm_R") == ("r", "upperarm")
+    assert side_and_stem("lfemur") == ("l", "femur") and side_and_stem("lowerback") == (None, "lowerback")
+    names = ["Hips", "Spine", "Chest", "Neck", "Head", "LeftShoulder", "LeftArm", "LeftForeArm", "LeftHand",
+             "RightShoulder", "RightArm", "RightForeArm", "RightHand", "LeftUpLeg", "LeftLeg", "LeftFoot",
+             "LeftToeBase", "RightUpLeg", "RightLeg", "RightFoot", "RightToeBase"]  # fmt: skip
+    parents = [-1, 0, 1, 2, 3, 2, 5, 6, 7, 2, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19]
+    lm = find_landmarks(names, parents)
+    assert (lm.pelvis, lm.chest, lm.neck_base, lm.head) == (0, 2, 3, 4)
+    assert lm.knee == {"l": 14, "r": 18} and lm.wrist == {"l": 8, "r": 12} and lm.collar == {"l": 5, "r": 9}
+    with pytest.raises(SkeletonError, match="no joint for l elbow"):
+        find_landmarks([n.replace("LeftForeArm", "LeftThing") for n in names], parents)

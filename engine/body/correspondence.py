@@ -1,59 +1,278 @@
-"""Where the joints of our joint sets sit on the skeletons of mocap files.
+"""Where the joints of our joint sets sit on any mocap skeleton, found by its joint names.
 
-Each joint of a target set is a weighted mean of source-skeleton joint positions, so a
-virtual joint that the source lacks (SMPL's collar, say) is defined by the joints around it.
+A skeleton is read for a few anatomical landmarks, by name and by the tree: each side's
+knee (``LeftLeg``, ``lShin``, ``LowerLeg_L``, ``CC_Base_L_Calf``, ``ltibia``...) and elbow
+(``LeftForeArm``, ``lForeArm``, ``LowerArm_L``, ``lradius``...); the hip is the knee's
+parent, the ankle its child, the toe the ankle's child; the shoulder is the elbow's parent,
+the collar the shoulder's parent, the wrist the elbow's child; the chest is where the two
+collars meet, the pelvis where a leg and the chest meet, the neck base the chest's child towards
+the joint named ``head``. Every target joint is then defined the same way on every skeleton
+(one definition, not guessed per file):
+
+SMPL24: pelvis, hips, knees, ankles, shoulders, elbows, wrists at those joints; feet at the
+toe joints (or the ankles' End Sites); spine1 and spine2 a third and two thirds of the way (along the spine's joints)
+from the pelvis to the neck base; spine3 the neck base; neck halfway from the neck base to
+the head joint; head the head joint; collars halfway along the clavicle (collar joint to
+shoulder); hands 0.4 forearm lengths beyond the wrist, carried by the wrist.
+
+H36M17 (as the 2D model sees a person, ``engine/keypoints.py``): pelvis the midpoint of the
+hips; thorax the midpoint of the shoulders; spine halfway between; neck/nose and head (the
+midpoint of the ears) carried by the head joint at fixed places relative to the torso in
+the skeleton's rest pose: ``HEAD_LANDMARKS``, in shoulder widths, measured by mediapipe
+on the videos in ../shared/videos (docs/conventions.md).
+
+Virtual points carried by a joint are fixed offsets in that joint's frame, taken from the
+skeleton's zero pose, where every joint's world rotation is the identity.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 import numpy as np
 
-from engine.body.joints import SMPL24, JointSet
+from engine.body.joints import H36M17, SMPL24, JointSet
+from engine.body.kinematics import positions_from_offsets
+from engine.body.skeleton import default_rest_joints
 
-Correspondence = dict[str, tuple[tuple[str, float], ...]]
+# Above the thorax (along the torso's up axis) and ahead of it (facing), in shoulder widths:
+# medians of mediapipe 0.10.21's 3D world landmarks over 377 confident frames of 6 clips.
+HEAD_LANDMARKS = {"nose": (0.48, 0.47), "ears": (0.51, 0.11)}
+HAND_BEYOND_WRIST = 0.4  # forearm lengths
 
-# The CMU 31-joint skeleton (the ASF/AMC conversions and cgspeed's BVH releases share these
-# names). Its "Neck" is the base of the neck where the clavicles start; "Neck1" is mid-neck,
-# closest to SMPL's neck joint; SMPL's collar is halfway along the clavicle.
-CMU31_TO_SMPL24: Correspondence = {
-    "pelvis": (("Hips", 1.0),),
-    "l_hip": (("LeftUpLeg", 1.0),),
-    "r_hip": (("RightUpLeg", 1.0),),
-    "spine1": (("Spine", 1.0),),
-    "l_knee": (("LeftLeg", 1.0),),
-    "r_knee": (("RightLeg", 1.0),),
-    "spine2": (("Spine1", 1.0),),
-    "l_ankle": (("LeftFoot", 1.0),),
-    "r_ankle": (("RightFoot", 1.0),),
-    "spine3": (("Neck", 1.0),),
-    "l_foot": (("LeftToeBase", 1.0),),
-    "r_foot": (("RightToeBase", 1.0),),
-    "neck": (("Neck1", 1.0),),
-    "l_collar": (("LeftShoulder", 0.5), ("LeftArm", 0.5)),
-    "r_collar": (("RightShoulder", 0.5), ("RightArm", 0.5)),
-    "head": (("Head", 1.0),),
-    "l_shoulder": (("LeftArm", 1.0),),
-    "r_shoulder": (("RightArm", 1.0),),
-    "l_elbow": (("LeftForeArm", 1.0),),
-    "r_elbow": (("RightForeArm", 1.0),),
-    "l_wrist": (("LeftHand", 1.0),),
-    "r_wrist": (("RightHand", 1.0),),
-    "l_hand": (("LeftFingerBase", 1.0),),
-    "r_hand": (("RightFingerBase", 1.0),),
-}
+_PREFIX = re.compile(r"^(cc_base_|mixamorig\d*:|joint_|bip\d*[ _]|def-|b_)", re.IGNORECASE)
+_SIDES = {"l": "l", "left": "l", "r": "r", "right": "r"}
+# Stems of all-lowercase names (CMU's ASF) that start with a bare side letter: "lfemur".
+_ASF_STEMS = "hipjoint|femur|tibia|foot|toes|clavicle|humerus|radius|wrist|hand|fingers|thumb"
+_KNEE = {"leg", "lowerleg", "lowleg", "calf", "shin", "tibia", "knee"}
+_ELBOW = {"forearm", "lowerarm", "lowarm", "radius", "elbow"}
+_HELPER = re.compile(r"twist|roll|share|helper|adjust", re.IGNORECASE)
 
 
-def map_positions(
-    positions: np.ndarray,
-    source_names: list[str],
-    correspondence: Correspondence,
-    target: JointSet = SMPL24,
-) -> np.ndarray:
-    """Target joint positions (..., J_target, 3) from source positions (..., J_source, 3)."""
-    weights = np.zeros((len(target), len(source_names)))
-    for t, name in enumerate(target.names):
-        for source, w in correspondence[name]:
-            if source not in source_names:
-                raise KeyError(f"joint {source!r} (for {target.name} {name!r}) is not in the skeleton")
-            weights[t, source_names.index(source)] = w
-    return np.einsum("ts,...sc->...tc", weights, positions)
+class SkeletonError(ValueError):
+    """A skeleton whose joints cannot be recognised; the message says which are missing."""
+
+
+def side_and_stem(name: str) -> tuple[str | None, str]:
+    """The side ("l", "r" or None) a joint name says, and the rest of it in lower case.
+
+    >>> side_and_stem("mixamorig:LeftForeArm"), side_and_stem("lShin"), side_and_stem("UpperArm_R")
+    (('l', 'forearm'), ('l', 'shin'), ('r', 'upperarm'))
+    """
+    bare = _PREFIX.sub("", name)
+    low = bare.lower()
+    for pattern in (r"^(left|right)[ _.:-]?(.+)$", r"^(l|r)[ _.:-](.+)$"):
+        m = re.match(pattern, low)
+        if m:
+            return _SIDES[m[1]], m[2]
+    for pattern in (r"^(.+?)[ _.:-]?(left|right)$", r"^(.+)[ _.:-](l|r)$"):
+        m = re.match(pattern, low)
+        if m:
+            return _SIDES[m[2]], m[1]
+    m = re.match(r"^([LRlr])([A-Z].*)$", bare) or re.match(rf"^([lr])({_ASF_STEMS})$", low)
+    if m:
+        return m[1].lower(), m[2].lower()
+    return None, low
+
+
+@dataclass(frozen=True)
+class Landmarks:
+    """Indices of the anatomical landmarks in a skeleton; per side, keyed "l" and "r"."""
+
+    pelvis: int
+    chest: int
+    neck_base: int
+    head: int
+    spine: tuple[int, ...]  # the joints from the pelvis up to the neck base
+    hip: dict[str, int]
+    knee: dict[str, int]
+    ankle: dict[str, int]
+    toe: dict[str, int | None]  # None: the toe is the ankle's End Site (Daz skeletons)
+    collar: dict[str, int]
+    shoulder: dict[str, int]
+    elbow: dict[str, int]
+    wrist: dict[str, int]
+
+
+def _ancestors(j: int, parents: list[int]) -> list[int]:
+    chain = []
+    while parents[j] >= 0:
+        j = parents[j]
+        chain.append(j)
+    return chain
+
+
+def _real_parent(j: int, names: list[str], parents: list[int]) -> int:
+    """The nearest ancestor that is not a twist or helper bone."""
+    for a in _ancestors(j, parents):
+        if not _HELPER.search(names[a]):
+            return a
+    raise SkeletonError(f"joint {names[j]} has no parent")
+
+
+def _real_child(j: int, names: list[str], parents: list[int], prefer: str) -> int | None:
+    kids = [k for k, p in enumerate(parents) if p == j and not _HELPER.search(names[k])]
+    preferred = [k for k in kids if re.search(prefer, side_and_stem(names[k])[1])]
+    return (preferred or kids or [None])[0]
+
+
+def find_landmarks(names: list[str], parents: list[int], end_sites: dict[int, np.ndarray] | None = None) -> Landmarks:
+    """Recognise a skeleton's landmarks by joint names and tree (see the module docstring).
+
+    A skeleton without toe joints may end its ankles in End Sites (``end_sites``, keyed by
+    joint index) instead.
+    """
+    found: dict[str, dict[str, int]] = {"knee": {}, "elbow": {}}
+    for j, name in enumerate(names):
+        side, stem = side_and_stem(name)
+        if side is None or _HELPER.search(name):
+            continue
+        for part, stems in (("knee", _KNEE), ("elbow", _ELBOW)):
+            if stem in stems and side not in found[part]:
+                found[part][side] = j
+    missing = [f"{side} {part}" for part in ("knee", "elbow") for side in "lr" if side not in found[part]]
+    heads = [j for j, n in enumerate(names) if side_and_stem(n) == (None, "head")]
+    if not heads:
+        missing.append("head")
+    if missing:
+        raise SkeletonError(f"cannot recognise the skeleton: no joint for {', '.join(missing)} (joints: {', '.join(names)})")
+
+    knee, elbow = found["knee"], found["elbow"]
+    hip = {s: _real_parent(knee[s], names, parents) for s in "lr"}
+    shoulder = {s: _real_parent(elbow[s], names, parents) for s in "lr"}
+    collar = {s: _real_parent(shoulder[s], names, parents) for s in "lr"}
+    ankle, wrist, toe = {}, {}, {}
+    for s in "lr":
+        ankle[s] = _real_child(knee[s], names, parents, "foot|ankle")
+        wrist[s] = _real_child(elbow[s], names, parents, "hand|wrist")
+        if ankle[s] is None or wrist[s] is None:
+            raise SkeletonError(f"cannot recognise the skeleton: nothing below {names[knee[s]]} or {names[elbow[s]]}")
+        toe[s] = _real_child(ankle[s], names, parents, "toe|ball")
+        if toe[s] is None and ankle[s] not in (end_sites or {}):
+            raise SkeletonError(f"cannot recognise the skeleton: no toe joint below {names[ankle[s]]}")
+
+    def meeting(a: int, b: int) -> int:
+        above_b = set(_ancestors(b, parents))
+        return next(x for x in _ancestors(a, parents) if x in above_b)
+
+    chest = meeting(collar["l"], collar["r"])
+    pelvis = meeting(hip["l"], chest)  # where the legs and the spine meet (a sibling of the spine may carry the legs)
+    head = heads[0]
+    path_to_head = [head] + _ancestors(head, parents)
+    if chest not in path_to_head or pelvis not in _ancestors(chest, parents) + [chest]:
+        raise SkeletonError("cannot recognise the skeleton: the head does not hang below the chest, or the chest below the pelvis")
+    neck_base = path_to_head[path_to_head.index(chest) - 1]
+    spine = tuple(reversed(path_to_head[path_to_head.index(neck_base): path_to_head.index(pelvis) + 1]))
+    return Landmarks(pelvis, chest, neck_base, head, spine, hip, knee, ankle, toe, collar, shoulder, elbow, wrist)
+
+
+@dataclass
+class JointMap:
+    """Target joints as ``weights @ source_positions + world_rotation[anchor] @ offset``.
+
+    ``weights`` (J_target, J_source); ``anchors`` (J_target,) source joint indices whose
+    rotation carries ``offsets`` (J_target, 3), in source units (zero where unused).
+    """
+
+    target: JointSet
+    weights: np.ndarray
+    anchors: np.ndarray
+    offsets: np.ndarray
+
+    def positions(self, source_positions: np.ndarray, source_rotations: np.ndarray) -> np.ndarray:
+        """Target positions (..., J_target, 3) from source world positions (..., J, 3) and
+        world rotation matrices (..., J, 3, 3)."""
+        carried = np.einsum("...tij,tj->...ti", source_rotations[..., self.anchors, :, :], self.offsets)
+        return np.einsum("ts,...sc->...tc", self.weights, source_positions) + carried
+
+
+def torso_frame(l_hip: np.ndarray, r_hip: np.ndarray, l_shoulder: np.ndarray, r_shoulder: np.ndarray) -> np.ndarray:
+    """Columns (left, up, forward) of a torso's frame: up from mid-hips to mid-shoulders, left
+    from right to left across hips and shoulders (made square to up), forward = left × up."""
+    up = (l_shoulder + r_shoulder - l_hip - r_hip) / 2
+    up /= np.linalg.norm(up)
+    left = l_shoulder - r_shoulder + l_hip - r_hip
+    left -= up * (left @ up)
+    left /= np.linalg.norm(left)
+    return np.stack([left, up, np.cross(left, up)], axis=1)
+
+
+# SMPL joints that skeletons place too differently to take as they are (how high a pelvis
+# joint sits, where a clavicle or a "head" joint starts): each goes where the default skeleton
+# has it relative to the mid-hips or the thorax, scaled by torso length, and is carried by a
+# source joint (``anchors`` in joint_maps).
+_PLACED = {"pelvis": "hips", "spine1": "hips", "spine2": "hips", "spine3": "thorax", "neck": "thorax",
+           "head": "thorax", "l_collar": "thorax", "r_collar": "thorax"}  # fmt: skip
+
+
+def _torso(at: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
+    """Frame, base points (mid-hips, thorax) and torso length of a skeleton's hips and shoulders."""
+    bases = {"hips": (at["l_hip"] + at["r_hip"]) / 2, "thorax": (at["l_shoulder"] + at["r_shoulder"]) / 2}
+    frame = torso_frame(at["l_hip"], at["r_hip"], at["l_shoulder"], at["r_shoulder"])
+    return frame, bases, float(np.linalg.norm(bases["thorax"] - bases["hips"]))
+
+
+def _placed_in_default() -> dict[str, np.ndarray]:
+    """The ``_PLACED`` joints of the default skeleton in its torso frame, per torso length."""
+    ref = default_rest_joints()
+    frame, bases, length = _torso({n: ref[SMPL24.index(n)] for n in SMPL24.names})
+    return {n: frame.T @ (ref[SMPL24.index(n)] - bases[base]) / length for n, base in _PLACED.items()}
+
+
+def joint_maps(
+    names: list[str], parents: list[int], offsets: np.ndarray, end_sites: dict[int, np.ndarray] | None = None
+) -> dict[str, JointMap]:
+    """The SMPL24 and H36M17 maps for a skeleton given by names, parents, OFFSETs and End Sites."""
+    lm = find_landmarks(names, parents, end_sites)
+    rest = positions_from_offsets(offsets, parents)
+    limbs = {f"{s}_{part}": getattr(lm, part)[s] for s in "lr" for part in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")}
+    frame, bases, length = _torso({n: rest[j] for n, j in limbs.items()})
+    placed = {n: bases[base] + length * frame @ c for (n, base), c in zip(_PLACED.items(), _placed_in_default().values())}
+
+    def spine_joint_below(point: np.ndarray) -> int:
+        height = [(rest[j] - bases["hips"]) @ frame[:, 1] for j in lm.spine]
+        below = [j for j, h in zip(lm.spine, height) if h <= (point - bases["hips"]) @ frame[:, 1]]
+        return below[-1] if below else lm.spine[0]
+
+    # As in SMPL, a joint's children ride rigidly on it: spine1 on the pelvis; the neck and the
+    # collars on the chest. Shrugs and bends then show as the children's own rotations.
+    anchors = {"pelvis": lm.pelvis, "spine1": lm.pelvis, "spine2": spine_joint_below(placed["spine2"]),
+               "spine3": lm.chest, "neck": lm.chest, "head": lm.head, "l_collar": lm.chest, "r_collar": lm.chest}  # fmt: skip
+    # Each target: source joint weights, plus an offset carried by one source joint.
+    smpl: dict[str, dict[int, float]] = {n: {j: 1.0} for n, j in limbs.items()}
+    carried: dict[str, tuple[int, np.ndarray]] = {}
+    for name, anchor in anchors.items():
+        smpl[name] = {anchor: 1.0}
+        carried[name] = (anchor, placed[name] - rest[anchor])
+    for s in "lr":
+        smpl[f"{s}_hand"] = {lm.wrist[s]: 1.0}
+        carried[f"{s}_hand"] = (lm.wrist[s], HAND_BEYOND_WRIST * (rest[lm.wrist[s]] - rest[lm.elbow[s]]))
+        if lm.toe[s] is None:
+            smpl[f"{s}_foot"] = {lm.ankle[s]: 1.0}
+            carried[f"{s}_foot"] = (lm.ankle[s], np.asarray(end_sites[lm.ankle[s]], float))
+        else:
+            smpl[f"{s}_foot"] = {lm.toe[s]: 1.0}
+
+    h36m: dict[str, dict[int, float]] = {n: {j: 1.0} for n, j in limbs.items()}
+    h36m["pelvis"] = {lm.hip["l"]: 0.5, lm.hip["r"]: 0.5}
+    h36m["thorax"] = {lm.shoulder["l"]: 0.5, lm.shoulder["r"]: 0.5}
+    h36m["spine"] = {lm.hip["l"]: 0.25, lm.hip["r"]: 0.25, lm.shoulder["l"]: 0.25, lm.shoulder["r"]: 0.25}
+    shoulder_width = np.linalg.norm(rest[lm.shoulder["l"]] - rest[lm.shoulder["r"]])
+    for joint, (above, ahead) in (("neck", HEAD_LANDMARKS["nose"]), ("head", HEAD_LANDMARKS["ears"])):
+        h36m[joint] = {lm.head: 1.0}
+        target = bases["thorax"] + shoulder_width * frame @ np.array([0.0, above, ahead])
+        carried["h36m:" + joint] = (lm.head, target - rest[lm.head])
+
+    def build(joint_set: JointSet, table: dict[str, dict[int, float]], prefix: str) -> JointMap:
+        weights = np.zeros((len(joint_set), len(names)))
+        anchors_ = np.zeros(len(joint_set), dtype=int)
+        offs = np.zeros((len(joint_set), 3))
+        for t, name in enumerate(joint_set.names):
+            for source, w in table[name].items():
+                weights[t, source] = w
+            if prefix + name in carried:
+                anchors_[t], offs[t] = carried[prefix + name]
+        return JointMap(joint_set, weights, anchors_, offs)
+
+    return {"SMPL24": build(SMPL24, smpl, ""), "H36M17": build(H36M17, h36m, "h36m:")}

@@ -1,13 +1,15 @@
-"""SMPL24 rotations from a mocap skeleton's rotations, by rotation transfer with rest alignment.
+"""SMPL24 rotations from a mocap skeleton's motion: rotation transfer with rest alignment.
 
-Each SMPL joint is driven by one source joint (the first one its correspondence names):
-its world rotation is the driver's world rotation times a fixed alignment ``A_j``, the
-smallest rotation taking SMPL's rest bone direction onto the source's rest bone direction
-(joints with one child; identity otherwise). Bones then point where the source's bones
-point, and twist follows the driver.
-
-Assumes the source's zero pose is a rest pose in SMPL's world frame (y up, facing +z), as
-in the CMU 31-joint files; skeletons whose zero pose is not need their own rest alignment.
+Each SMPL joint is driven by one source joint (the one its position leans on most in the
+skeleton's :class:`~engine.body.correspondence.JointMap`; the ancestor on a tie). Its world
+rotation is the driver's world rotation times a fixed rest alignment ``A_j``: the rotation
+that best takes SMPL's rest bones below the joint onto the same bones in the source's zero
+pose, where all source world rotations are the identity. Twist therefore follows the
+driver. Then, frame by frame, a joint with one child is swung (smallest rotation) so that
+its bone points exactly where the source's bone points, which settles the bones that span
+several source bones (the spine, the neck); a joint with several children (pelvis, spine3)
+is turned by the rotation that best fits all its bones (Kabsch), since the source's bones
+below it need not move rigidly with the driver (Daz's hips hang from rotating buttocks).
 """
 
 from __future__ import annotations
@@ -15,43 +17,92 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from engine.body.correspondence import Correspondence, map_positions
+from engine.body.correspondence import JointMap, joint_maps
 from engine.body.joints import SMPL24
-from engine.body.kinematics import forward_kinematics_np, positions_from_offsets
 from engine.io.bvh import Bvh
 
 
-def _alignments(source_rest: np.ndarray, target_rest: np.ndarray) -> np.ndarray:
-    """Per-joint rotation matrices (24, 3, 3) taking target rest bones onto source rest bones."""
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+def smallest_rotations(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) taking directions ``u`` onto ``v`` (..., 3) by the
+    smallest angle (about ``u × v``); opposite directions turn about an arbitrary axis."""
+    u, v = _unit(u), _unit(v)
+    axis = np.cross(u, v)
+    sin, cos = np.linalg.norm(axis, axis=-1, keepdims=True), np.sum(u * v, axis=-1, keepdims=True)
+    opposite = (sin < 1e-9) & (cos < 0)
+    fallback = np.cross(u, np.where(np.abs(u[..., :1]) < 0.9, [1.0, 0, 0], [0, 1.0, 0]))
+    axis = np.where(opposite, fallback, axis)
+    rotvec = _unit(axis) * np.arctan2(sin, cos)
+    return Rotation.from_rotvec(rotvec.reshape(-1, 3)).as_matrix().reshape(u.shape + (3,))
+
+
+def best_rotations(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotation matrices (T, 3, 3) that best take the vectors ``u`` onto ``v`` (T, K, 3), K ≥ 2,
+    in the least-squares sense (Kabsch, with the reflection case excluded)."""
+    U, _, Vt = np.linalg.svd(np.einsum("tki,tkj->tij", u, v))
+    fix = np.ones(U.shape[:-1])
+    fix[:, -1] = np.sign(np.linalg.det(np.swapaxes(Vt, -1, -2) @ np.swapaxes(U, -1, -2)))
+    return np.swapaxes(Vt, -1, -2) @ (fix[..., None] * np.swapaxes(U, -1, -2))
+
+
+def _rest_alignments(zero_pose: np.ndarray, rest_joints: np.ndarray) -> np.ndarray:
+    """``A_j`` (24, 3, 3): best rotation of SMPL's rest bones below joint j onto the source's."""
     aligned = np.broadcast_to(np.eye(3), (len(SMPL24), 3, 3)).copy()
     for j, kids in enumerate(SMPL24.children):
-        if len(kids) == 1:
-            rotation, _ = Rotation.align_vectors(
-                [source_rest[kids[0]] - source_rest[j]], [target_rest[kids[0]] - target_rest[j]]
-            )
-            aligned[j] = rotation.as_matrix()
+        if kids:
+            source = zero_pose[kids] - zero_pose[j]
+            ours = rest_joints[kids] - rest_joints[j]
+            aligned[j] = Rotation.align_vectors(_unit(source), _unit(ours))[0].as_matrix()
     return aligned
 
 
-def retarget_bvh(
-    bvh: Bvh, correspondence: Correspondence, rest_joints: np.ndarray, unit_m: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """SMPL poses (T, 72) axis-angle and trans (T, 3) metres from a BVH clip.
+def retarget(
+    smpl_map: JointMap,
+    positions: np.ndarray,
+    rotations: np.ndarray,
+    zero_pose: np.ndarray,
+    rest_joints: np.ndarray,
+) -> np.ndarray:
+    """SMPL24 local rotation matrices (T, 24, 3, 3) that pose ``rest_joints`` like the source.
 
-    ``rest_joints`` (24, 3) is the SMPL rest skeleton to drive, ``unit_m`` the file's unit
-    in metres. The pelvis follows the source's pelvis position.
+    ``positions`` (T, J, 3) and ``rotations`` (T, J, 3, 3) are the source's world joint
+    positions and rotations, ``zero_pose`` (J, 3) its joint positions with every rotation
+    zero; ``smpl_map`` is the skeleton's SMPL24 map. Units cancel: only directions are used.
     """
-    drivers = [bvh.names.index(correspondence[name][0][0]) for name in SMPL24.names]
-    rest_source = positions_from_offsets(bvh.offsets, bvh.parents)
-    align = _alignments(map_positions(rest_source, bvh.names, correspondence), rest_joints)
-
-    source_joints, source_global = forward_kinematics_np(
-        bvh.local_rotations(), positions_from_offsets(bvh.local_offsets(), bvh.parents), parents=bvh.parents, rep="matrix"
-    )
-    world = source_global[:, drivers] @ align  # (T, 24, 3, 3)
-    parent_world = world[:, [max(p, 0) for p in SMPL24.parents]]
-    local = np.swapaxes(parent_world, -1, -2) @ world
+    drivers = smpl_map.weights.argmax(axis=1)
+    targets = smpl_map.positions(positions, rotations)
+    identity = np.broadcast_to(np.eye(3), zero_pose.shape[:1] + (3, 3))
+    world = rotations[:, drivers] @ _rest_alignments(smpl_map.positions(zero_pose, identity), rest_joints)
+    for j, kids in enumerate(SMPL24.children):
+        predicted = np.einsum("tij,kj->tki", world[:, j], rest_joints[kids] - rest_joints[j])
+        observed = targets[:, kids] - targets[:, j : j + 1]
+        if len(kids) == 1:
+            world[:, j] = smallest_rotations(predicted[:, 0], observed[:, 0]) @ world[:, j]
+        elif kids:
+            world[:, j] = best_rotations(_unit(predicted), _unit(observed)) @ world[:, j]
+    parents = [max(p, 0) for p in SMPL24.parents]
+    local = np.swapaxes(world[:, parents], -1, -2) @ world
     local[:, 0] = world[:, 0]
+    return local
+
+
+def bone_direction_error(joints: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Angle in degrees (T, 23) between each SMPL24 bone in ``joints`` and in ``targets`` (T, 24, 3)."""
+    parents = list(SMPL24.parents[1:])
+    a, b = _unit(joints[:, 1:] - joints[:, parents]), _unit(targets[:, 1:] - targets[:, parents])
+    return np.degrees(np.arccos(np.clip(np.sum(a * b, axis=-1), -1.0, 1.0)))
+
+
+def retarget_bvh(bvh: Bvh, rest_joints: np.ndarray, unit_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SMPL poses (T, 72) axis-angle, trans (T, 3) and the SMPL24 target joints (T, 24, 3),
+    metres, from a BVH clip whose length unit is ``unit_m`` metres; FK of the poses on
+    ``rest_joints`` puts the pelvis on the target pelvis and every bone along its target."""
+    smpl_map = joint_maps(bvh.names, bvh.parents, bvh.offsets, bvh.end_sites)["SMPL24"]
+    positions, rotations = bvh.world()
+    local = retarget(smpl_map, positions, rotations, bvh.rest_positions(), rest_joints)
+    targets = smpl_map.positions(positions, rotations) * unit_m
     poses = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_rotvec().reshape(len(local), -1)
-    pelvis = map_positions(source_joints, bvh.names, correspondence)[:, 0] * unit_m
-    return poses.astype(np.float32), (pelvis - rest_joints[0]).astype(np.float32)
+    return poses.astype(np.float32), (targets[:, 0] - rest_joints[0]).astype(np.float32), targets

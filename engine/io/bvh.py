@@ -86,11 +86,14 @@ class Bvh:
                     offsets[:, j, axis] = self.motion[:, cols[name]]
         return offsets
 
+    def world(self) -> tuple[np.ndarray, np.ndarray]:
+        """World joint positions (frames, J, 3), in the file's units, and rotations (frames, J, 3, 3)."""
+        rest = positions_from_offsets(self.local_offsets(), self.parents)
+        return forward_kinematics_np(self.local_rotations(), rest, parents=self.parents, rep="matrix")
+
     def world_positions(self) -> np.ndarray:
         """World joint positions (frames, J, 3), in the file's units."""
-        rest = positions_from_offsets(self.local_offsets(), self.parents)
-        joints, _ = forward_kinematics_np(self.local_rotations(), rest, parents=self.parents, rep="matrix")
-        return joints
+        return self.world()[0]
 
     def rest_positions(self) -> np.ndarray:
         """Joint positions (J, 3) of the tree with every rotation zero, from the OFFSETs."""
