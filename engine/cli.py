@@ -23,6 +23,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+data_app = typer.Typer(help="Training data from mocap files.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -134,3 +136,31 @@ def export(
     except FbxUnavailableError as e:
         raise _fail(e, code=3) from None
     console.print(f"wrote {out} ({motion.num_frames} frames at {motion.fps:g} fps)")
+
+
+@data_app.command("prepare")
+def data_prepare(
+    src: Annotated[Path, typer.Argument(help="Folder searched for .bvh and .bvh.gz files (any skeleton with recognisable joint names).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder for the prepared arrays (large; keep it out of git).")],
+    fps: Annotated[float, typer.Option(help="Frame rate to resample to.")] = 30.0,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+) -> None:
+    """Turn mocap into training data: joints, SMPL rotations, contacts; split by subject."""
+    import time
+
+    from engine.data.prepare import SPLIT_MANIFEST, prepare
+
+    if not src.is_dir():
+        raise _fail(f"{src}: not a folder")
+    started = time.perf_counter()
+    try:
+        summary = prepare(src, out, fps=fps, workers=workers)
+    except FileNotFoundError as e:
+        raise _fail(e) from None
+    table = Table("split", "clips", "groups", "frames", "hours", "direction error (°)")
+    for split, s in summary["splits"].items():
+        table.add_row(split, str(s["clips"]), str(s["groups"]), str(s["frames"]), f"{s['hours']:.2f}", f"{s['direction_error_deg']:.2f}")
+    console.print(table)
+    for path, reason in summary["rejected"].items():
+        console.print(f"[yellow]rejected[/yellow] {escape(reason)}", highlight=False)
+    console.print(f"{summary['prepared']} of {summary['files']} files prepared in {time.perf_counter() - started:.0f} s -> {out}; split manifest {SPLIT_MANIFEST}")

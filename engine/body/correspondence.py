@@ -21,8 +21,9 @@ midpoint of the ears) carried by the head joint at fixed places relative to the 
 the skeleton's rest pose: ``HEAD_LANDMARKS``, in shoulder widths, measured by mediapipe
 on the videos in ../shared/videos (docs/conventions.md).
 
-Virtual points carried by a joint are fixed offsets in that joint's frame, taken from the
-skeleton's zero pose, where every joint's world rotation is the identity.
+Everything is measured on a reference pose of the skeleton that stands like a person (its
+zero pose where it does; iClone's does not, so its first frame); points carried by a joint
+are fixed offsets in that joint's frame.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.body.joints import H36M17, SMPL24, JointSet
-from engine.body.kinematics import positions_from_offsets
 from engine.body.skeleton import default_rest_joints
 
 # Above the thorax (along the torso's up axis) and ahead of it (facing), in shoulder widths:
@@ -220,12 +220,28 @@ def _placed_in_default() -> dict[str, np.ndarray]:
     return {n: frame.T @ (ref[SMPL24.index(n)] - bases[base]) / length for n, base in _PLACED.items()}
 
 
+def is_human_shaped(rest: np.ndarray, lm: Landmarks) -> bool:
+    """Whether joint positions (J, 3) stand like a person: ankles below hips below shoulders
+    below the head, shoulders apart. Some rigs' zero pose does not (iClone's legs point up)."""
+    at = lambda part: (rest[getattr(lm, part)["l"]] + rest[getattr(lm, part)["r"]]) / 2  # noqa: E731
+    up = at("shoulder") - at("hip")
+    heights = [at("ankle") @ up, at("hip") @ up, at("shoulder") @ up, rest[lm.head] @ up]
+    shoulders = np.linalg.norm(rest[lm.shoulder["l"]] - rest[lm.shoulder["r"]])
+    return bool(np.all(np.diff(heights) > 0) and shoulders > 0.3 * np.linalg.norm(up))
+
+
 def joint_maps(
-    names: list[str], parents: list[int], offsets: np.ndarray, end_sites: dict[int, np.ndarray] | None = None
+    names: list[str],
+    parents: list[int],
+    rest: np.ndarray,
+    rest_rotations: np.ndarray,
+    end_sites: dict[int, np.ndarray] | None = None,
 ) -> dict[str, JointMap]:
-    """The SMPL24 and H36M17 maps for a skeleton given by names, parents, OFFSETs and End Sites."""
+    """The SMPL24 and H36M17 maps of a skeleton (names, parents, End Sites), measured on one
+    human-shaped pose of it: world joint positions ``rest`` (J, 3) and rotations (J, 3, 3)."""
     lm = find_landmarks(names, parents, end_sites)
-    rest = positions_from_offsets(offsets, parents)
+    if not is_human_shaped(rest, lm):
+        raise SkeletonError("the reference pose does not stand like a person (ankles, hips, shoulders, head)")
     limbs = {f"{s}_{part}": getattr(lm, part)[s] for s in "lr" for part in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")}
     frame, bases, length = _torso({n: rest[j] for n, j in limbs.items()})
     placed = {n: bases[base] + length * frame @ c for (n, base), c in zip(_PLACED.items(), _placed_in_default().values())}
@@ -248,11 +264,9 @@ def joint_maps(
     for s in "lr":
         smpl[f"{s}_hand"] = {lm.wrist[s]: 1.0}
         carried[f"{s}_hand"] = (lm.wrist[s], HAND_BEYOND_WRIST * (rest[lm.wrist[s]] - rest[lm.elbow[s]]))
-        if lm.toe[s] is None:
-            smpl[f"{s}_foot"] = {lm.ankle[s]: 1.0}
-            carried[f"{s}_foot"] = (lm.ankle[s], np.asarray(end_sites[lm.ankle[s]], float))
-        else:
-            smpl[f"{s}_foot"] = {lm.toe[s]: 1.0}
+        smpl[f"{s}_foot"] = {lm.ankle[s] if lm.toe[s] is None else lm.toe[s]: 1.0}
+        if lm.toe[s] is None:  # the toe is the ankle's End Site, an offset in the ankle's frame
+            carried[f"{s}_foot"] = (lm.ankle[s], rest_rotations[lm.ankle[s]] @ end_sites[lm.ankle[s]])
 
     h36m: dict[str, dict[int, float]] = {n: {j: 1.0} for n, j in limbs.items()}
     h36m["pelvis"] = {lm.hip["l"]: 0.5, lm.hip["r"]: 0.5}
@@ -263,6 +277,9 @@ def joint_maps(
         h36m[joint] = {lm.head: 1.0}
         target = bases["thorax"] + shoulder_width * frame @ np.array([0.0, above, ahead])
         carried["h36m:" + joint] = (lm.head, target - rest[lm.head])
+
+    # Offsets measured in the reference pose's world frame, carried in each anchor's own frame.
+    carried = {k: (a, rest_rotations[a].T @ v) for k, (a, v) in carried.items()}
 
     def build(joint_set: JointSet, table: dict[str, dict[int, float]], prefix: str) -> JointMap:
         weights = np.zeros((len(joint_set), len(names)))

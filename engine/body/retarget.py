@@ -3,8 +3,9 @@
 Each SMPL joint is driven by one source joint (the one its position leans on most in the
 skeleton's :class:`~engine.body.correspondence.JointMap`; the ancestor on a tie). Its world
 rotation is the driver's world rotation times a fixed rest alignment ``A_j``: the rotation
-that best takes SMPL's rest bones below the joint onto the same bones in the source's zero
-pose, where all source world rotations are the identity. Twist therefore follows the
+that best takes SMPL's rest bones below the joint onto the same bones in the source's
+reference pose (its zero pose, or its first frame where the zero pose is not human-shaped),
+relative to the driver's rotation there. Twist therefore follows the
 driver. Then, frame by frame, a joint with one child is swung (smallest rotation) so that
 its bone points exactly where the source's bone points, which settles the bones that span
 several source bones (the spine, the neck); a joint with several children (pelvis, spine3)
@@ -17,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from engine.body.correspondence import JointMap, joint_maps
+from engine.body.correspondence import JointMap, find_landmarks, is_human_shaped, joint_maps
 from engine.body.joints import SMPL24
 from engine.io.bvh import Bvh
 
@@ -48,34 +49,48 @@ def best_rotations(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.swapaxes(Vt, -1, -2) @ (fix[..., None] * np.swapaxes(U, -1, -2))
 
 
-def _rest_alignments(zero_pose: np.ndarray, rest_joints: np.ndarray) -> np.ndarray:
-    """``A_j`` (24, 3, 3): best rotation of SMPL's rest bones below joint j onto the source's."""
+def _rest_alignments(reference: np.ndarray, rest_joints: np.ndarray) -> np.ndarray:
+    """Per joint (24, 3, 3): the rotation that best takes SMPL's rest bones below the joint
+    onto the target's bones in the reference pose (``reference`` (24, 3))."""
     aligned = np.broadcast_to(np.eye(3), (len(SMPL24), 3, 3)).copy()
     for j, kids in enumerate(SMPL24.children):
         if kids:
-            source = zero_pose[kids] - zero_pose[j]
+            source = reference[kids] - reference[j]
             ours = rest_joints[kids] - rest_joints[j]
             aligned[j] = Rotation.align_vectors(_unit(source), _unit(ours))[0].as_matrix()
     return aligned
+
+
+def reference_pose(bvh: Bvh) -> tuple[np.ndarray, np.ndarray]:
+    """World positions (J, 3) and rotations (J, 3, 3) of a pose of ``bvh`` that stands like a
+    person: its zero pose (every rotation zero) where it does, else its first frame."""
+    zero = bvh.rest_positions()
+    if is_human_shaped(zero, find_landmarks(bvh.names, bvh.parents, bvh.end_sites)):
+        return zero, np.broadcast_to(np.eye(3), zero.shape + (3,)).copy()
+    positions, rotations = bvh.world()
+    return positions[0], rotations[0]
 
 
 def retarget(
     smpl_map: JointMap,
     positions: np.ndarray,
     rotations: np.ndarray,
-    zero_pose: np.ndarray,
+    reference: tuple[np.ndarray, np.ndarray],
     rest_joints: np.ndarray,
 ) -> np.ndarray:
     """SMPL24 local rotation matrices (T, 24, 3, 3) that pose ``rest_joints`` like the source.
 
     ``positions`` (T, J, 3) and ``rotations`` (T, J, 3, 3) are the source's world joint
-    positions and rotations, ``zero_pose`` (J, 3) its joint positions with every rotation
-    zero; ``smpl_map`` is the skeleton's SMPL24 map. Units cancel: only directions are used.
+    positions and rotations, ``reference`` the same for its reference pose (:func:`reference_pose`),
+    ``smpl_map`` the skeleton's SMPL24 map. Units cancel: only directions are used.
     """
     drivers = smpl_map.weights.argmax(axis=1)
     targets = smpl_map.positions(positions, rotations)
-    identity = np.broadcast_to(np.eye(3), zero_pose.shape[:1] + (3, 3))
-    world = rotations[:, drivers] @ _rest_alignments(smpl_map.positions(zero_pose, identity), rest_joints)
+    ref_positions, ref_rotations = reference
+    # In the reference pose each SMPL joint's world rotation is the alignment; A_j keeps that
+    # relation to its driver's rotation in every frame.
+    align = _rest_alignments(smpl_map.positions(ref_positions, ref_rotations), rest_joints)
+    world = rotations[:, drivers] @ (np.swapaxes(ref_rotations[drivers], -1, -2) @ align)
     for j, kids in enumerate(SMPL24.children):
         predicted = np.einsum("tij,kj->tki", world[:, j], rest_joints[kids] - rest_joints[j])
         observed = targets[:, kids] - targets[:, j : j + 1]
@@ -100,9 +115,10 @@ def retarget_bvh(bvh: Bvh, rest_joints: np.ndarray, unit_m: float) -> tuple[np.n
     """SMPL poses (T, 72) axis-angle, trans (T, 3) and the SMPL24 target joints (T, 24, 3),
     metres, from a BVH clip whose length unit is ``unit_m`` metres; FK of the poses on
     ``rest_joints`` puts the pelvis on the target pelvis and every bone along its target."""
-    smpl_map = joint_maps(bvh.names, bvh.parents, bvh.offsets, bvh.end_sites)["SMPL24"]
+    reference = reference_pose(bvh)
+    smpl_map = joint_maps(bvh.names, bvh.parents, *reference, bvh.end_sites)["SMPL24"]
     positions, rotations = bvh.world()
-    local = retarget(smpl_map, positions, rotations, bvh.rest_positions(), rest_joints)
+    local = retarget(smpl_map, positions, rotations, reference, rest_joints)
     targets = smpl_map.positions(positions, rotations) * unit_m
     poses = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_rotvec().reshape(len(local), -1)
     return poses.astype(np.float32), (targets[:, 0] - rest_joints[0]).astype(np.float32), targets
