@@ -1,0 +1,95 @@
+"""Training windows from prepared mocap: 2D keypoints seen by a random camera → 3D joints.
+
+Each sample is one window of ``frames`` frames from one clip of a split (short clips are
+padded by repeating their edge frames, and the padding is masked out). A camera
+(``engine.data.cameras.random_camera``) and, with ``noise="realistic"``, detector noise
+(``engine.data.noise.DetectorNoise``) are drawn per sample: from torch's random stream when
+training (so ``torch.manual_seed`` and DataLoader workers make it reproducible), from a
+fixed seed per index when ``fixed=True`` (evaluation sees the same cameras every time).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from engine.data.cameras import normalise_screen, random_camera
+from engine.data.noise import DetectorNoise
+
+Noise = Literal["clean", "realistic"]
+
+
+class MocapWindows(Dataset):
+    """Windows of a prepared split (``engine data prepare``) as lifter training samples.
+
+    A sample is a dict of float32 tensors: ``keypoints`` (T, 17, 3) HoT-normalised 2D and
+    confidence, ``joints`` (T, 17, 3) root-relative camera-frame H36M17 in metres, ``root``
+    (T, 3) the camera-frame pelvis, ``mask`` (T,) true on real, glitch-free frames, and
+    ``camera`` (6,) fx, fy, cx, cy, width, height.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        frames: int = 243,
+        stride: int | None = None,
+        noise: Noise = "realistic",
+        fixed: bool = False,
+        seed: int = 0,
+        licences: tuple[str, ...] | None = None,
+    ) -> None:
+        root = Path(root)
+        clips = [c for c in json.loads((root / "clips.json").read_text()) if c["split"] == split]
+        if licences is not None:
+            clips = [c for c in clips if any(c["licence"].startswith(l) for l in licences)]
+        if not clips:
+            raise ValueError(f"{root}: no clips in split {split!r}" + (f" with licences {licences}" if licences else ""))
+        self.clips = clips
+        self.h36m = np.load(root / split / "h36m.npy", mmap_mode="r")
+        self.valid = np.load(root / split / "valid.npy", mmap_mode="r")
+        self.frames, self.noise, self.fixed, self.seed = frames, noise, fixed, seed
+        self.detector = DetectorNoise.load() if noise == "realistic" else None
+        stride = stride or max(frames // 3, 1)
+        # (clip start, clip length, window start within the clip) for every window; short clips once.
+        self.windows = [
+            (c["start"], c["frames"], s) for c in clips for s in range(0, max(c["frames"] - frames, 0) + 1, stride)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def _rng(self, index: int) -> np.random.Generator:
+        if self.fixed:
+            return np.random.default_rng((self.seed, index))
+        return np.random.default_rng(int(torch.randint(2**62, ()).item()))
+
+    def _window(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        clip_start, length, offset = self.windows[index]
+        picks = np.clip(np.arange(offset, offset + self.frames), 0, length - 1)
+        real = np.arange(offset, offset + self.frames) < length
+        return np.asarray(self.h36m[clip_start + picks], np.float64), real & self.valid[clip_start + picks]
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        rng = self._rng(index)
+        joints, mask = self._window(index)
+        camera = random_camera(rng, joints)
+        uv = camera.project(joints)
+        if self.detector is not None:
+            uv, confidence = self.detector.apply(uv, (camera.width, camera.height), rng)
+        else:
+            confidence = np.ones(uv.shape[:2])
+        cam = camera.to_camera(joints)
+        sample = {
+            "keypoints": np.concatenate([normalise_screen(uv, camera.width, camera.height), confidence[..., None]], -1),
+            "joints": cam - cam[:, :1],
+            "root": cam[:, 0],
+            "mask": mask,
+            "camera": np.array([camera.fx, camera.fy, camera.cx, camera.cy, camera.width, camera.height]),
+        }
+        return {k: torch.from_numpy(np.asarray(v, np.float32 if k != "mask" else bool)) for k, v in sample.items()}
