@@ -1,0 +1,121 @@
+"""2D keypoints per frame: mediapipe BlazePose (bundled weights) and its mapping to H36M17.
+
+BlazePose predicts 33 landmarks; the lifters speak H36M17 (``engine.body.joints``). The
+mapping below is the one definition of that correspondence, and the mocap training targets
+are built with the same definitions, so keep the two in step:
+
+- 0 pelvis: midpoint of the left (23) and right (24) hip; confidence: min of the two.
+- 1, 2, 3 right hip, knee, ankle: right hip (24), right knee (26), right ankle (28).
+- 4, 5, 6 left hip, knee, ankle: left hip (23), left knee (25), left ankle (27).
+- 7 spine: midpoint of pelvis and thorax (the mean of both hips and both shoulders);
+  confidence: min of the four.
+- 8 thorax: midpoint of the left (11) and right (12) shoulder; confidence: min of the two.
+- 9 neck/nose: the nose (0).
+- 10 head: midpoint of the left (7) and right (8) ear; confidence: min of the two.
+- 11, 12, 13 left shoulder, elbow, wrist: landmarks 11, 13, 15.
+- 14, 15, 16 right shoulder, elbow, wrist: landmarks 12, 14, 16.
+
+BlazePose's "left" is the person's own left, as is H36M17's. A joint's confidence is the
+minimum of its parts' confidences (a midpoint is only as reliable as its worst part).
+
+``detect_pose`` runs ``mediapipe.solutions.pose`` with ``model_complexity=1``, the only
+complexity whose weights ship inside the wheel (0 and 2 would download at run time).
+Its landmark smoothing is switched off by default; see ``detect_pose``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from engine.body.joints import H36M17
+
+# BlazePose landmark indices (mediapipe's PoseLandmark enum, checked by the tests).
+NOSE, LEFT_EAR, RIGHT_EAR = 0, 7, 8
+LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_ELBOW, RIGHT_ELBOW, LEFT_WRIST, RIGHT_WRIST = 11, 12, 13, 14, 15, 16
+LEFT_HIP, RIGHT_HIP, LEFT_KNEE, RIGHT_KNEE, LEFT_ANKLE, RIGHT_ANKLE = 23, 24, 25, 26, 27, 28
+BLAZEPOSE_NUM_LANDMARKS = 33
+
+# Each H36M17 joint is the mean of these BlazePose landmarks, with their minimum confidence.
+BLAZEPOSE_TO_H36M17: tuple[tuple[int, ...], ...] = (
+    (LEFT_HIP, RIGHT_HIP),  # pelvis
+    (RIGHT_HIP,),
+    (RIGHT_KNEE,),
+    (RIGHT_ANKLE,),
+    (LEFT_HIP,),
+    (LEFT_KNEE,),
+    (LEFT_ANKLE,),
+    (LEFT_HIP, RIGHT_HIP, LEFT_SHOULDER, RIGHT_SHOULDER),  # spine: midpoint of pelvis and thorax
+    (LEFT_SHOULDER, RIGHT_SHOULDER),  # thorax
+    (NOSE,),  # neck/nose
+    (LEFT_EAR, RIGHT_EAR),  # head
+    (LEFT_SHOULDER,),
+    (LEFT_ELBOW,),
+    (LEFT_WRIST,),
+    (RIGHT_SHOULDER,),
+    (RIGHT_ELBOW,),
+    (RIGHT_WRIST,),
+)
+
+MODEL_COMPLEXITY = 1
+
+
+def blazepose_to_h36m17(landmarks: np.ndarray) -> np.ndarray:
+    """Map BlazePose landmarks (T, 33, C) to H36M17 joints (T, 17, C).
+
+    The last channel is the confidence (visibility); the others are coordinates: (x, y, conf)
+    pixels or (x, y, z, conf) world landmarks. Coordinates of a joint are the mean of its
+    landmarks, its confidence their minimum (see the module docstring).
+    """
+    landmarks = np.asarray(landmarks)
+    if landmarks.ndim != 3 or landmarks.shape[1] != BLAZEPOSE_NUM_LANDMARKS or landmarks.shape[2] < 2:
+        raise ValueError(f"expected BlazePose landmarks (T, 33, C>=2), got shape {landmarks.shape}")
+    joints = np.empty((landmarks.shape[0], len(H36M17), landmarks.shape[2]), dtype=landmarks.dtype)
+    for j, sources in enumerate(BLAZEPOSE_TO_H36M17):
+        parts = landmarks[:, list(sources)]
+        joints[:, j, :-1] = parts[..., :-1].mean(axis=1)
+        joints[:, j, -1] = parts[..., -1].min(axis=1)
+    return joints
+
+
+def detect_pose(frames: Iterable[np.ndarray], smooth_landmarks: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Run BlazePose on RGB uint8 frames (H, W, 3) in order, tracking the person across frames.
+
+    Returns ``(landmarks2d, world)``: ``landmarks2d`` (T, 33, 3) float32 pixels (x right,
+    y down; landmarks may lie outside the image) and visibility; ``world`` (T, 33, 4) float32
+    mediapipe's world landmarks (metres, origin between the hips) and visibility. A frame
+    without a detected person gives zeros with confidence 0 in ``landmarks2d`` and NaN in
+    ``world``. The confidence is mediapipe's ``visibility``: the solutions API clears
+    ``presence``, so it is not available here.
+
+    ``smooth_landmarks`` is off by default. Measured on the six clips in ``../shared/videos``
+    (``docs/noise-model.md``), mediapipe's filter (a causal one-euro filter, which also steers
+    the next frame's crop) lowers the total jitter by only about a tenth: it removes part of
+    the white, frame-to-frame part, not the slow correlated error that dominates. In exchange
+    it delays the landmarks by 0.1-0.4 frames, an error that grows with speed, that the noise
+    model does not simulate and that the temporal lifters, which see past and future frames,
+    cannot tell from motion. The noise model in ``engine/data/noise_model.json`` is calibrated
+    with this default.
+    """
+    from mediapipe.python.solutions.pose import Pose  # mediapipe is slow to import; only load it to detect
+
+    landmarks2d, world = [], []
+    with Pose(static_image_mode=False, model_complexity=MODEL_COMPLEXITY, smooth_landmarks=smooth_landmarks) as pose:
+        for frame in frames:
+            if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+                raise ValueError(f"expected an RGB uint8 frame (H, W, 3), got {frame.dtype} {frame.shape}")
+            height, width = frame.shape[:2]
+            result = pose.process(frame)
+            if result.pose_landmarks is None:
+                landmarks2d.append(np.zeros((BLAZEPOSE_NUM_LANDMARKS, 3), np.float32))
+                world.append(np.full((BLAZEPOSE_NUM_LANDMARKS, 4), np.nan, np.float32))
+                continue
+            landmarks2d.append(
+                [(lm.x * width, lm.y * height, lm.visibility) for lm in result.pose_landmarks.landmark]
+            )
+            world.append([(lm.x, lm.y, lm.z, lm.visibility) for lm in result.pose_world_landmarks.landmark])
+    return (
+        np.asarray(landmarks2d, np.float32).reshape(-1, BLAZEPOSE_NUM_LANDMARKS, 3),
+        np.asarray(world, np.float32).reshape(-1, BLAZEPOSE_NUM_LANDMARKS, 4),
+    )

@@ -1,0 +1,108 @@
+"""BlazePose → H36M17 mapping, and mediapipe running offline on a real frame."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.body.joints import H36M17
+from engine.keypoints import BLAZEPOSE_TO_H36M17, blazepose_to_h36m17, detect_pose
+from tests.paths import REPO
+
+# $ENGINE_VIDEOS_DIR, else ../shared/videos beside the repository, else the workplace's copy
+_CANDIDATES = [REPO.parent / "shared" / "videos", Path("/work/shared/videos")]
+VIDEOS = Path(os.environ.get("ENGINE_VIDEOS_DIR", next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[0])))
+ROOFTOP = VIDEOS / "pexels_2795750_man_dancing_on_rooftop.mp4"
+needs_videos = pytest.mark.skipif(
+    not ROOFTOP.is_file(), reason=f"no example videos at {VIDEOS} (set ENGINE_VIDEOS_DIR)"
+)
+
+# A person facing the camera: their left side is on the image's right (+x), y points down.
+BLAZEPOSE_POSITIONS = {
+    "NOSE": (0, -160), "LEFT_EAR": (12, -165), "RIGHT_EAR": (-12, -165),
+    "LEFT_SHOULDER": (40, -120), "RIGHT_SHOULDER": (-40, -120), "LEFT_ELBOW": (90, -110), "RIGHT_ELBOW": (-90, -110),
+    "LEFT_WRIST": (140, -100), "RIGHT_WRIST": (-140, -100), "LEFT_HIP": (25, 0), "RIGHT_HIP": (-25, 0),
+    "LEFT_KNEE": (35, 90), "RIGHT_KNEE": (-35, 90), "LEFT_ANKLE": (45, 180), "RIGHT_ANKLE": (-45, 180),
+}  # fmt: skip
+
+
+def _pose_landmark_enum() -> dict[str, int]:
+    from mediapipe.python.solutions.pose import PoseLandmark
+
+    return {landmark.name: landmark.value for landmark in PoseLandmark}
+
+
+def _synthetic_landmarks(channels: int) -> tuple[np.ndarray, dict[str, int]]:
+    """Two frames of BlazePose landmarks with the named positions (frame 1 shifted) and a
+    distinct confidence per landmark."""
+    index = _pose_landmark_enum()
+    landmarks = np.zeros((2, 33, channels))
+    for name, xy in BLAZEPOSE_POSITIONS.items():
+        landmarks[:, index[name], :2] = np.array(xy) + [[300, 400], [310, 395]]
+    landmarks[..., -1] = np.linspace(0.3, 0.99, 33)
+    if channels == 4:
+        landmarks[..., 2] = np.arange(33) * 0.01
+    return landmarks, index
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_mapping_follows_the_documented_definitions(channels):
+    landmarks, lm = _synthetic_landmarks(channels)
+    joints = blazepose_to_h36m17(landmarks)
+    assert joints.shape == (2, 17, channels)
+
+    def at(*names: str) -> np.ndarray:
+        return landmarks[:, [lm[n] for n in names]]
+
+    expected = {
+        "pelvis": at("LEFT_HIP", "RIGHT_HIP"),
+        "r_hip": at("RIGHT_HIP"), "r_knee": at("RIGHT_KNEE"), "r_ankle": at("RIGHT_ANKLE"),
+        "l_hip": at("LEFT_HIP"), "l_knee": at("LEFT_KNEE"), "l_ankle": at("LEFT_ANKLE"),
+        "spine": at("LEFT_HIP", "RIGHT_HIP", "LEFT_SHOULDER", "RIGHT_SHOULDER"),
+        "thorax": at("LEFT_SHOULDER", "RIGHT_SHOULDER"),
+        "neck": at("NOSE"), "head": at("LEFT_EAR", "RIGHT_EAR"),
+        "l_shoulder": at("LEFT_SHOULDER"), "l_elbow": at("LEFT_ELBOW"), "l_wrist": at("LEFT_WRIST"),
+        "r_shoulder": at("RIGHT_SHOULDER"), "r_elbow": at("RIGHT_ELBOW"), "r_wrist": at("RIGHT_WRIST"),
+    }  # fmt: skip
+    for name, parts in expected.items():
+        j = H36M17.index(name)
+        np.testing.assert_allclose(joints[:, j, :-1], parts[..., :-1].mean(axis=1), err_msg=name)
+        np.testing.assert_allclose(joints[:, j, -1], parts[..., -1].min(axis=1), err_msg=name)
+
+    # spine is the midpoint of pelvis and thorax; the person's left is on the image's right
+    np.testing.assert_allclose(joints[:, 7, :2], (joints[:, 0, :2] + joints[:, 8, :2]) / 2)
+    for left, right in H36M17.flip_pairs:
+        assert np.all(joints[:, left, 0] > joints[:, right, 0]), (H36M17.names[left], H36M17.names[right])
+
+
+def test_mapping_rejects_other_shapes_and_keeps_missed_frames_empty():
+    with pytest.raises(ValueError, match="BlazePose"):
+        blazepose_to_h36m17(np.zeros((4, 17, 3)))
+    assert not blazepose_to_h36m17(np.zeros((3, 33, 3))).any()
+    assert np.isnan(blazepose_to_h36m17(np.full((1, 33, 4), np.nan))).all()
+    assert all(0 <= i < 33 for sources in BLAZEPOSE_TO_H36M17 for i in sources)
+
+
+@needs_videos
+def test_mediapipe_finds_the_dancer_offline():
+    import cv2
+
+    capture = cv2.VideoCapture(str(ROOFTOP))
+    ok, bgr = capture.read()
+    capture.release()
+    assert ok
+    frame = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    height, width = frame.shape[:2]
+    landmarks2d, world = detect_pose([np.zeros_like(frame), frame])
+    assert landmarks2d.shape == (2, 33, 3) and world.shape == (2, 33, 4)
+    assert not landmarks2d[0].any() and np.isnan(world[0]).all()  # nobody in a black frame
+
+    joints = blazepose_to_h36m17(landmarks2d[1:])[0]
+    assert np.all((joints[:, 0] >= 0) & (joints[:, 0] < width) & (joints[:, 1] >= 0) & (joints[:, 1] < height))
+    assert np.all(joints[:, 2] > 0.5)
+    head, ankles = joints[H36M17.index("head")], joints[[H36M17.index("l_ankle"), H36M17.index("r_ankle")]]
+    assert np.all(ankles[:, 1] - head[1] > 0.3 * height)  # upright, head above the feet
+    assert np.isfinite(world[1]).all() and np.abs(world[1, :, :3]).max() < 2.0  # metres around the hips
