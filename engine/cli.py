@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Training data from mocap files.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+eval_app = typer.Typer(help="Measure accuracy: lifters on mocap, or one motion against another.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -38,6 +40,11 @@ class Format(str, Enum):
     bvh = "bvh"
     fbx = "fbx"
     npz = "npz"
+
+
+class NoiseKind(str, Enum):
+    clean = "clean"
+    realistic = "realistic"
 
 
 class Units(str, Enum):
@@ -164,3 +171,62 @@ def data_prepare(
     for path, reason in summary["rejected"].items():
         console.print(f"[yellow]rejected[/yellow] {escape(reason)}", highlight=False)
     console.print(f"{summary['prepared']} of {summary['files']} files prepared in {time.perf_counter() - started:.0f} s -> {out}; split manifest {SPLIT_MANIFEST}")
+
+
+def _report(results: dict, title: str, json_out: Path | None) -> None:
+    import json
+
+    table = Table("metric", "value", title=title)
+    for key, value in results.items():
+        if isinstance(value, float):
+            table.add_row(key, f"{value:.2f}")
+        elif not isinstance(value, dict):
+            table.add_row(key, str(value))
+    console.print(table)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(results, indent=1) + "\n")
+        console.print(f"wrote {json_out}")
+
+
+JsonOption = Annotated[Optional[Path], typer.Option("--json", help="Also write every metric to this JSON file.")]
+
+
+@eval_app.command("lift")
+def eval_lift(
+    data: Annotated[Path, typer.Argument(help="A prepared folder (its test split) or a folder of BVH files (all of it).")],
+    model: Annotated[str, typer.Option("--model", help="Lifter name: mean-pose.")],
+    noise: Annotated[NoiseKind, typer.Option(help="2D input: exact projections, or with calibrated detector noise.")] = NoiseKind.realistic,
+    frames: Annotated[int, typer.Option(help="Window length in frames.")] = 243,
+    seed: Annotated[int, typer.Option(help="Seed of the cameras and the noise.")] = 0,
+    json_out: JsonOption = None,
+) -> None:
+    """Score a 3D lifter on mocap seen by random virtual cameras (same cameras for every model)."""
+    from engine.eval.lift import evaluate_lifter
+    from engine.lifting import load_lifter
+
+    if not data.is_dir():
+        raise _fail(f"{data}: not a folder")
+    try:
+        lifter = load_lifter(model)
+    except KeyError as e:
+        raise _fail(e.args[0]) from None
+    results = evaluate_lifter(lifter, model, data, noise=noise.value, frames=frames, seed=seed)
+    _report(results, f"{model} on {data} ({noise.value} 2D)", json_out)
+
+
+@eval_app.command("motion")
+def eval_motion(
+    pred: Annotated[Path, typer.Argument(metavar="PRED.npz", help="The motion to score.")],
+    truth: Annotated[Path, typer.Argument(metavar="GT.npz", help="The ground truth.")],
+    json_out: JsonOption = None,
+) -> None:
+    """Compare two Motion files: PRED resampled to GT's frame times, joints root-aligned per frame."""
+    from engine.eval.lift import compare_motions
+    from engine.motion import Motion, MotionFileError
+
+    try:
+        results = compare_motions(Motion.load(pred), Motion.load(truth))
+    except MotionFileError as e:
+        raise _fail(e) from None
+    _report(results, f"{pred.name} vs {truth.name}", json_out)

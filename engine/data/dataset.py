@@ -56,10 +56,14 @@ class MocapWindows(Dataset):
         self.frames, self.noise, self.fixed, self.seed = frames, noise, fixed, seed
         self.detector = DetectorNoise.load() if noise == "realistic" else None
         stride = stride or max(frames // 3, 1)
-        # (clip start, clip length, window start within the clip) for every window; short clips once.
-        self.windows = [
-            (c["start"], c["frames"], s) for c in clips for s in range(0, max(c["frames"] - frames, 0) + 1, stride)
-        ]
+        # (clip start, clip length, window start within the clip) for every window; a last,
+        # padded window reaches the clip's end, so with stride == frames every frame counts once.
+        self.windows = []
+        for c in clips:
+            starts = list(range(0, max(c["frames"] - frames, 0) + 1, stride))
+            if starts[-1] + frames < c["frames"]:
+                starts.append(starts[-1] + stride)
+            self.windows += [(c["start"], c["frames"], s) for s in starts]
 
     def __len__(self) -> int:
         return len(self.windows)

@@ -228,8 +228,18 @@ def _job(args: tuple[Path, float]) -> tuple[Path, dict | None, dict | None, str 
         return path, None, None, str(e)
 
 
-def prepare(src: Path, out: Path, fps: float = 30.0, workers: int = 2, manifest_path: Path = SPLIT_MANIFEST) -> dict:
-    """Prepare every BVH under ``src`` into ``out``; returns a summary (also ``out/summary.json``)."""
+def prepare(
+    src: Path,
+    out: Path,
+    fps: float = 30.0,
+    workers: int = 2,
+    manifest_path: Path = SPLIT_MANIFEST,
+    force_split: str | None = None,
+) -> dict:
+    """Prepare every BVH under ``src`` into ``out``; returns a summary (also ``out/summary.json``).
+
+    ``force_split`` puts every clip in that split and leaves the manifest alone (to evaluate
+    on someone's own mocap)."""
     files = sorted(p for p in src.rglob("*") if p.name.endswith((".bvh", ".bvh.gz")))
     if not files:
         raise FileNotFoundError(f"{src}: no .bvh or .bvh.gz files")
@@ -237,7 +247,7 @@ def prepare(src: Path, out: Path, fps: float = 30.0, workers: int = 2, manifest_
     per_split: dict[str, dict[str, list[np.ndarray]]] = {s: {} for s in SPLITS}
     clips: list[ClipInfo] = []
     rejected: dict[str, str] = {}
-    with Progress() as progress, ProcessPoolExecutor(max_workers=workers) as pool:
+    with Progress(transient=True) as progress, ProcessPoolExecutor(max_workers=workers) as pool:
         task = progress.add_task("preparing mocap", total=len(files))
         for path, arrays, facts, error in pool.map(_job, [(f, fps) for f in files], chunksize=4):
             progress.advance(task)
@@ -246,7 +256,7 @@ def prepare(src: Path, out: Path, fps: float = 30.0, workers: int = 2, manifest_
                 continue
             subject = subject_of(path)
             group = f"subject:{path.parent.name}/{subject}" if subject else f"clip:{path.relative_to(src)}"
-            split = split_of(group, manifest)
+            split = force_split or split_of(group, manifest)
             start = sum(len(a) for a in per_split[split].get("trans", []))
             for key, value in arrays.items():
                 per_split[split].setdefault(key, []).append(value)
@@ -258,7 +268,8 @@ def prepare(src: Path, out: Path, fps: float = 30.0, workers: int = 2, manifest_
         (out / split).mkdir(exist_ok=True)
         for key, parts in arrays.items():
             np.save(out / split / f"{key}.npy", np.concatenate(parts))
-    write_split_manifest(manifest_path, manifest)
+    if force_split is None:
+        write_split_manifest(manifest_path, manifest)
     (out / "clips.json").write_text(json.dumps([asdict(c) for c in clips], indent=1))
     summary = summarise(clips, rejected, len(files), fps)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -1,0 +1,24 @@
+"""3D pose lifters: 2D keypoint sequences (H36M17, HoT-normalised) → root-relative 3D joints.
+
+Every lifter maps ``keypoints`` (B, T, 17, 3) (normalised x, y and confidence) to joints
+(B, T, 17, 3) in metres, camera frame, pelvis at the origin. ``load_lifter(name)`` builds one
+by name; ``LIFTERS`` lists the names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from engine.lifting.baselines import MeanPose
+
+Lifter = Callable[[torch.Tensor], torch.Tensor]
+LIFTERS: dict[str, Callable[[], Lifter]] = {"mean-pose": MeanPose.load}
+
+
+def load_lifter(name: str) -> Lifter:
+    """The lifter called ``name`` (one of :data:`LIFTERS`)."""
+    if name not in LIFTERS:
+        raise KeyError(f"unknown lifter {name!r}; choose from {', '.join(LIFTERS)}")
+    return LIFTERS[name]()
