@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from engine.body.joints import H36M17
 from engine.keypoints import BLAZEPOSE_TO_H36M17, blazepose_to_h36m17, detect_pose
-from tests.paths import REPO
+from tests.paths import VIDEOS
 
-# $ENGINE_VIDEOS_DIR, else ../shared/videos beside the repository, else the workplace's copy
-_CANDIDATES = [REPO.parent / "shared" / "videos", Path("/work/shared/videos")]
-VIDEOS = Path(os.environ.get("ENGINE_VIDEOS_DIR", next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[0])))
 ROOFTOP = VIDEOS / "pexels_2795750_man_dancing_on_rooftop.mp4"
 needs_videos = pytest.mark.skipif(
     not ROOFTOP.is_file(), reason=f"no example videos at {VIDEOS} (set ENGINE_VIDEOS_DIR)"

@@ -1,0 +1,62 @@
+"""`engine eval`: lifters scored on mocap seen by fixed virtual cameras; motions against each other."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from engine.cli import app
+from engine.eval.lift import compare_motions, evaluate_lifter
+from engine.lifting import load_lifter
+from engine.motion import Motion
+from tests.paths import REPO, needs_mocap
+
+SAMPLE = REPO / "examples" / "sample_walk.npz"
+
+
+def test_a_motion_matches_itself_and_its_resampled_copy():
+    walk = Motion.load(SAMPLE)
+    same = compare_motions(walk, walk)
+    assert same["mpjpe_mm"] == 0 and same["root_trajectory_error_mm"] == 0 and same["frames"] == walk.num_frames
+    # Every other frame at half the rate: resampled back onto the truth's frames, linear
+    # interpolation errs only between keys.
+    half = Motion(walk.poses[::2], walk.trans[::2], walk.fps / 2, joints=walk.joints[::2])
+    assert compare_motions(half, walk)["mpjpe_mm"] < 15
+
+
+def test_motion_errors_are_root_aligned_but_the_trajectory_is_not():
+    walk = Motion.load(SAMPLE)
+    drift = np.linspace(0, 1, walk.num_frames)[:, None, None] * np.array([0.1, 0.0, 0.0])
+    moved = Motion(walk.poses, walk.trans, walk.fps, joints=walk.joints + drift.astype(np.float32))
+    result = compare_motions(moved, walk)
+    assert result["mpjpe_mm"] < 1e-3 and 45 < result["root_trajectory_error_mm"] < 55
+
+
+@needs_mocap
+def test_lifters_see_the_same_inputs_and_every_frame_counts_once(prepared):
+    out, _, _ = prepared
+    clips = json.loads((out / "clips.json").read_text())
+    a = evaluate_lifter(load_lifter("mean-pose"), "mean-pose", out, frames=81, workers=0)
+    b = evaluate_lifter(load_lifter("mean-pose"), "mean-pose", out, frames=81, workers=0)
+    assert a == b
+    assert a["frames"] == sum(c["frames"] for c in clips if c["split"] == "test")
+    for key in ("mpjpe_mm", "pa_mpjpe_mm", "n_mpjpe_mm", "accel_error_mm", "end_joint_mpjpe_mm", "frames", "model"):
+        assert key in a
+    assert 50 < a["pa_mpjpe_mm"] <= a["mpjpe_mm"] < 400
+
+
+@needs_mocap
+def test_eval_lift_cli_writes_json_for_a_bvh_folder(tmp_path):
+    from tests.paths import MOCAP
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "walk.bvh.gz").write_bytes((MOCAP / "cmu" / "02_01.bvh.gz").read_bytes())
+    result = CliRunner().invoke(app, ["eval", "lift", str(folder), "--model", "mean-pose", "--frames", "27",
+                                      "--noise", "clean", "--json", str(tmp_path / "r.json")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["frames"] == 86 and report["noise"] == "clean" and report["model"] == "mean-pose"
+    assert CliRunner().invoke(app, ["eval", "lift", str(folder), "--model", "nope"]).exit_code == 2
