@@ -1,1 +1,1 @@
-"""Training data: mocap prepared for the lifters, and synthetic 2D detector noise calibrated on real video."""
+"""Training data: mocap prepared for the lifters, virtual cameras, and 2D detector noise calibrated on real video."""
