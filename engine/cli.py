@@ -27,6 +27,8 @@ data_app = typer.Typer(help="Training data from mocap files.", no_args_is_help=T
 app.add_typer(data_app, name="data")
 eval_app = typer.Typer(help="Measure accuracy: lifters on mocap, or one motion against another.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+train_app = typer.Typer(help="Train the engine's models on prepared mocap.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -230,3 +232,15 @@ def eval_motion(
     except MotionFileError as e:
         raise _fail(e) from None
     _report(results, f"{pred.name} vs {truth.name}", json_out)
+
+
+@train_app.command("lifter")
+def train_lifter(
+    config: Annotated[Path, typer.Option("--config", help="Training configuration (TOML), e.g. configs/hot_default.toml.")],
+) -> None:
+    """Train a HoT lifter; resumes from runs/NAME/last.pt, exports engine/lifting/weights/NAME.pt and its card."""
+    from engine.train.lifter import TrainConfig, train
+
+    card = train(TrainConfig.load(config))
+    console.print(f"best validation MPJPE {card['best_val_mpjpe_mm']:.1f} mm after {card['steps']} steps "
+                  f"({card['training_hours']:.2f} h) -> engine/lifting/weights/{card['name']}.pt")

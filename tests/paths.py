@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 _SHARED = next((p for p in (REPO.parent / "shared", Path("/work/shared")) if p.is_dir()), REPO.parent / "shared")
 MOCAP = Path(os.environ.get("ENGINE_MOCAP_DIR", _SHARED / "mocap"))
 VIDEOS = Path(os.environ.get("ENGINE_VIDEOS_DIR", _SHARED / "videos"))
+REFERENCE = _SHARED / "reference"
 
 needs_videos = pytest.mark.skipif(not VIDEOS.is_dir(), reason=f"no videos at {VIDEOS} (set ENGINE_VIDEOS_DIR)")
 needs_mocap = pytest.mark.skipif(not (MOCAP / "cmu").is_dir(), reason=f"no mocap data at {MOCAP} (set ENGINE_MOCAP_DIR)")

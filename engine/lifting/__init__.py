@@ -12,9 +12,17 @@ from collections.abc import Callable
 import torch
 
 from engine.lifting.baselines import MeanPose
+from engine.lifting.inference import SequenceLifter
+from engine.lifting.weights import load_hot
 
 Lifter = Callable[[torch.Tensor], torch.Tensor]
-LIFTERS: dict[str, Callable[[], Lifter]] = {"mean-pose": MeanPose.load}
+# Shipped models by name: "hot" trained on all the mocap (non-commercial), "hot-free" on CMU only.
+LIFTERS: dict[str, Callable[[], Lifter]] = {
+    "mean-pose": MeanPose.load,
+    "hot": lambda: SequenceLifter(load_hot("hot_default"), "hot"),
+    "hot-free": lambda: SequenceLifter(load_hot("hot_free"), "hot-free"),
+    "mixste": lambda: SequenceLifter(load_hot("mixste_default"), "mixste"),
+}
 
 
 def load_lifter(name: str) -> Lifter:

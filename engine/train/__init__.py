@@ -1,0 +1,1 @@
+"""Training the engine's models on prepared mocap."""

@@ -1,0 +1,106 @@
+"""HoT: the official layout, Token Pruning Cluster, Token Recovering Attention, and inference on any length."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.body.joints import H36M17
+from engine.lifting.hot import HoT, HoTConfig, dpc_knn_centres
+from engine.lifting.inference import fill_unsure_joints, lift_sequence
+from tests.paths import REFERENCE
+
+FLIP = H36M17.flip_permutation
+SMALL = HoTConfig(frames=27, dim=32, depth=3, heads=4, mlp_dim=64, prune_layer=1, n_tokens=9)
+
+
+def _official_entries() -> list[tuple[str, str]]:
+    path = REFERENCE / "hot_mixste_state_dict.txt"
+    if not path.is_file():
+        pytest.skip(f"no reference state_dict list at {path}")
+    lines = [l.rstrip("\n").split("\t") for l in path.read_text().splitlines() if l.strip() and not l.startswith("#")]
+    return [(name, shape) for name, shape in lines]
+
+
+def test_official_size_has_exactly_the_official_parameter_names_and_shapes():
+    model = HoT(HoTConfig.official())
+    ours = [(name, str(tuple(p.shape))) for name, p in model.state_dict().items()]
+    assert ours == _official_entries() and len(ours) == 214
+    checkpoint = {name: torch.randn_like(p) for name, p in model.state_dict().items()}
+    HoT(HoTConfig.official()).load_state_dict(checkpoint, strict=True)
+
+
+def test_tpc_keeps_the_centres_of_obvious_clusters_in_time_order():
+    # Three tight clusters of frames around 0, 10 and 20 (shuffled in time); the densest
+    # frame of each is its exact centre.
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0], [10, 0], [20, 0]])
+    labels = rng.permutation(np.repeat([0, 1, 2], 9))
+    tokens = centres[labels] + rng.normal(0, 0.3, (27, 2))
+    exact = [np.flatnonzero(labels == c)[4] for c in range(3)]
+    tokens[exact] = centres
+    kept = dpc_knn_centres(torch.tensor(tokens[None]), n_centres=3, k=4)[0].tolist()
+    assert kept == sorted(kept) and len(kept) == 3
+    assert sorted(labels[kept].tolist()) == [0, 1, 2]  # one centre per cluster
+    assert np.linalg.norm(tokens[kept] - centres[labels[kept]], axis=1).max() < 0.6
+
+
+def test_tpc_keeps_exactly_n_tokens_increasing():
+    kept = dpc_knn_centres(torch.randn(4, 81, 16), n_centres=27, k=2)
+    assert kept.shape == (4, 27) and torch.all(kept[:, 1:] > kept[:, :-1])
+
+
+def test_tra_restores_every_frame_and_pruning_off_is_mixste():
+    x = torch.randn(2, SMALL.frames, 17, 3)
+    assert HoT(SMALL)(x).shape == (2, SMALL.frames, 17, 3)
+    plain = HoT(HoTConfig(**{**SMALL.to_dict(), "prune_layer": None}))
+    assert plain(x).shape == (2, SMALL.frames, 17, 3)
+    assert not any("x_token" in n or "cross_attention" in n or "pos_embed_token" in n for n, _ in plain.named_parameters())
+
+
+def test_wrong_window_length_is_refused():
+    with pytest.raises(ValueError, match=r"expected \(B, 27, 17, 3\)"):
+        HoT(SMALL)(torch.randn(1, 30, 17, 3))
+
+
+def _smooth_keypoints(frames: int) -> np.ndarray:
+    t = np.linspace(0, 4 * np.pi, frames)[:, None]
+    rng = np.random.default_rng(1)
+    base = rng.uniform(-0.5, 0.5, (1, 17, 2))
+    xy = base + 0.1 * np.sin(t + np.arange(17))[..., None]
+    return np.concatenate([xy, np.ones((frames, 17, 1))], axis=-1)
+
+
+def test_any_length_lifts_without_seams():
+    torch.manual_seed(0)
+    model = HoT(SMALL).eval()
+    for frames in (5, 27, 100, 301):
+        out = lift_sequence(model, _smooth_keypoints(frames))
+        assert out.shape == (frames, 17, 3) and np.isfinite(out).all()
+    out = lift_sequence(model, _smooth_keypoints(301), flip_test=False)
+    step = np.linalg.norm(np.diff(out, axis=0), axis=-1).max(axis=1)
+    hard_cut = np.concatenate([model(torch.tensor(_smooth_keypoints(301)[s : s + 27][None]).float())[0].detach().numpy() for s in range(0, 297, 27)])[:297]
+    hard_step = np.linalg.norm(np.diff(hard_cut, axis=0), axis=-1).max(axis=1)
+    assert step.max() < 0.5 * hard_step.max()  # the cross-fade removes the jumps of cut windows
+
+
+def test_flip_test_averages_the_mirrored_answer():
+    torch.manual_seed(0)
+    model = HoT(SMALL).eval()
+    keypoints = _smooth_keypoints(27)
+    plain = lift_sequence(model, keypoints, flip_test=False)
+    mirrored = keypoints[:, FLIP].copy()
+    mirrored[..., 0] *= -1
+    back = lift_sequence(model, mirrored, flip_test=False)[:, FLIP]
+    back[..., 0] *= -1
+    np.testing.assert_allclose(lift_sequence(model, keypoints), (plain + back) / 2, atol=1e-5)
+
+
+def test_unsure_joints_are_filled_from_sure_frames():
+    keypoints = _smooth_keypoints(10)
+    keypoints[3:6, 13] = [0.0, 0.0, 0.05]  # a dropped wrist at zero with low confidence
+    filled = fill_unsure_joints(keypoints)
+    expected = np.interp([3, 4, 5], [2, 6], [keypoints[2, 13, 0], keypoints[6, 13, 0]])
+    np.testing.assert_allclose(filled[3:6, 13, 0], expected)
+    assert (filled[3:6, 13, 2] == 0.05).all()
