@@ -27,6 +27,8 @@ data_app = typer.Typer(help="Training data from mocap files.", no_args_is_help=T
 app.add_typer(data_app, name="data")
 eval_app = typer.Typer(help="Measure accuracy: lifters on mocap, or one motion against another.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+bench_app = typer.Typer(help="Benchmarks: speed and memory, measured in one run.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 train_app = typer.Typer(help="Train the engine's models on prepared mocap.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 console = Console()
@@ -244,3 +246,15 @@ def train_lifter(
     card = train(TrainConfig.load(config))
     console.print(f"best validation MPJPE {card['best_val_mpjpe_mm']:.1f} mm after {card['steps']} steps "
                   f"({card['training_hours']:.2f} h) -> engine/lifting/weights/{card['name']}.pt")
+
+
+@bench_app.command("lift")
+def bench_lift_command(
+    data: Annotated[Optional[Path], typer.Option(help="Prepared folder whose test split scores both models (needs both trained).")] = None,
+    threads: Annotated[int, typer.Option(help="CPU threads for torch.")] = 2,
+    json_out: JsonOption = None,
+) -> None:
+    """HoT vs the unpruned model of the same size: GFLOPs, CPU frames/s, MPJPE; and an 18,000-frame lift."""
+    from engine.bench import bench_lift
+
+    _report(bench_lift(data=data, threads=threads), "HoT vs unpruned (same size)", json_out)

@@ -33,7 +33,8 @@ def prepared(tmp_path_factory):
         shutil.copy(MOCAP / f"{clip}.bvh.gz", folder)
     (src / "cmu" / "not_a_person.bvh").write_text(TWO_JOINTS)
     manifest = src.parent / "split.csv"
-    manifest.write_text("group,split\nsubject:cmu/02,test\nsubject:cmu/05,train\n")
+    manifest.write_text("group,split\nsubject:cmu/02,test\nsubject:cmu/05,train\n"
+                        "clip:bandai2/dataset-2_walk_normal_002.bvh.gz,validation\n")
     out = src.parent / "prepared"
     summary = prepare(src, out, workers=1, manifest_path=manifest)
     return out, summary, manifest

@@ -51,7 +51,8 @@ def test_the_manifest_splits_by_subject_and_gains_new_groups(prepared):
     assert {c["split"] for c in clips if c["subject"] == "02"} == {"test"}  # as the manifest says
     assert {c["split"] for c in clips if c["subject"] == "05"} == {"train"}
     bandai = next(c for c in clips if c["subject"] is None)
-    assert read_split_manifest(manifest)[bandai["group"]] == bandai["split"]  # no subject: its own group
+    assert bandai["group"] == "clip:bandai2/dataset-2_walk_normal_002.bvh.gz"  # no subject: its own group
+    assert read_split_manifest(manifest)[bandai["group"]] == bandai["split"] == "validation"
 
 
 @needs_mocap

@@ -104,3 +104,29 @@ def test_unsure_joints_are_filled_from_sure_frames():
     expected = np.interp([3, 4, 5], [2, 6], [keypoints[2, 13, 0], keypoints[6, 13, 0]])
     np.testing.assert_allclose(filled[3:6, 13, 0], expected)
     assert (filled[3:6, 13, 2] == 0.05).all()
+
+
+@pytest.mark.usefixtures("prepared")
+def test_training_checkpoints_resumes_and_exports_a_card(prepared, tmp_path, monkeypatch):
+    import engine.train.lifter as lifter
+
+    out, _, _ = prepared
+    monkeypatch.setattr(lifter, "WEIGHTS_DIR", tmp_path / "weights")
+    config = lifter.TrainConfig(name="tiny", data=str(out), model=SMALL, steps=2, val_every=1, val_windows=4,
+                                batch=2, workers=0, runs=str(tmp_path / "runs"))  # fmt: skip
+    lifter.train(config)
+    config.steps = 4
+    card = lifter.train(config)  # picks up at step 2
+    assert [h["step"] for h in card["history"]] == [1, 2, 3, 4]
+    assert (tmp_path / "weights" / "tiny.pt").is_file() and card["data"]["licences"]
+    assert card["config"] == SMALL.to_dict() and card["command"].endswith("configs/tiny.toml")
+
+
+def test_flipped_training_pairs_stay_consistent():
+    from engine.train.lifter import flip
+
+    keypoints, joints = torch.randn(2, 5, 17, 3), torch.randn(2, 5, 17, 3)
+    k2, j2 = flip(*flip(keypoints, joints))
+    assert torch.equal(k2, keypoints) and torch.equal(j2, joints)
+    k1, j1 = flip(keypoints, joints)
+    assert torch.equal(k1[..., 13, 0], -keypoints[..., 16, 0]) and torch.equal(j1[..., 13, 0], -joints[..., 16, 0])

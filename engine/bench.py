@@ -1,0 +1,88 @@
+"""`engine bench lift`: HoT against the unpruned model of the same size, measured in one run.
+
+FLOPs per window come from ``torch.utils.flop_counter``; throughput is frames per second of
+batched windows on this machine's CPU, the two models timed alternately so that load on the
+machine hits both alike; accuracy is each model's MPJPE on the test split (realistic 2D) when
+trained weights of both ship. A long clip (18,000 frames, ten minutes at 30 fps) is lifted in
+one call and the process's peak memory is reported.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from engine.lifting.hot import HoT, HoTConfig
+from engine.lifting.inference import SequenceLifter, lift_sequence
+from engine.lifting.weights import WEIGHTS_DIR, load_hot
+
+
+def gflops(model: HoT, batch: int = 1) -> float:
+    """Forward GFLOPs of one batch of windows."""
+    x = torch.randn(batch, model.config.frames, model.config.joints, model.config.in_chans)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x)
+    return counter.get_total_flops() / 1e9
+
+
+def frames_per_second(models: dict[str, HoT], batch: int = 16, rounds: int = 5) -> dict[str, float]:
+    """CPU throughput (output frames/s) of each model, timed alternately round by round."""
+    seconds = {name: [] for name in models}
+    for round_ in range(rounds + 1):
+        for name, model in models.items():
+            x = torch.randn(batch, model.config.frames, model.config.joints, model.config.in_chans)
+            with torch.no_grad():
+                started = time.perf_counter()
+                model(x)
+                if round_:  # the first round warms up
+                    seconds[name].append(time.perf_counter() - started)
+    return {name: batch * models[name].config.frames / float(np.median(s)) for name, s in seconds.items()}
+
+
+def long_clip(model: HoT, frames: int = 18_000) -> dict[str, float]:
+    """Lift ``frames`` frames of 2D in one call; seconds and peak resident memory (MB)."""
+    rng = np.random.default_rng(0)
+    keypoints = np.concatenate([rng.uniform(-0.5, 0.5, (frames, 17, 2)), np.ones((frames, 17, 1))], -1)
+    started = time.perf_counter()
+    out = lift_sequence(model, keypoints)
+    assert out.shape == (frames, 17, 3)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"long_clip_frames": frames, "long_clip_seconds": time.perf_counter() - started, "peak_memory_mb": peak_mb}
+
+
+def bench_lift(hot: str = "hot_default", unpruned: str = "mixste_default", data: Path | None = None, threads: int = 2) -> dict:
+    """The benchmark (module docstring); shipped weights by name, else random weights at the shipped size."""
+    torch.set_num_threads(threads)
+    have = {name: (WEIGHTS_DIR / f"{name}.json").is_file() for name in (hot, unpruned)}
+    hot_model = load_hot(hot) if have[hot] else HoT(HoTConfig()).eval()
+    config = hot_model.config
+    plain = load_hot(unpruned) if have[unpruned] else HoT(HoTConfig(**{**config.to_dict(), "prune_layer": None})).eval()
+    if plain.config != HoTConfig(**{**config.to_dict(), "prune_layer": None}):
+        raise ValueError(f"{unpruned} is not {hot} with pruning off")
+    fps = frames_per_second({"hot": hot_model, "unpruned": plain})
+    results = {
+        "threads": threads,
+        "config": config.to_dict(),
+        "hot_weights": hot if have[hot] else "random (none shipped)",
+        "unpruned_weights": unpruned if have[unpruned] else "random (none shipped)",
+        "hot_fps": fps["hot"],
+        "unpruned_fps": fps["unpruned"],
+        "speedup": fps["hot"] / fps["unpruned"],
+        "hot_gflops": gflops(hot_model) / config.frames,
+        "unpruned_gflops": gflops(plain) / config.frames,
+        "gflops_are": "per output frame",
+        "hot_mpjpe_mm": None,
+        "unpruned_mpjpe_mm": None,
+    }
+    if data is not None and all(have.values()):
+        from engine.eval.lift import evaluate_lifter
+
+        for key, name, model in (("hot", hot, hot_model), ("unpruned", unpruned, plain)):
+            results[f"{key}_mpjpe_mm"] = evaluate_lifter(SequenceLifter(model, name), name, data)["mpjpe_mm"]
+    results.update(long_clip(hot_model))
+    return results
