@@ -9,17 +9,20 @@ collars meet, the pelvis where a leg and the chest meet, the neck base the chest
 the joint named ``head``. Every target joint is then defined the same way on every skeleton
 (one definition, not guessed per file):
 
-SMPL24: pelvis, hips, knees, ankles, shoulders, elbows, wrists at those joints; feet at the
-toe joints (or the ankles' End Sites); spine1 and spine2 a third and two thirds of the way (along the spine's joints)
-from the pelvis to the neck base; spine3 the neck base; neck halfway from the neck base to
-the head joint; head the head joint; collars halfway along the clavicle (collar joint to
-shoulder); hands 0.4 forearm lengths beyond the wrist, carried by the wrist.
+SMPL24: hips, knees, ankles, shoulders, elbows and wrists at those joints; feet at the toe
+joints (or the ankles' End Sites); hands 0.4 forearm lengths beyond the wrists, carried by
+them. The torso and head joints, which skeletons place too differently to take as they are
+(how high a pelvis joint sits, where a clavicle or a "head" joint starts), go where the
+default skeleton has them relative to the mid-hips (pelvis, spine1, spine2) or the thorax
+(spine3, neck, head, collars), scaled by torso length; as in SMPL, they ride rigidly on the
+source joint that moves that part: pelvis and spine1 on the pelvis joint, spine2 on the spine
+joint below it, spine3, neck and collars on the chest, head on the head joint.
 
 H36M17 (as the 2D model sees a person, ``engine/keypoints.py``): pelvis the midpoint of the
 hips; thorax the midpoint of the shoulders; spine halfway between; neck/nose and head (the
-midpoint of the ears) carried by the head joint at fixed places relative to the torso in
-the skeleton's rest pose: ``HEAD_LANDMARKS``, in shoulder widths, measured by mediapipe
-on the videos in ../shared/videos (docs/conventions.md).
+midpoint of the ears) carried by the head joint at fixed places relative to the torso:
+``HEAD_LANDMARKS``, in shoulder widths, measured by mediapipe on the videos in
+../shared/videos (docs/training-data.md).
 
 Everything is measured on a reference pose of the skeleton that stands like a person (its
 zero pose where it does; iClone's does not, so its first frame); points carried by a joint
