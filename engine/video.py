@@ -1,0 +1,116 @@
+"""Decoding videos and still images into RGB frames with their presentation times.
+
+OpenCV's FFmpeg back-end (bundled with mediapipe's opencv-contrib wheel) decodes
+mp4/mov/avi/mkv/webm; still images load as a one-frame clip. Rotation metadata (phones record
+sideways and say so) is applied, so frames come out as the clip is meant to be seen; OpenCV
+reads the metadata but rotates only when asked. Each frame carries its own timestamp, so a
+variable-frame-rate clip keeps its real timing; the number of frames is counted while
+decoding, never taken from the container's header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
+
+
+class VideoError(ValueError):
+    """A file that cannot be decoded; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says: size as displayed (after rotation), the rotation applied
+    (degrees clockwise), the nominal frame rate and frame count (both only hints)."""
+
+    path: Path
+    width: int
+    height: int
+    rotation: int
+    nominal_fps: float
+    nominal_frames: int
+    is_image: bool
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int
+    time: float  # seconds from the first frame
+    rgb: np.ndarray  # (height, width, 3) uint8
+
+
+def _check(path: Path) -> None:
+    if not path.is_file():
+        raise VideoError(f"{path}: no such file")
+    if path.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+        known = ", ".join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))
+        raise VideoError(f"{path}: not a video or image file we read ({known})")
+
+
+def _capture(path: Path) -> cv2.VideoCapture:
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not capture.isOpened():
+        raise VideoError(f"{path}: cannot be opened as a video (FFmpeg could not read its container)")
+    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    return capture
+
+
+def _read_image(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # honours EXIF orientation
+    if image is None:
+        raise VideoError(f"{path}: cannot be decoded as an image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """The container's description of ``path``, without decoding it."""
+    path = Path(path)
+    _check(path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        height, width = _read_image(path).shape[:2]
+        return VideoInfo(path, width, height, 0, 0.0, 1, True)
+    capture = _capture(path)
+    try:
+        rotation = int(capture.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
+        # With auto-rotation on, OpenCV reports the size as displayed.
+        width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        return VideoInfo(path, width, height, rotation, capture.get(cv2.CAP_PROP_FPS) or 0.0,
+                         int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), False)  # fmt: skip
+    finally:
+        capture.release()
+
+
+def read_frames(path: str | Path) -> Iterator[Frame]:
+    """Every frame of ``path`` in order, upright, with its time; raises :class:`VideoError`
+    when nothing can be decoded. A still image is one frame at time 0."""
+    path = Path(path)
+    _check(path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        yield Frame(0, 0.0, _read_image(path))
+        return
+    capture = _capture(path)
+    nominal_fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    try:
+        index, first_time, last_time = 0, None, -1.0
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            stamp = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+            first_time = stamp if first_time is None else first_time
+            time = stamp - first_time
+            if time <= last_time:  # no usable timestamp: fall back on the nominal rate
+                time = last_time + 1 / nominal_fps
+            yield Frame(index, time, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            index, last_time = index + 1, time
+        if index == 0:
+            raise VideoError(f"{path}: no frame could be decoded")
+    finally:
+        capture.release()
