@@ -190,15 +190,26 @@ class JointMap:
         return np.einsum("ts,...sc->...tc", self.weights, source_positions) + carried
 
 
+def axes(left: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """Frames (..., 3, 3) with columns (left, up, forward): ``up`` normalised, ``left`` made
+    square to it, forward = left × up (a body's facing in SMPL's convention)."""
+    up = up / np.linalg.norm(up, axis=-1, keepdims=True)
+    left = left - up * np.sum(left * up, axis=-1, keepdims=True)
+    left = left / np.linalg.norm(left, axis=-1, keepdims=True)
+    return np.stack([left, up, np.cross(left, up)], axis=-1)
+
+
 def torso_frame(l_hip: np.ndarray, r_hip: np.ndarray, l_shoulder: np.ndarray, r_shoulder: np.ndarray) -> np.ndarray:
-    """Columns (left, up, forward) of a torso's frame: up from mid-hips to mid-shoulders, left
-    from right to left across hips and shoulders (made square to up), forward = left × up."""
-    up = (l_shoulder + r_shoulder - l_hip - r_hip) / 2
-    up /= np.linalg.norm(up)
-    left = l_shoulder - r_shoulder + l_hip - r_hip
-    left -= up * (left @ up)
-    left /= np.linalg.norm(left)
-    return np.stack([left, up, np.cross(left, up)], axis=1)
+    """A torso's frame (..., 3, 3) (see :func:`axes`): up from mid-hips to mid-shoulders, left
+    from right to left across hips and shoulders together."""
+    return axes(l_shoulder - r_shoulder + l_hip - r_hip, l_shoulder + r_shoulder - l_hip - r_hip)
+
+
+def head_points(l_hip: np.ndarray, r_hip: np.ndarray, l_shoulder: np.ndarray, r_shoulder: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where H36M17's nose and head (ear midpoint) sit on an upright torso: ``HEAD_LANDMARKS``."""
+    frame = torso_frame(l_hip, r_hip, l_shoulder, r_shoulder)
+    thorax, width = (l_shoulder + r_shoulder) / 2, np.linalg.norm(l_shoulder - r_shoulder)
+    return tuple(thorax + width * frame @ np.array([0.0, above, ahead]) for above, ahead in (HEAD_LANDMARKS["nose"], HEAD_LANDMARKS["ears"]))
 
 
 # SMPL joints that skeletons place too differently to take as they are (how high a pelvis
@@ -275,10 +286,8 @@ def joint_maps(
     h36m["pelvis"] = {lm.hip["l"]: 0.5, lm.hip["r"]: 0.5}
     h36m["thorax"] = {lm.shoulder["l"]: 0.5, lm.shoulder["r"]: 0.5}
     h36m["spine"] = {lm.hip["l"]: 0.25, lm.hip["r"]: 0.25, lm.shoulder["l"]: 0.25, lm.shoulder["r"]: 0.25}
-    shoulder_width = np.linalg.norm(rest[lm.shoulder["l"]] - rest[lm.shoulder["r"]])
-    for joint, (above, ahead) in (("neck", HEAD_LANDMARKS["nose"]), ("head", HEAD_LANDMARKS["ears"])):
+    for joint, target in zip(("neck", "head"), head_points(*(rest[limbs[n]] for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder")))):
         h36m[joint] = {lm.head: 1.0}
-        target = bases["thorax"] + shoulder_width * frame @ np.array([0.0, above, ahead])
         carried["h36m:" + joint] = (lm.head, target - rest[lm.head])
 
     # Offsets measured in the reference pose's world frame, carried in each anchor's own frame.
