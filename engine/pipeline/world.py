@@ -1,0 +1,161 @@
+"""From root-relative camera-frame joints to a world trajectory on a floor (static camera).
+
+1. **Root translation** per frame: the camera-frame offset ``t`` that best reprojects the
+   lifted joints onto the 2D keypoints. Under perspective ``u = f (X + t)_x / (X + t)_z + c``
+   is linear in ``t`` once multiplied out, so every frame is one confidence-weighted 3×3
+   least-squares solve; the depth follows from the ratio of 2D to 3D bone lengths.
+   Smoothed over time (Gaussian, ``smooth`` frames of standard deviation, depth in log
+   space, so a far person's noisier depth is damped alike).
+2. **Floor and gravity**: the camera is assumed static. An up direction is first taken
+   from the body (:func:`body_up`, people being mostly upright); a plane fitted through the
+   slow feet gives the floor (tilting away from the body's up only along directions the feet
+   cover); feet low and slow in that frame are planted.
+   The world frame turns the camera frame so the floor's normal is +y (the camera's heading
+   kept), with the floor at y = 0 (less ``FOOT_ABOVE_FLOOR``: the ankle joints' height).
+3. **Foot locking** (``lock`` 0-1): while a foot is planted the root moves so that the foot
+   stays where it landed and on the floor; corrections are blended by ``lock``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+from scipy.spatial.transform import Rotation
+
+from engine.body.correspondence import torso_frame
+from engine.body.ik import h36m_of_rest
+from engine.body.joints import H36M17
+from engine.body.skeleton import default_rest_joints
+
+FEET = [H36M17.index("l_ankle"), H36M17.index("r_ankle")]
+FOOT_ABOVE_FLOOR = 0.08  # m: an ankle joint's height over the sole
+CONTACT_HEIGHT = 0.06  # m above the lowest usual ankle height
+CONTACT_SPEED = 0.35  # m/s horizontal
+_REST = h36m_of_rest(default_rest_joints())
+# The world's vertical in the default rest pose's torso frame.
+_REST_UP = torso_frame(*(_REST[H36M17.index(n)] for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder"))).T @ [0.0, 1.0, 0.0]
+
+
+@dataclass
+class Trajectory:
+    """World joints (T, 17, 3), the world-from-camera rotation (3, 3) and translation (3,),
+    foot contacts (T, 2) (left, right ankle), and what was assumed."""
+
+    joints: np.ndarray
+    rotation: np.ndarray
+    translation: np.ndarray
+    contacts: np.ndarray
+    notes: list[str]
+
+
+def root_translation(joints: np.ndarray, pixels: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
+    """Camera-frame translations (T, 3) that best reproject root-relative ``joints`` (T, J, 3)
+    onto ``pixels`` (T, J, 3: u, v, confidence) with ``intrinsics`` (fx, fy, cx, cy)."""
+    fx, fy, cx, cy = intrinsics
+    du, dv, w = pixels[..., 0] - cx, pixels[..., 1] - cy, np.sqrt(np.clip(pixels[..., 2], 0, 1))
+    x, y, z = joints[..., 0], joints[..., 1], joints[..., 2]
+    zeros = np.zeros_like(du)
+    # Rows: fx t_x - du t_z = du z - fx x, and fy t_y - dv t_z = dv z - fy y.
+    A = np.concatenate([np.stack([fx + zeros, zeros, -du], -1), np.stack([zeros, fy + zeros, -dv], -1)], axis=1)
+    b = np.concatenate([du * z - fx * x, dv * z - fy * y], axis=1)
+    weights = np.concatenate([w, w], axis=1)[..., None]
+    AtA = np.einsum("tji,tjk->tik", A * weights, A) + 1e-6 * np.eye(3)
+    Atb = np.einsum("tji,tj->ti", A * weights, b)
+    return np.linalg.solve(AtA, Atb[..., None])[..., 0]
+
+
+def smooth_translation(translation: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing over time; depth in log space."""
+    if sigma <= 0:
+        return translation
+    out = gaussian_filter1d(translation, sigma, axis=0, mode="nearest")
+    out[:, 2] = np.exp(gaussian_filter1d(np.log(np.maximum(translation[:, 2], 0.1)), sigma, mode="nearest"))
+    return out
+
+
+def _slow(feet: np.ndarray, up: np.ndarray, fps: float) -> np.ndarray:
+    """Feet (T, 2) moving slower than ``CONTACT_SPEED`` across ``up``."""
+    flat = feet - (feet @ up)[..., None] * up
+    return np.linalg.norm(np.gradient(flat, axis=0), axis=-1) * fps < CONTACT_SPEED
+
+
+def _low(feet: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """Feet (T, 2) within ``CONTACT_HEIGHT`` of their usual lowest height along ``up``."""
+    height = feet @ up
+    return height < np.percentile(height, 5, axis=0) + CONTACT_HEIGHT
+
+
+def body_up(joints: np.ndarray) -> np.ndarray:
+    """The up direction of mostly upright people: per frame, the vertical of the default
+    skeleton's rest pose carried by the torso's frame (its hips sit ahead of its shoulders,
+    so mid-hips → thorax leans back by 6°), median over frames."""
+    frames = torso_frame(*(joints[:, H36M17.index(n)] for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder")))
+    up = np.median(frames @ _REST_UP, axis=0)
+    return up / np.linalg.norm(up)
+
+
+def _floor_normal(points: np.ndarray, up: np.ndarray, spread: float = 0.5) -> np.ndarray:
+    """The normal of the plane through ``points`` (N, 3), as a height field over the plane
+    square to ``up`` whose slopes are held towards zero (ridge) along directions the points
+    span less than ``spread`` metres: a straight walk fixes the floor's tilt along the walk,
+    not across it."""
+    side = np.cross(up, [1.0, 0.0, 0.0] if abs(up[0]) < 0.9 else [0.0, 0.0, 1.0])
+    side /= np.linalg.norm(side)
+    ahead = np.cross(side, up)
+    centred = points - points.mean(axis=0)
+    A = np.stack([centred @ side, centred @ ahead, np.ones(len(points))], -1)
+    ridge = np.diag([len(points) * spread**2, len(points) * spread**2, 0.0])
+    a, b, _ = np.linalg.solve(A.T @ A + ridge, A.T @ (centred @ up))
+    normal = up - a * side - b * ahead
+    return normal / np.linalg.norm(normal)
+
+
+def to_world(camera_joints: np.ndarray, fps: float) -> Trajectory:
+    """World frame for camera-frame joints (T, 17, 3) of one person (module docstring, step 2)."""
+    notes = ["static camera assumed"]
+    up = body_up(camera_joints)
+    feet = camera_joints[:, FEET]
+    slow = _slow(feet, up, fps)  # height is not trusted before the floor is known
+    if slow.sum() >= 10:
+        normal = _floor_normal(feet[slow], up)
+        if np.degrees(np.arccos(np.clip(normal @ up, -1, 1))) < 30:
+            up = normal
+        else:
+            notes.append("slow feet do not lie on a level floor; using the body's up direction")
+    else:
+        notes.append("too few planted feet to fit the floor; using the body's up direction")
+    planted = _slow(feet, up, fps) & _low(feet, up)
+    # Turn the camera frame so that up is +y, keeping the camera's heading.
+    rotation = Rotation.align_vectors([[0.0, 1.0, 0.0]], [up])[0].as_matrix()
+    world = camera_joints @ rotation.T
+    floor = np.percentile(world[:, FEET, 1].min(axis=1), 5) - FOOT_ABOVE_FLOOR
+    translation = np.array([0.0, -floor, 0.0])
+    return Trajectory(world + translation, rotation, translation, planted.astype(np.float32), notes)
+
+
+def lock_feet(trajectory: Trajectory, lock: float) -> Trajectory:
+    """Move the body so planted feet neither slide nor sink (module docstring, step 3).
+
+    Sliding: while a foot stays planted, the root moves against the foot's horizontal
+    motion; these corrections add up, so the body keeps the distance its planted feet allow
+    and never jumps back. Sinking: planted feet are lifted or lowered onto the floor, the
+    correction interpolated across the frames in between.
+    """
+    if lock <= 0:
+        return trajectory
+    joints, planted = trajectory.joints, trajectory.contacts > 0.5
+    feet = joints[:, FEET]
+    still = planted[1:] & planted[:-1]  # (T-1, 2): planted on both frames of a step
+    step = np.diff(feet, axis=0)
+    slide = (step * still[..., None]).sum(1) / np.maximum(still.sum(1, keepdims=True), 1)
+    horizontal = np.concatenate([np.zeros((1, 3)), -np.cumsum(slide, axis=0)])
+    horizontal[:, 1] = 0.0
+    sink = np.where(planted, FOOT_ABOVE_FLOOR - feet[..., 1], 0.0).sum(1) / np.maximum(planted.sum(1), 1)
+    frames = np.arange(len(joints))
+    touching = planted.any(axis=1)
+    vertical = np.interp(frames, frames[touching], sink[touching]) if touching.any() else np.zeros(len(joints))
+    correction = horizontal + vertical[:, None] * np.array([0.0, 1.0, 0.0])
+    correction = gaussian_filter1d(correction, 1.0, axis=0, mode="nearest") * lock
+    return Trajectory(joints + correction[:, None], trajectory.rotation, trajectory.translation, trajectory.contacts, trajectory.notes)

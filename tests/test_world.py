@@ -1,0 +1,63 @@
+"""World trajectory: root depth from reprojection, the floor and gravity from planted feet, foot locking."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from engine.body.joints import H36M17
+from engine.data.cameras import Camera, look_at
+from engine.pipeline.world import FEET, FOOT_ABOVE_FLOOR, lock_feet, root_translation, to_world
+from tests.paths import needs_mocap
+
+
+def _walk(prepared) -> np.ndarray:
+    out, _, _ = prepared
+    clips = json.loads((out / "clips.json").read_text())
+    walk = next(c for c in clips if c["name"] == "02_01")
+    return np.load(out / walk["split"] / "h36m.npy")[walk["start"] : walk["start"] + walk["frames"]].astype(np.float64)
+
+
+def test_root_translation_reprojects_exactly():
+    rng = np.random.default_rng(0)
+    joints = rng.normal(0, 0.4, (20, 17, 3))
+    truth = np.stack([rng.uniform(-1, 1, 20), rng.uniform(-0.5, 0.5, 20), rng.uniform(3, 8, 20)], -1)
+    intrinsics = np.array([1000.0, 1000.0, 640.0, 360.0])
+    cam = joints + truth[:, None]
+    pixels = np.concatenate([intrinsics[:2] * cam[..., :2] / cam[..., 2:] + intrinsics[2:], np.ones((20, 17, 1))], -1)
+    np.testing.assert_allclose(root_translation(joints, pixels, intrinsics), truth, atol=1e-6)
+
+
+@needs_mocap
+def test_floor_and_gravity_come_back_from_a_pitched_camera(prepared):
+    world = _walk(prepared)
+    eye = np.array([0.5, 2.2, -4.0])
+    R = look_at(eye, world[:, 0].mean(0))  # looking down at the walker
+    camera = Camera(R, -R @ eye, 1000, 1000, 640, 360, 1280, 720)
+    seen = camera.to_camera(world)
+    trajectory = to_world(seen, fps=30)
+    # The recovered world differs from the true one by a turn about the vertical only.
+    up = trajectory.rotation @ R @ np.array([0.0, 1.0, 0.0])
+    assert np.degrees(np.arccos(up[1])) < 2.0
+    lowest = trajectory.joints[:, FEET, 1].min(axis=1)
+    truth_lowest = world[:, FEET, 1].min(axis=1)
+    assert abs(np.median(lowest - truth_lowest) - (FOOT_ABOVE_FLOOR - np.percentile(truth_lowest, 5))) < 0.03
+    assert 0.3 < trajectory.contacts.mean() < 0.9
+
+
+def test_locked_feet_stop_sliding_without_jumps():
+    frames = 60
+    joints = np.zeros((frames, 17, 3))
+    joints[..., 1] = 0.9
+    joints[:, FEET, 1] = FOOT_ABOVE_FLOOR + 0.02  # hovering 2 cm
+    joints[:, :, 0] += np.linspace(0, 0.6, frames)[:, None]  # the whole body drifts while planted
+    contacts = np.zeros((frames, 2), np.float32)
+    contacts[10:50, 0] = 1
+    from engine.pipeline.world import Trajectory
+
+    locked = lock_feet(Trajectory(joints, np.eye(3), np.zeros(3), contacts, []), lock=1.0)
+    left = locked.joints[:, H36M17.index("l_ankle")]
+    assert np.abs(np.diff(left[15:45, 0])).max() < 1e-3  # no slide while planted
+    assert np.abs(left[15:45, 1] - FOOT_ABOVE_FLOOR).max() < 2e-3  # on the floor
+    assert np.abs(np.diff(locked.joints[:, 0], axis=0)).max() < 0.05  # and the root never jumps
