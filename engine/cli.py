@@ -136,7 +136,10 @@ def export(
         if to is Format.npz:
             motion.save(out)
         else:
-            rest, described = rest_joints_for(motion.betas, smpl)
+            if motion.rest_joints is not None and smpl is None:
+                rest, described = motion.rest_joints.astype(np.float64), "the motion's own rest skeleton"
+            else:
+                rest, described = rest_joints_for(motion.betas, smpl)
             console.print(f"skeleton: {described}")
             if to is Format.bvh:
                 write_bvh(out, motion.poses, motion.trans, motion.fps, rest, units=units.value)

@@ -4,7 +4,9 @@ The AMASS keys (``poses`` (T, 72) axis-angle, ``trans`` (T, 3), ``betas`` (10,),
 ``mocap_framerate``, ``gender``) let other SMPL tools load our files. The rest are ours and
 optional: ``joints`` (T, 24, 3) world joint positions, ``keypoints2d`` (T, K, 3) pixels and
 confidence, ``contacts`` (T, 4) foot contact probabilities (left heel, left toe, right heel,
-right toe), ``camera`` (fx, fy, cx, cy), ``source`` (file name, sha256), ``engine_version``.
+right toe), ``camera`` (fx, fy, cx, cy), ``source`` (file name, sha256), ``engine_version``,
+``rest_joints`` (24, 3) the rest skeleton the poses are meant for (bone lengths fitted to the
+clip; without it, the SMPL model's or the default skeleton).
 
 World frame is SMPL's: y up, ground at y = 0, metres. AMASS's own releases are z up; load
 them with ``Motion.load`` and they keep their frame.
@@ -35,6 +37,7 @@ _SHAPES: dict[str, tuple[int | str | None, ...]] = {
     "keypoints2d": ("T", None, 3),
     "contacts": ("T", 4),
     "camera": (4,),
+    "rest_joints": (len(SMPL24), 3),
 }
 
 
@@ -57,6 +60,7 @@ class Motion:
     camera: np.ndarray | None = None
     source: tuple[str, str] | None = None
     engine_version: str = __version__
+    rest_joints: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -106,7 +110,7 @@ class Motion:
             "gender": np.array(self.gender),
             "engine_version": np.array(self.engine_version),
         }
-        for key in ("joints", "keypoints2d", "contacts", "camera"):
+        for key in ("joints", "keypoints2d", "contacts", "camera", "rest_joints"):
             if getattr(self, key) is not None:
                 arrays[key] = getattr(self, key)
         if self.source is not None:
@@ -159,6 +163,7 @@ class Motion:
                 camera=arrays.get("camera"),
                 source=None if source is None else (str(source[0]), str(source[1])),
                 engine_version=str(arrays.get("engine_version", "unknown")),
+                rest_joints=arrays.get("rest_joints"),
             )
         except MotionFileError as e:
             raise MotionFileError(f"{path}: {e}") from None

@@ -20,6 +20,7 @@ def _motion(frames: int = 12, seed: int = 0) -> Motion:
         contacts=rng.uniform(0, 1, (frames, 4)),
         camera=np.array([800.0, 800.0, 320.0, 180.0]),
         source=("clip.mp4", "ab" * 32),
+        rest_joints=rng.normal(0, 0.3, (24, 3)),
     )
 
 
