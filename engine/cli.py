@@ -261,3 +261,50 @@ def bench_lift_command(
     from engine.bench import bench_lift
 
     _report(bench_lift(data=data, threads=threads), "HoT vs unpruned (same size)", json_out)
+
+
+@app.command()
+def mocap(
+    paths: Annotated[list[Path], typer.Argument(help="Videos (mp4, mov, avi, mkv, webm), images, or folders of them (searched recursively).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out"),
+    formats: Annotated[str, typer.Option(help="Files to write, comma-separated: npz, bvh, fbx.")] = "npz,bvh,fbx",
+    lifter: Annotated[str, typer.Option(help="3D lifter: hot (trained on all our mocap, non-commercial) or hot-free (CMU only).")] = "hot",
+    fov: Annotated[float, typer.Option(help="Camera field of view across the frame's long side, degrees (69 = a phone's main camera).")] = 69.0,
+    smooth: Annotated[float, typer.Option(help="Smoothing of the root trajectory (Gaussian sigma, frames; 0 = none).")] = 1.5,
+    no_foot_lock: Annotated[bool, typer.Option("--no-foot-lock", help="Let planted feet slide (no foot locking).")] = False,
+    foot_lock: Annotated[float, typer.Option(help="Foot locking strength, 0-1.")] = 1.0,
+) -> None:
+    """Video in, world-space SMPL motion out: NAME.npz, NAME.bvh, NAME.fbx and NAME.json per video."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from engine.pipeline.batch import FORMATS, find_videos, run_one
+    from engine.pipeline.capture import LIFTER_WEIGHTS, Settings
+
+    wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
+    if not wanted or set(wanted) - set(FORMATS):
+        raise _fail(f"--formats: choose from {', '.join(FORMATS)}, got {formats!r}")
+    if lifter not in LIFTER_WEIGHTS:
+        raise _fail(f"--lifter: choose from {', '.join(LIFTER_WEIGHTS)}, got {lifter!r}")
+    videos = find_videos(paths)
+    if not videos:
+        raise _fail("no videos or images found in " + ", ".join(map(str, paths)))
+    settings = Settings(lifter=lifter, fov_deg=fov, smooth=smooth, foot_lock=0.0 if no_foot_lock else foot_lock)
+    outcomes = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as progress:
+        overall = progress.add_task("videos", total=len(videos))
+        stage = progress.add_task("", total=None)
+        for video in videos:
+            def update(name: str, done: int, total: int) -> None:
+                progress.update(stage, description=f"{video.name}: {name}", completed=done, total=total or None)
+
+            outcomes.append(run_one(video, out, settings, wanted, update))
+            progress.advance(overall)
+    table = Table("video", "status", "frames", "seconds", "notes")
+    for o in outcomes:
+        colour = {"done": "green", "skipped": "cyan", "failed": "red"}[o.status]
+        table.add_row(escape(str(o.video)), f"[{colour}]{o.status}[/{colour}]", str(o.frames), f"{o.seconds:.1f}", escape(o.message))
+    console.print(table)
+    failed = sum(o.status == "failed" for o in outcomes)
+    console.print(f"{len(outcomes) - failed} of {len(outcomes)} videos captured into {out}")
+    if failed:
+        raise typer.Exit(1)

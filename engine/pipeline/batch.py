@@ -1,0 +1,104 @@
+"""Many videos in, files out: ``engine mocap``'s loop, resumable, one failure never stopping the rest.
+
+Per video ``NAME`` it writes ``NAME.npz`` (the Motion), ``NAME.bvh``, ``NAME.fbx`` (when bpy
+or a ``blender`` binary is present; otherwise a notice) and ``NAME.json`` (the report: frames,
+rates, detection rate, timings, warnings, the files written). A video whose report shows the
+same video hash, settings and engine version, with every requested file present, is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine import __version__
+from engine.io.bvh import write_bvh
+from engine.io.fbx import FbxUnavailableError, write_fbx
+from engine.motion import Motion
+from engine.pipeline.capture import Progress, Settings, capture, file_sha256
+from engine.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
+FORMATS = ("npz", "bvh", "fbx")
+
+
+@dataclass
+class Outcome:
+    video: Path
+    status: str  # "done", "skipped" or "failed"
+    frames: int = 0
+    seconds: float = 0.0
+    message: str = ""
+    files: list[str] = field(default_factory=list)
+
+
+def find_videos(paths: Iterable[Path]) -> list[Path]:
+    """The given files, and the videos and images in the given folders (recursively), sorted."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES)
+        else:
+            found.append(path)
+    return found
+
+
+def write_outputs(motion: Motion, report: dict, out: Path, stem: str, formats: tuple[str, ...]) -> list[str]:
+    """Write the requested files; FBX without Blender becomes a notice in the report, not a failure."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    if "npz" in formats:
+        motion.save(out / f"{stem}.npz")
+        written.append(f"{stem}.npz")
+    if "bvh" in formats:
+        write_bvh(out / f"{stem}.bvh", motion.poses, motion.trans, motion.fps, motion.rest_joints)
+        written.append(f"{stem}.bvh")
+    if "fbx" in formats:
+        try:
+            write_fbx(out / f"{stem}.fbx", motion.poses, motion.trans, motion.fps, motion.rest_joints)
+            written.append(f"{stem}.fbx")
+        except FbxUnavailableError as e:
+            report["warnings"].append(f"no FBX: {e}")
+    report["files"] = written + [f"{stem}.json"]
+    report["engine_version"] = __version__
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report["files"]
+
+
+def _up_to_date(video: Path, out: Path, stem: str, settings: Settings, formats: tuple[str, ...]) -> bool:
+    report_path = out / f"{stem}.json"
+    if not report_path.is_file():
+        return False
+    try:
+        report = json.loads(report_path.read_text())
+    except json.JSONDecodeError:
+        return False
+    written, warnings = report.get("files", []), report.get("warnings", [])
+    # FBX counts as done when it was written, or when Blender was missing last time.
+    have = all(f"{stem}.{f}" in written or (f == "fbx" and any(w.startswith("no FBX") for w in warnings)) for f in formats)
+    return (
+        have
+        and all((out / name).is_file() for name in written)
+        and report.get("sha256") == file_sha256(video)
+        and report.get("settings_key") == settings.key()
+        and report.get("engine_version") == __version__
+    )
+
+
+def run_one(video: Path, out: Path, settings: Settings, formats: tuple[str, ...], progress: Progress | None = None) -> Outcome:
+    """Capture one video into ``out``; every error becomes a failed :class:`Outcome`."""
+    stem = video.stem
+    try:
+        if _up_to_date(video, out, stem, settings, formats):
+            report = json.loads((out / f"{stem}.json").read_text())
+            return Outcome(video, "skipped", report.get("frames", 0), 0.0, "up to date", report.get("files", []))
+        motion, report = capture(video, settings, progress)
+        report["sha256"] = motion.source[1]
+        files = write_outputs(motion, report, out, stem, formats)
+        seconds = sum(report["timings_s"].values())
+        return Outcome(video, "done", motion.num_frames, seconds, "; ".join(report["warnings"]), files)
+    except ValueError as e:  # our own errors name the file and say what is wrong
+        return Outcome(video, "failed", message=str(e))
+    except Exception as e:  # one bad video must not cost the others
+        return Outcome(video, "failed", message=f"{type(e).__name__}: {e}")

@@ -1,0 +1,63 @@
+"""engine mocap: detections over time, the capture of a real clip, and batches that survive bad files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.lifting.weights import WEIGHTS_DIR
+from engine.motion import Motion
+from engine.pipeline.batch import run_one
+from engine.pipeline.capture import Settings
+from engine.pipeline.track import bridge_gaps, resample, uniform_rate
+from tests.paths import REPO
+
+CLIP = REPO / "examples" / "pexels_2795750_man_dancing_on_rooftop.mp4"
+needs_weights = pytest.mark.skipif(not (WEIGHTS_DIR / "hot_default.pt").is_file(), reason="no shipped HoT weights")
+
+
+def test_short_gaps_are_bridged_and_long_gaps_marked():
+    times = np.arange(40) / 10.0
+    keypoints = np.ones((40, 17, 3))
+    keypoints[:, :, 0] = times[:, None]
+    keypoints[5:8] = 0  # 0.3 s: bridged
+    keypoints[20:30] = 0  # 1.0 s: marked
+    bridged, long_gap = bridge_gaps(keypoints, times, max_gap_s=0.5)
+    np.testing.assert_allclose(bridged[5:8, :, 0], np.repeat(times[5:8, None], 17, axis=1))
+    assert (bridged[5:8, :, 2] == 0.5).all()
+    assert long_gap[20:30].all() and long_gap.sum() == 10 and (bridged[20:30] == 0).all()
+
+
+def test_variable_rates_are_found_and_resampled():
+    even = np.arange(10) / 25
+    assert uniform_rate(even) == (25.0, True)
+    uneven = np.r_[np.arange(10) / 25, 0.36 + np.arange(1, 6) / 10]
+    fps, is_even = uniform_rate(uneven)
+    assert fps == 25.0 and not is_even
+    values = uneven[:, None] * 2
+    np.testing.assert_allclose(resample(values, uneven, fps)[:, 0], np.arange(len(resample(values, uneven, fps))) / 25 * 2)
+
+
+@needs_weights
+def test_a_real_clip_becomes_a_motion_and_files(tmp_path):
+    outcome = run_one(CLIP, tmp_path, Settings(), ("npz", "bvh", "fbx"))
+    assert outcome.status == "done", outcome.message
+    motion = Motion.load(tmp_path / f"{CLIP.stem}.npz")
+    report = json.loads((tmp_path / f"{CLIP.stem}.json").read_text())
+    assert motion.num_frames == report["frames"] == 217 and motion.fps == 25.0 and report["detection_rate"] > 0.95
+    assert motion.rest_joints is not None and motion.keypoints2d.shape == (217, 17, 3) and motion.contacts.shape == (217, 4)
+    assert motion.source[0] == CLIP.name and set(report["files"]) >= {f"{CLIP.stem}.{e}" for e in ("npz", "bvh", "fbx", "json")}
+    # Upright and on the floor: the head above the pelvis above the ankles, the feet near y = 0.
+    head, pelvis, ankles = motion.joints[:, 15, 1], motion.joints[:, 0, 1], motion.joints[:, [7, 8], 1].min(1)
+    assert np.median(head - pelvis) > 0.3 and np.median(pelvis - ankles) > 0.5 and abs(np.percentile(ankles, 5)) < 0.15
+    again = run_one(CLIP, tmp_path, Settings(), ("npz", "bvh", "fbx"))
+    assert again.status == "skipped"
+
+
+def test_a_bad_file_fails_alone_with_its_name(tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 100)
+    outcome = run_one(bad, tmp_path / "out", Settings(), ("npz",))
+    assert outcome.status == "failed" and "broken.mp4: cannot be opened as a video" in outcome.message
