@@ -273,11 +273,13 @@ def mocap(
     smooth: Annotated[float, typer.Option(help="Smoothing of the root trajectory (Gaussian sigma, frames; 0 = none).")] = 1.5,
     no_foot_lock: Annotated[bool, typer.Option("--no-foot-lock", help="Let planted feet slide (no foot locking).")] = False,
     foot_lock: Annotated[float, typer.Option(help="Foot locking strength, 0-1.")] = 1.0,
+    preview: Annotated[bool, typer.Option("--preview", help="Also write NAME.preview.mp4: the 2D skeleton on the video beside a side view of the 3D motion.")] = False,
+    workers: Annotated[int, typer.Option(help="Videos captured at once, each in its own process.")] = 1,
 ) -> None:
     """Video in, world-space SMPL motion out: NAME.npz, NAME.bvh, NAME.fbx and NAME.json per video."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from engine.pipeline.batch import FORMATS, find_videos, run_one
+    from engine.pipeline.batch import FORMATS, find_videos, run_many, run_one
     from engine.pipeline.capture import LIFTER_WEIGHTS, Settings
 
     wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
@@ -289,16 +291,23 @@ def mocap(
     if not videos:
         raise _fail("no videos or images found in " + ", ".join(map(str, paths)))
     settings = Settings(lifter=lifter, fov_deg=fov, smooth=smooth, foot_lock=0.0 if no_foot_lock else foot_lock)
+    if workers < 1:
+        raise _fail(f"--workers must be at least 1, got {workers}")
     outcomes = []
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as progress:
         overall = progress.add_task("videos", total=len(videos))
-        stage = progress.add_task("", total=None)
-        for video in videos:
-            def update(name: str, done: int, total: int) -> None:
-                progress.update(stage, description=f"{video.name}: {name}", completed=done, total=total or None)
+        if workers > 1:
+            for outcome in run_many(videos, out, settings, wanted, preview, workers):
+                outcomes.append(outcome)
+                progress.advance(overall)
+        else:
+            stage = progress.add_task("", total=None)
+            for video in videos:
+                def update(name: str, done: int, total: int) -> None:
+                    progress.update(stage, description=f"{video.name}: {name}", completed=done, total=total or None)
 
-            outcomes.append(run_one(video, out, settings, wanted, update))
-            progress.advance(overall)
+                outcomes.append(run_one(video, out, settings, wanted, update, preview))
+                progress.advance(overall)
     table = Table("video", "status", "frames", "seconds", "notes")
     for o in outcomes:
         colour = {"done": "green", "skipped": "cyan", "failed": "red"}[o.status]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
 from engine.lifting.weights import WEIGHTS_DIR
 from engine.motion import Motion
-from engine.pipeline.batch import run_one
+from engine.pipeline.batch import run_many, run_one
 from engine.pipeline.capture import Settings
 from engine.pipeline.track import bridge_gaps, resample, uniform_rate
 from tests.paths import REPO
@@ -42,7 +43,7 @@ def test_variable_rates_are_found_and_resampled():
 
 @needs_weights
 def test_a_real_clip_becomes_a_motion_and_files(tmp_path):
-    outcome = run_one(CLIP, tmp_path, Settings(), ("npz", "bvh", "fbx"))
+    outcome = run_one(CLIP, tmp_path, Settings(), ("npz", "bvh", "fbx"), preview=True)
     assert outcome.status == "done", outcome.message
     motion = Motion.load(tmp_path / f"{CLIP.stem}.npz")
     report = json.loads((tmp_path / f"{CLIP.stem}.json").read_text())
@@ -52,7 +53,9 @@ def test_a_real_clip_becomes_a_motion_and_files(tmp_path):
     # Upright and on the floor: the head above the pelvis above the ankles, the feet near y = 0.
     head, pelvis, ankles = motion.joints[:, 15, 1], motion.joints[:, 0, 1], motion.joints[:, [7, 8], 1].min(1)
     assert np.median(head - pelvis) > 0.3 and np.median(pelvis - ankles) > 0.5 and abs(np.percentile(ankles, 5)) < 0.15
-    again = run_one(CLIP, tmp_path, Settings(), ("npz", "bvh", "fbx"))
+    preview = cv2.VideoCapture(str(tmp_path / f"{CLIP.stem}.preview.mp4"))
+    assert preview.get(cv2.CAP_PROP_FRAME_COUNT) == 217 and preview.get(cv2.CAP_PROP_FRAME_WIDTH) == 640 + 360
+    again = run_one(CLIP, tmp_path, Settings(), ("npz", "bvh", "fbx"), preview=True)
     assert again.status == "skipped"
 
 
@@ -61,3 +64,13 @@ def test_a_bad_file_fails_alone_with_its_name(tmp_path):
     bad.write_bytes(b"\x00" * 100)
     outcome = run_one(bad, tmp_path / "out", Settings(), ("npz",))
     assert outcome.status == "failed" and "broken.mp4: cannot be opened as a video" in outcome.message
+
+
+def test_worker_processes_report_every_video(tmp_path):
+    videos = []
+    for name in ("a.mp4", "b.mov", "c.mkv"):
+        (tmp_path / name).write_bytes(b"\x00" * 100)
+        videos.append(tmp_path / name)
+    outcomes = list(run_many(videos, tmp_path / "out", Settings(), ("npz",), preview=False, workers=2))
+    assert sorted(o.video.name for o in outcomes) == ["a.mp4", "b.mov", "c.mkv"]
+    assert all(o.status == "failed" and o.video.name in o.message for o in outcomes)

@@ -4,12 +4,16 @@ Per video ``NAME`` it writes ``NAME.npz`` (the Motion), ``NAME.bvh``, ``NAME.fbx
 or a ``blender`` binary is present; otherwise a notice) and ``NAME.json`` (the report: frames,
 rates, detection rate, timings, warnings, the files written). A video whose report shows the
 same video hash, settings and engine version, with every requested file present, is skipped.
+With ``preview``, ``NAME.preview.mp4`` shows the clip's 2D skeleton beside a side view of the
+3D motion.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from engine.io.bvh import write_bvh
 from engine.io.fbx import FbxUnavailableError, write_fbx
 from engine.motion import Motion
 from engine.pipeline.capture import Progress, Settings, capture, file_sha256
+from engine.pipeline.preview import write_preview
 from engine.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 FORMATS = ("npz", "bvh", "fbx")
@@ -33,6 +38,21 @@ class Outcome:
     files: list[str] = field(default_factory=list)
 
 
+def run_many(videos: list[Path], out: Path, settings: Settings, formats: tuple[str, ...], preview: bool, workers: int) -> Iterator[Outcome]:
+    """Outcomes of ``videos`` captured ``workers`` at a time in worker processes, as they finish
+    (one worker decodes and detects while another lifts, so both cores stay busy)."""
+    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_threads, initargs=(workers,)) as pool:
+        futures = [pool.submit(run_one, v, out, settings, formats, None, preview) for v in videos]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def _worker_threads(workers: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
 def find_videos(paths: Iterable[Path]) -> list[Path]:
     """The given files, and the videos and images in the given folders (recursively), sorted."""
     found: list[Path] = []
@@ -44,8 +64,9 @@ def find_videos(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def write_outputs(motion: Motion, report: dict, out: Path, stem: str, formats: tuple[str, ...]) -> list[str]:
-    """Write the requested files; FBX without Blender becomes a notice in the report, not a failure."""
+def write_outputs(motion: Motion, report: dict, out: Path, stem: str, formats: tuple[str, ...], also: list[str] = ()) -> list[str]:
+    """Write the requested files and the report (listing them and ``also``, files written
+    beside them); FBX without Blender becomes a notice in the report, not a failure."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     if "npz" in formats:
@@ -60,7 +81,7 @@ def write_outputs(motion: Motion, report: dict, out: Path, stem: str, formats: t
             written.append(f"{stem}.fbx")
         except FbxUnavailableError as e:
             report["warnings"].append(f"no FBX: {e}")
-    report["files"] = written + [f"{stem}.json"]
+    report["files"] = written + list(also) + [f"{stem}.json"]
     report["engine_version"] = __version__
     (out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
     return report["files"]
@@ -86,16 +107,22 @@ def _up_to_date(video: Path, out: Path, stem: str, settings: Settings, formats: 
     )
 
 
-def run_one(video: Path, out: Path, settings: Settings, formats: tuple[str, ...], progress: Progress | None = None) -> Outcome:
-    """Capture one video into ``out``; every error becomes a failed :class:`Outcome`."""
+def run_one(
+    video: Path, out: Path, settings: Settings, formats: tuple[str, ...], progress: Progress | None = None, preview: bool = False
+) -> Outcome:
+    """Capture one video into ``out`` (and ``NAME.preview.mp4`` with ``preview``); every error
+    becomes a failed :class:`Outcome`."""
     stem = video.stem
     try:
-        if _up_to_date(video, out, stem, settings, formats):
+        if _up_to_date(video, out, stem, settings, formats) and (not preview or (out / f"{stem}.preview.mp4").is_file()):
             report = json.loads((out / f"{stem}.json").read_text())
             return Outcome(video, "skipped", report.get("frames", 0), 0.0, "up to date", report.get("files", []))
         motion, report = capture(video, settings, progress)
         report["sha256"] = motion.source[1]
-        files = write_outputs(motion, report, out, stem, formats)
+        out.mkdir(parents=True, exist_ok=True)
+        if preview:
+            write_preview(video, motion, out / f"{stem}.preview.mp4")
+        files = write_outputs(motion, report, out, stem, formats, [f"{stem}.preview.mp4"] if preview else [])
         seconds = sum(report["timings_s"].values())
         return Outcome(video, "done", motion.num_frames, seconds, "; ".join(report["warnings"]), files)
     except ValueError as e:  # our own errors name the file and say what is wrong
