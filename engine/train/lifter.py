@@ -134,6 +134,7 @@ def train(config: TrainConfig) -> dict:
     batches = iter(DataLoader(train_set, batch_size=config.batch, sampler=sampler, num_workers=config.workers, persistent_workers=config.workers > 0))
 
     started, session_start = time.perf_counter(), state["seconds"]
+    recent_losses: list[float] = []
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TextColumn("loss {task.fields[loss]:.4f}  val MPJPE {task.fields[val]:.1f} mm"),
                TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
@@ -152,11 +153,15 @@ def train(config: TrainConfig) -> dict:
             scheduler.step()
             state["step"] += 1
             state["seconds"] = session_start + time.perf_counter() - started
-            progress.update(task, advance=1, loss=loss.item())
+            recent_losses.append(loss.item())
+            progress.update(task, advance=1, loss=recent_losses[-1])
             out_of_time = state["seconds"] > config.max_hours * 3600
             if state["step"] % config.val_every == 0 or state["step"] == config.steps or out_of_time:
                 val_mm = validate(model, val_loader)
-                state["history"].append({"step": state["step"], "val_mpjpe_mm": round(val_mm, 2), "hours": round(state["seconds"] / 3600, 3)})
+                state["history"].append({"step": state["step"], "val_mpjpe_mm": round(val_mm, 2),
+                                         "train_loss": round(sum(recent_losses) / max(len(recent_losses), 1), 4),
+                                         "lr": scheduler.get_last_lr()[0], "hours": round(state["seconds"] / 3600, 3)})  # fmt: skip
+                recent_losses.clear()
                 if val_mm < state["best_mm"]:
                     state["best_mm"] = val_mm
                     torch.save(model.state_dict(), run / "best.pt")
