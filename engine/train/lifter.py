@@ -57,7 +57,10 @@ class TrainConfig:
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
         raw = tomllib.loads(Path(path).read_text())
-        model = HoTConfig(**raw.pop("model", {}))
+        model = raw.pop("model", {})
+        if model.get("prune_layer") == 0:  # TOML has no null: 0 means no pruning (MixSTE)
+            model["prune_layer"] = None
+        model = HoTConfig(**model)
         return cls(model=model, **raw)
 
 
