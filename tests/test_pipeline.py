@@ -74,3 +74,33 @@ def test_worker_processes_report_every_video(tmp_path):
     outcomes = list(run_many(videos, tmp_path / "out", Settings(), ("npz",), preview=False, workers=2))
     assert sorted(o.video.name for o in outcomes) == ["a.mp4", "b.mov", "c.mkv"]
     assert all(o.status == "failed" and o.video.name in o.message for o in outcomes)
+
+
+def test_small_people_are_looked_at_again_and_others_are_reported(tmp_path):
+    from engine.keypoints import detect_pose
+    from engine.pipeline.person import second_look
+    from engine.video import read_frames
+
+    # Two people: the example dancer beside his mirror image; then the dancer alone, shrunk
+    # into the corner of a large frame (about a fifth of its height).
+    two, small = tmp_path / "two.mp4", tmp_path / "small.mp4"
+    pair = cv2.VideoWriter(str(two), cv2.VideoWriter_fourcc(*"mp4v"), 25, (1280, 360))
+    alone = cv2.VideoWriter(str(small), cv2.VideoWriter_fourcc(*"mp4v"), 25, (1280, 720))
+    for frame in read_frames(CLIP):
+        if frame.index == 40:
+            break
+        bgr = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR)
+        pair.write(np.concatenate([bgr, bgr[:, ::-1]], axis=1))
+        canvas = np.full((720, 1280, 3), 90, np.uint8)
+        canvas[400:670, 100:580] = cv2.resize(bgr, (480, 270))
+        alone.write(canvas)
+    pair.release()
+    alone.release()
+
+    landmarks, _ = detect_pose(f.rgb for f in read_frames(two))
+    _, report = second_look(two, landmarks, 360)
+    assert len(report["frames_with_others"]) >= 2 and report["small_frames"] == 0
+    landmarks, _ = detect_pose(f.rgb for f in read_frames(small))
+    improved, report = second_look(small, landmarks, 720)
+    assert report["small_frames"] > 30 and report["frames_with_others"] == []
+    assert improved[..., 2].mean() >= landmarks[..., 2].mean()

@@ -1,6 +1,7 @@
 """Video → Motion: the one function ``engine mocap`` and the server call.
 
-Stages: decode (``engine.video``) → 2D keypoints (mediapipe, ``engine.keypoints``) → gaps
+Stages: decode (``engine.video``) → 2D keypoints (mediapipe, ``engine.keypoints``; a second
+look on crops where the person is small, and for other people, ``person``) → gaps
 bridged or marked, timing made uniform (``track``) → HoT lifting (``engine.lifting``) → root
 translation, floor and foot locking (``world``) → per-clip bone lengths and analytic IK
 (``engine.body.ik``) → a :class:`~engine.motion.Motion`. Frames in long detection gaps
@@ -26,6 +27,7 @@ from engine.keypoints import blazepose_to_h36m17, detect_pose
 from engine.lifting.inference import lift_sequence
 from engine.lifting.weights import load_hot
 from engine.motion import Motion
+from engine.pipeline.person import second_look
 from engine.pipeline.track import bridge_gaps, resample, uniform_rate
 from engine.pipeline.world import lock_feet, root_translation, smooth_translation, to_world
 from engine.video import probe, read_frames
@@ -80,6 +82,8 @@ def capture(path: str | Path, settings: Settings = Settings(), progress: Progres
             yield frame.rgb
 
     landmarks, _ = detect_pose(frames())
+    report_progress("second look", 0, 1)
+    landmarks, person = second_look(path, landmarks, info.height)
     timings["decode and 2D"] = time.perf_counter() - started
     stamp = np.array(times)
     pixels, in_long_gap = bridge_gaps(blazepose_to_h36m17(landmarks).astype(np.float64), stamp)
@@ -119,12 +123,15 @@ def capture(path: str | Path, settings: Settings = Settings(), progress: Progres
     warnings = list(trajectory.notes)
     if not even:
         warnings.append(f"variable frame rate: resampled to {fps:.3g} fps by timestamps")
+    if person["frames_with_others"]:
+        warnings.append(f"someone else is in {len(person['frames_with_others'])} of {person['sampled_frames']} sampled "
+                        "frames; the engine follows the person the detector found first")  # fmt: skip
     if in_long_gap.any():
         warnings.append(f"{int(in_long_gap.sum())} frames in gaps longer than the bridgeable; pose held, confidence 0")
     report = {
         "video": str(path), "frames_decoded": len(stamp), "frames": motion.num_frames, "fps": fps,
         "width": info.width, "height": info.height, "rotation": info.rotation,
-        "detection_rate": float(detected.mean()), "lifter": settings.lifter, "lifter_card": model.card["name"],
+        "detection_rate": float(detected.mean()), "person": person, "lifter": settings.lifter, "lifter_card": model.card["name"],
         "settings": asdict(settings), "settings_key": settings.key(), "timings_s": timings, "warnings": warnings,
     }  # fmt: skip
     return motion, report
