@@ -29,6 +29,10 @@ eval_app = typer.Typer(help="Measure accuracy: lifters on mocap, or one motion a
 app.add_typer(eval_app, name="eval")
 bench_app = typer.Typer(help="Benchmarks: speed and memory, measured in one run.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+keys_app = typer.Typer(help="CURVE keys for serving beyond this machine.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+client_app = typer.Typer(help="Talk to a running engine.", no_args_is_help=True)
+app.add_typer(client_app, name="client")
 train_app = typer.Typer(help="Train the engine's models on prepared mocap.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 console = Console()
@@ -280,7 +284,7 @@ def mocap(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from engine.pipeline.batch import FORMATS, find_videos, run_many, run_one
-    from engine.pipeline.capture import LIFTER_WEIGHTS, Settings
+    from engine.pipeline.settings import LIFTER_WEIGHTS, Settings
 
     wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
     if not wanted or set(wanted) - set(FORMATS):
@@ -290,7 +294,10 @@ def mocap(
     videos = find_videos(paths)
     if not videos:
         raise _fail("no videos or images found in " + ", ".join(map(str, paths)))
-    settings = Settings(lifter=lifter, fov_deg=fov, smooth=smooth, foot_lock=0.0 if no_foot_lock else foot_lock)
+    try:
+        settings = Settings(lifter=lifter, fov_deg=fov, smooth=smooth, foot_lock=0.0 if no_foot_lock else foot_lock)
+    except ValueError as e:
+        raise _fail(e) from None
     if workers < 1:
         raise _fail(f"--workers must be at least 1, got {workers}")
     outcomes = []
@@ -317,3 +324,73 @@ def mocap(
     console.print(f"{len(outcomes) - failed} of {len(outcomes)} videos captured into {out}")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    bind: Annotated[str, typer.Option(help="ZeroMQ address to bind.")] = "tcp://127.0.0.1:5557",
+    out: Annotated[Path, typer.Option(help="Where every job writes its files, as engine mocap does.")] = Path("out/served"),
+    root: Annotated[Optional[Path], typer.Option(help="Only capture videos inside this folder.")] = None,
+    curve_keys: Annotated[Optional[Path], typer.Option("--curve-keys", help="Folder with server.key and server.pub (engine keys generate).")] = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Allow a non-loopback bind without CURVE keys (logged loudly).")] = False,
+) -> None:
+    """Run the engine as a ZeroMQ server that captures videos for clients (docs/protocol.md)."""
+    import logging
+
+    from engine.server import Server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        server = Server(bind, out, root, curve_keys, insecure)
+    except PermissionError as e:
+        raise _fail(e) from None
+    console.print(f"engine serving on {server.address}")
+    server.serve()
+
+
+@keys_app.command("generate")
+def keys_generate(folder: Annotated[Path, typer.Argument(help="Folder for server.key (secret) and server.pub (for clients).")]) -> None:
+    """Make a CURVE key pair for engine serve --curve-keys."""
+    from engine.server import generate_keys
+
+    public, secret = generate_keys(folder)
+    console.print(f"wrote {secret} (keep it secret) and {public} (give it to clients)")
+
+
+@client_app.command("capture")
+def client_capture(
+    video: Annotated[Path, typer.Argument(help="A video the engine's machine can read.")],
+    addr: Annotated[str, typer.Option(help="Engine address.")] = "tcp://127.0.0.1:5557",
+    out: Annotated[Optional[Path], typer.Option(help="Save the streamed motion as this .npz.")] = None,
+    server_key: Annotated[Optional[Path], typer.Option("--server-key", help="The engine's server.pub, for CURVE.")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds of engine silence before giving up.")] = 120.0,
+) -> None:
+    """Capture a video through a running engine, printing progress; save what it streams."""
+    from engine.client import Client, EngineError, assemble
+    from engine.motion import Motion
+
+    client = Client(addr, server_key.read_bytes() if server_key else None)
+    try:
+        welcome = client.hello()
+        console.print(f"engine {welcome.fields['engine']} at {addr}")
+        job, position = client.capture(str(video.resolve()))
+        console.print(f"job {job} accepted, {position} ahead of it")
+        chunks, fps = [], 30.0
+        for message in client.events(job, timeout):
+            if message.type == "progress":
+                console.print(f"  {message.fields['stage']}: {message.fields['done']}/{message.fields['total']}", end="\r")
+            elif message.type == "frames":
+                chunks.append(message)
+                fps = message.fields["fps"]
+            elif message.type == "error":
+                raise EngineError(message.fields["code"], message.fields["message"])
+            elif message.type == "done":
+                console.print(f"\ndone: {message.fields['summary'].get('frames')} frames; files: {message.fields['files']}")
+        if out is not None:
+            arrays = assemble(chunks)
+            Motion(arrays["poses"], arrays["trans"], fps, contacts=arrays["contacts"]).save(out)
+            console.print(f"wrote {out}")
+    except (EngineError, TimeoutError) as e:
+        raise _fail(e) from None
+    finally:
+        client.close()

@@ -11,7 +11,7 @@ import pytest
 from engine.lifting.weights import WEIGHTS_DIR
 from engine.motion import Motion
 from engine.pipeline.batch import run_many, run_one
-from engine.pipeline.capture import Settings
+from engine.pipeline.settings import Settings
 from engine.pipeline.track import bridge_gaps, resample, uniform_rate
 from tests.paths import REPO
 

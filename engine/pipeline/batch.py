@@ -21,7 +21,8 @@ from engine import __version__
 from engine.io.bvh import write_bvh
 from engine.io.fbx import FbxUnavailableError, write_fbx
 from engine.motion import Motion
-from engine.pipeline.capture import Progress, Settings, capture, file_sha256
+from engine.pipeline.capture import Progress, capture, file_sha256
+from engine.pipeline.settings import Settings
 from engine.pipeline.preview import write_preview
 from engine.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 

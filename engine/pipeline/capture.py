@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -28,27 +28,12 @@ from engine.lifting.inference import lift_sequence
 from engine.lifting.weights import load_hot
 from engine.motion import Motion
 from engine.pipeline.person import second_look
+from engine.pipeline.settings import LIFTER_WEIGHTS, Settings
 from engine.pipeline.track import bridge_gaps, resample, uniform_rate
 from engine.pipeline.world import lock_feet, root_translation, smooth_translation, to_world
 from engine.video import probe, read_frames
 
-# A phone's main camera (26 mm equivalent) sees about 69° across the frame's long side.
-DEFAULT_FOV_DEG = 69.0
-LIFTER_WEIGHTS = {"hot": "hot_default", "hot-free": "hot_free"}
-
 Progress = Callable[[str, int, int], None]  # stage, done, total
-
-
-@dataclass(frozen=True)
-class Settings:
-    lifter: str = "hot"
-    fov_deg: float = DEFAULT_FOV_DEG
-    smooth: float = 1.5  # frames (Gaussian sigma) for the root trajectory
-    foot_lock: float = 1.0  # 0 switches foot locking off
-
-    def key(self) -> str:
-        """A short digest of the settings, for knowing whether earlier outputs are up to date."""
-        return hashlib.sha256(repr(sorted(asdict(self).items())).encode()).hexdigest()[:12]
 
 
 def intrinsics(width: int, height: int, fov_deg: float) -> np.ndarray:

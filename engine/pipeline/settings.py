@@ -1,0 +1,40 @@
+"""Capture settings: what `engine mocap` options and a client's ``capture`` options set (no torch here)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, fields
+
+# A phone's main camera (26 mm equivalent) sees about 69° across the frame's long side.
+DEFAULT_FOV_DEG = 69.0
+LIFTER_WEIGHTS = {"hot": "hot_default", "hot-free": "hot_free"}
+# Accepted ranges of the numeric settings.
+RANGES = {"fov_deg": (10.0, 170.0), "smooth": (0.0, 50.0), "foot_lock": (0.0, 1.0)}
+
+
+@dataclass(frozen=True)
+class Settings:
+    lifter: str = "hot"
+    fov_deg: float = DEFAULT_FOV_DEG
+    smooth: float = 1.5  # frames (Gaussian sigma) for the root trajectory
+    foot_lock: float = 1.0  # 0 switches foot locking off
+
+    def __post_init__(self) -> None:
+        if self.lifter not in LIFTER_WEIGHTS:
+            raise ValueError(f"lifter must be one of {', '.join(LIFTER_WEIGHTS)}, got {self.lifter!r}")
+        for name, (low, high) in RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
+
+    @classmethod
+    def from_options(cls, options: dict) -> Settings:
+        """Settings from a client's options (keys as the dataclass's fields); ValueError names a bad one."""
+        unknown = set(options) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown options {sorted(unknown)}; known: {', '.join(f.name for f in fields(cls))}")
+        return cls(**options)
+
+    def key(self) -> str:
+        """A short digest of the settings, for knowing whether earlier outputs are up to date."""
+        return hashlib.sha256(repr(sorted(asdict(self).items())).encode()).hexdigest()[:12]

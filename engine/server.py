@@ -1,0 +1,260 @@
+"""`engine serve`: the ZeroMQ engine that captures videos for clients and streams their motion.
+
+One ROUTER socket (``docs/protocol.md``); the loop never blocks on a job. Jobs run one at a
+time, each in a child process that runs the same capture as ``engine mocap`` and writes the
+same files; the child reports progress through a queue, so a cancel stops it at once (the
+process is ended) and a crash in it never takes the server down. Every message about a job
+goes to the job's current owner: a client that reconnects ``attach``-es and gets the frames
+it missed. Nothing here imports torch.
+
+Safety: loopback by default; any other interface needs CURVE keys (``engine keys generate``)
+or ``insecure=True``; ``MAXMSGSIZE`` on the socket; every message validated
+(``engine.protocol``); videos must be existing regular files, inside ``root`` when set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import queue
+import threading
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from ipaddress import ip_address
+from pathlib import Path
+
+import zmq
+
+from engine import __version__
+from engine.motion import Motion
+from engine.pipeline.settings import LIFTER_WEIGHTS, Settings
+from engine.protocol import MAX_MESSAGE_BYTES, Message, ProtocolError, decode, encode
+
+log = logging.getLogger("engine.serve")
+DEFAULT_BIND = "tcp://127.0.0.1:5557"
+CHUNK_FRAMES = 60
+HEARTBEAT_MS = 2000
+CLIENT_TYPES = {"hello", "capture", "cancel", "attach", "ping"}
+
+
+@dataclass
+class Job:
+    id: str
+    owner: bytes
+    video: Path
+    settings: Settings
+    status: str = "queued"  # queued, running, done, failed, cancelled
+    process: mp.Process | None = None
+    events: mp.Queue | None = None
+    sent: list[Message] = field(default_factory=list)  # frames and the final message, for attach
+
+
+def is_loopback(address: str) -> bool:
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    if host in ("localhost",):
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False  # "*", interface names and host names count as exposed
+
+
+def generate_keys(folder: Path) -> tuple[Path, Path]:
+    """Write a CURVE key pair: ``server.key`` (secret, keep it) and ``server.pub`` (give to clients)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    public, secret = zmq.curve_keypair()
+    (folder / "server.pub").write_bytes(public)
+    (folder / "server.key").write_bytes(secret)
+    (folder / "server.key").chmod(0o600)
+    return folder / "server.pub", folder / "server.key"
+
+
+def _run_job(video: str, out: str, options: dict, events: mp.Queue) -> None:
+    """The child process: capture ``video`` into ``out`` as ``engine mocap`` does."""
+    from engine.pipeline.batch import run_one
+
+    def progress(stage: str, done: int, total: int) -> None:
+        events.put(("progress", stage, done, total))
+
+    outcome = run_one(Path(video), Path(out), Settings(**options), ("npz", "bvh", "fbx"), progress)
+    events.put(("outcome", outcome.status, outcome.message, outcome.files))
+
+
+class Server:
+    def __init__(
+        self, bind: str = DEFAULT_BIND, out: Path = Path("out/served"), root: Path | None = None,
+        curve_keys: Path | None = None, insecure: bool = False,
+    ) -> None:  # fmt: skip
+        if not is_loopback(bind) and curve_keys is None:
+            if not insecure:
+                raise PermissionError(f"binding {bind} exposes the engine beyond this machine: give CURVE keys "
+                                      "(engine keys generate DIR, then --curve-keys DIR) or --insecure")  # fmt: skip
+            log.warning("INSECURE: serving %s without encryption or authentication", bind)
+        self.out, self.root = out, root.resolve() if root else None
+        self.context = zmq.Context.instance()
+        self.socket = self.context.socket(zmq.ROUTER)
+        self.socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES + 4096)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_MS)
+        self.socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3 * HEARTBEAT_MS)
+        if curve_keys is not None:
+            self.socket.curve_server = True
+            self.socket.curve_publickey = (curve_keys / "server.pub").read_bytes()
+            self.socket.curve_secretkey = (curve_keys / "server.key").read_bytes()
+        self.socket.bind(bind)
+        self.address = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.jobs: dict[str, Job] = {}
+        self.waiting: deque[str] = deque()
+        self.running: Job | None = None
+        self.spawn = mp.get_context("spawn")
+
+    # ---------------------------------------------------------------- sending
+
+    def _send(self, identity: bytes, message: Message) -> None:
+        self.socket.send_multipart([identity, *encode(message)])
+
+    def _tell(self, job: Job, message: Message, keep: bool = False) -> None:
+        if keep:
+            job.sent.append(message)
+        self._send(job.owner, message)
+
+    def _error(self, identity: bytes, code: str, text: str, job: str | None = None) -> None:
+        self._send(identity, Message("error", job=job, fields={"code": code, "message": text}))
+
+    # ---------------------------------------------------------------- receiving
+
+    def handle(self, identity: bytes, frames: list[bytes]) -> None:
+        """Answer one client message; anything wrong becomes an ``error`` reply."""
+        try:
+            message = decode(frames)
+            if message.type not in CLIENT_TYPES:
+                raise ProtocolError("bad-message", f"{message.type!r} is sent by the engine, not to it")
+            getattr(self, f"_on_{message.type}")(identity, message)
+        except ProtocolError as e:
+            self._error(identity, e.code, str(e))
+        except Exception as e:  # a bug here must not cost the other clients their server
+            log.exception("while handling a message")
+            self._error(identity, "failed", f"the engine failed on this message: {type(e).__name__}: {e}")
+
+    def _on_hello(self, identity: bytes, message: Message) -> None:
+        capabilities = {"lifters": list(LIFTER_WEIGHTS), "formats": ["npz", "bvh", "fbx"], "chunk_frames": CHUNK_FRAMES}
+        self._send(identity, Message("welcome", fields={"engine": __version__, "capabilities": capabilities}))
+
+    def _on_ping(self, identity: bytes, message: Message) -> None:
+        self._send(identity, Message("pong"))
+
+    def _on_capture(self, identity: bytes, message: Message) -> None:
+        video = Path(message.fields["video"]).expanduser()
+        if not video.is_file():
+            raise ProtocolError("no-such-file", f"{video}: no such file (or not a regular file) on the engine's machine")
+        if self.root is not None and not video.resolve().is_relative_to(self.root):
+            raise ProtocolError("outside-root", f"{video}: outside the folder this engine serves ({self.root})")
+        try:
+            settings = Settings.from_options(message.fields.get("options", {}))
+        except (TypeError, ValueError) as e:
+            raise ProtocolError("bad-field", f"capture options: {e}") from None
+        job = Job(uuid.uuid4().hex[:12], identity, video.resolve(), settings)
+        self.jobs[job.id] = job
+        self.waiting.append(job.id)
+        position = len(self.waiting) - 1 + (self.running is not None)  # jobs that run before it
+        self._tell(job, Message("accepted", job=job.id, fields={"position": position}))
+
+    def _job(self, message: Message) -> Job:
+        job = self.jobs.get(message.job)
+        if job is None:
+            raise ProtocolError("no-such-job", f"no job {message.job!r}")
+        return job
+
+    def _on_cancel(self, identity: bytes, message: Message) -> None:
+        job = self._job(message)
+        if job.status == "queued":
+            self.waiting.remove(job.id)
+        elif job.status == "running" and job.process is not None:
+            job.process.kill()
+            job.process.join()
+            self.running = None
+        else:
+            raise ProtocolError("bad-field", f"job {job.id} has already ended ({job.status})")
+        job.status = "cancelled"
+        self._tell(job, Message("error", job=job.id, fields={"code": "cancelled", "message": "cancelled by the client"}), keep=True)
+
+    def _on_attach(self, identity: bytes, message: Message) -> None:
+        job = self._job(message)
+        job.owner = identity
+        since = message.fields.get("since", 0)
+        for sent in job.sent:
+            if sent.type != "frames" or sent.fields["start"] + len(sent.arrays["poses"]) > since:
+                self._send(identity, sent)
+
+    # ---------------------------------------------------------------- jobs
+
+    def _start_next(self) -> None:
+        if self.running is not None or not self.waiting:
+            return
+        job = self.jobs[self.waiting.popleft()]
+        job.events = self.spawn.Queue()
+        options = {"lifter": job.settings.lifter, "fov_deg": job.settings.fov_deg,
+                   "smooth": job.settings.smooth, "foot_lock": job.settings.foot_lock}  # fmt: skip
+        job.process = self.spawn.Process(target=_run_job, args=(str(job.video), str(self.out), options, job.events), daemon=True)
+        job.process.start()
+        job.status, self.running = "running", job
+        for position, waiting in enumerate(self.waiting, start=1):
+            self._tell(self.jobs[waiting], Message("accepted", job=waiting, fields={"position": position}))
+
+    def _follow_running(self) -> None:
+        job = self.running
+        if job is None:
+            return
+        while True:
+            try:
+                event = job.events.get_nowait()
+            except queue.Empty:
+                break
+            if event[0] == "progress":
+                _, stage, done, total = event
+                self._tell(job, Message("progress", job=job.id, fields={"stage": stage, "done": done, "total": max(total, 0)}))
+            else:
+                _, status, text, files = event
+                self._finish(job, status, text, files)
+                return
+        if not job.process.is_alive() and job.events.empty():
+            self._finish(job, "failed", f"the capture process ended with exit code {job.process.exitcode}", [])
+
+    def _finish(self, job: Job, status: str, text: str, files: list[str]) -> None:
+        self.running = None
+        if status == "failed":
+            job.status = "failed"
+            self._tell(job, Message("error", job=job.id, fields={"code": "failed", "message": text}), keep=True)
+            return
+        stem = job.video.stem
+        motion = Motion.load(self.out / f"{stem}.npz")
+        for start in range(0, motion.num_frames, CHUNK_FRAMES):
+            part = slice(start, start + CHUNK_FRAMES)
+            chunk = {"poses": motion.poses[part], "trans": motion.trans[part], "contacts": motion.contacts[part]}
+            self._tell(job, Message("frames", job=job.id, fields={"start": start, "fps": motion.fps}, arrays=chunk), keep=True)
+        report = json.loads((self.out / f"{stem}.json").read_text())
+        summary = {k: report[k] for k in ("frames", "fps", "detection_rate", "warnings", "timings_s") if k in report}
+        paths = {name.rsplit(".", 1)[-1]: str((self.out / name).resolve()) for name in files}
+        job.status = "done"
+        self._tell(job, Message("done", job=job.id, fields={"summary": summary, "files": paths}), keep=True)
+
+    # ---------------------------------------------------------------- loop
+
+    def serve(self, stop: threading.Event | None = None, poll_ms: int = 20) -> None:
+        """Serve until ``stop`` is set (forever without one)."""
+        log.info("engine %s serving on %s", __version__, self.address)
+        try:
+            while stop is None or not stop.is_set():
+                if self.socket.poll(poll_ms):
+                    while self.socket.poll(0):
+                        identity, *frames = self.socket.recv_multipart()
+                        self.handle(identity, frames)
+                self._follow_running()
+                self._start_next()
+        finally:
+            if self.running is not None and self.running.process is not None:
+                self.running.process.kill()
+            self.socket.close(0)
+

@@ -1,0 +1,162 @@
+"""engine serve over real ZeroMQ sockets: streaming, isolation, cancel, reconnect, fuzzing, safety."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+import zmq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.client import Client, assemble
+from engine.lifting.weights import WEIGHTS_DIR
+from engine.motion import Motion
+from engine.pipeline.batch import run_one
+from engine.pipeline.settings import Settings
+from engine.protocol import Message, encode
+from engine.server import Server, generate_keys
+from engine.video import read_frames
+from tests.paths import REPO
+
+CLIP = REPO / "examples" / "pexels_2795750_man_dancing_on_rooftop.mp4"
+needs_weights = pytest.mark.skipif(not (WEIGHTS_DIR / "hot_default.pt").is_file(), reason="no shipped HoT weights")
+
+
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory) -> "Path":
+    path = tmp_path_factory.mktemp("clips") / "short.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (640, 360))
+    for frame in read_frames(CLIP):
+        if frame.index == 50:
+            break
+        writer.write(cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def engine(tmp_path):
+    """A server on a free loopback port, in a thread; yields (server, address)."""
+    server = Server("tcp://127.0.0.1:0", out=tmp_path / "served")
+    stop = threading.Event()
+    thread = threading.Thread(target=server.serve, args=(stop,), daemon=True)
+    thread.start()
+    yield server, server.address
+    stop.set()
+    thread.join(5)
+
+
+@needs_weights
+def test_streamed_motion_equals_engine_mocap(engine, short_clip, tmp_path):
+    _, address = engine
+    client = Client(address)
+    assert client.hello().fields["engine"]
+    started = time.monotonic()
+    job, position = client.capture(str(short_clip))
+    assert position == 0
+    messages = list(client.events(job, timeout_s=120))
+    client.close()
+    assert messages[-1].type == "done", messages[-1].fields
+    chunks = [m for m in messages if m.type == "frames"]
+    assert [c.fields["start"] for c in chunks] == sorted(c.fields["start"] for c in chunks)  # in order
+    streamed = assemble(chunks)  # raises if any frame is missing
+    assert any(m.type == "progress" for m in messages)
+    print(f"\nstreamed {len(streamed['poses'])} frames in {time.monotonic() - started:.1f} s")
+    assert run_one(short_clip, tmp_path / "mocap", Settings(), ("npz",)).status == "done"
+    reference = Motion.load(tmp_path / "mocap" / "short.npz")
+    for name in ("poses", "trans", "contacts"):
+        np.testing.assert_allclose(streamed[name], getattr(reference, name), atol=1e-5)
+
+
+def test_clients_get_only_their_own_messages(engine, tmp_path):
+    _, address = engine
+    a, b = Client(address, name="a"), Client(address, name="b")
+    missing = tmp_path / "missing.mp4"
+    b.send(Message("capture", fields={"video": str(missing)}))
+    a.send(Message("ping"))
+    assert a.receive(5).type == "pong"
+    reply = b.receive(5)
+    assert reply.type == "error" and reply.fields["code"] == "no-such-file" and str(missing) in reply.fields["message"]
+    assert a.receive(0.3) is None and b.receive(0.3) is None
+    a.close()
+    b.close()
+
+
+@needs_weights
+def test_cancel_answers_within_a_second_and_the_next_job_runs(engine, short_clip):
+    _, address = engine
+    client = Client(address)
+    job, _ = client.capture(str(short_clip))
+    for message in client.events(job, timeout_s=60):
+        if message.type == "progress":
+            break
+    asked = time.monotonic()
+    client.cancel(job)
+    reply = next(m for m in client.events(job, timeout_s=5) if m.type in ("error", "done"))
+    assert reply.type == "error" and reply.fields["code"] == "cancelled" and time.monotonic() - asked < 1.0
+    next_job, position = client.capture(str(short_clip))
+    assert position == 0 and next(m for m in client.events(next_job, timeout_s=120) if m.type in ("done", "error")).type == "done"
+    client.close()
+
+
+@needs_weights
+def test_a_dropped_client_loses_nothing(engine, short_clip):
+    server, address = engine
+    first = Client(address)
+    job, _ = first.capture(str(short_clip))
+    first.close()  # gone mid-job
+    deadline = time.monotonic() + 120
+    while server.jobs[job].status != "done" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert (server.out / "short.npz").is_file() and (server.out / "short.bvh").is_file()
+    second = Client(address)
+    second.attach(job, since=20)
+    messages = list(second.events(job, timeout_s=10))
+    assert messages[-1].type == "done" and messages[0].fields["start"] <= 20
+    tail = assemble([m for m in messages if m.type == "frames"])
+    assert len(tail["poses"]) + messages[0].fields["start"] == Motion.load(server.out / "short.npz").num_frames
+    second.close()
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.binary(max_size=200), min_size=1, max_size=4))
+def test_fuzzed_messages_get_errors_and_the_engine_keeps_serving(engine, frames):
+    _, address = engine
+    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.connect(address)
+    socket.send_multipart(frames)
+    assert socket.poll(2000), "the engine stopped answering"
+    reply = socket.recv_multipart()
+    socket.send_multipart(encode(Message("ping")))
+    assert socket.poll(2000) and b"pong" in socket.recv_multipart()[0]
+    socket.close(0)
+    assert b'"error"' in reply[0] or b'"pong"' in reply[0] or b'"welcome"' in reply[0]
+
+
+def test_exposed_bind_needs_keys(tmp_path):
+    with pytest.raises(PermissionError, match="CURVE keys"):
+        Server("tcp://0.0.0.0:0", out=tmp_path)
+
+
+def test_with_curve_keys_only_clients_knowing_the_server_key_get_in(tmp_path):
+    public, _ = generate_keys(tmp_path / "keys")
+    server = Server("tcp://127.0.0.1:0", out=tmp_path / "served", curve_keys=tmp_path / "keys")
+    stop = threading.Event()
+    thread = threading.Thread(target=server.serve, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        stranger = Client(server.address)
+        stranger.send(Message("ping"))
+        assert stranger.receive(1.0) is None
+        stranger.close()
+        friend = Client(server.address, server_key=public.read_bytes())
+        assert friend.ping() < 1.0
+        friend.close()
+    finally:
+        stop.set()
+        thread.join(5)
