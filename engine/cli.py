@@ -23,18 +23,21 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-data_app = typer.Typer(help="Training data from mocap files.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
-eval_app = typer.Typer(help="Measure accuracy: lifters on mocap, or one motion against another.", no_args_is_help=True)
-app.add_typer(eval_app, name="eval")
-bench_app = typer.Typer(help="Benchmarks: speed and memory, measured in one run.", no_args_is_help=True)
-app.add_typer(bench_app, name="bench")
-keys_app = typer.Typer(help="CURVE keys for serving beyond this machine.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
-client_app = typer.Typer(help="Talk to a running engine.", no_args_is_help=True)
-app.add_typer(client_app, name="client")
-train_app = typer.Typer(help="Train the engine's models on prepared mocap.", no_args_is_help=True)
-app.add_typer(train_app, name="train")
+
+
+def _group(name: str, help: str) -> typer.Typer:
+    """A sub-command group, ``engine NAME ...``."""
+    group = typer.Typer(help=help, no_args_is_help=True)
+    app.add_typer(group, name=name)
+    return group
+
+
+data_app = _group("data", "Training data from mocap files.")
+eval_app = _group("eval", "Measure accuracy: lifters on mocap, or one motion against another.")
+bench_app = _group("bench", "Benchmarks: speed and memory, measured in one run.")
+keys_app = _group("keys", "CURVE keys for serving beyond this machine.")
+client_app = _group("client", "Talk to a running engine.")
+train_app = _group("train", "Train the engine's models on prepared mocap.")
 console = Console()
 err_console = Console(stderr=True)
 
