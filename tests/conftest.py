@@ -26,6 +26,8 @@ PREPARED_CLIPS = ["cmu/02_01", "cmu/02_02", "cmu/05_01", "cmu/05_02", "bandai2/d
 def prepared(tmp_path_factory):
     """A few mocap clips of four skeleton families (and one non-person) through ``prepare``:
     (output folder, summary, split manifest path)."""
+    if not (MOCAP / "cmu").is_dir():
+        pytest.skip(f"no mocap data at {MOCAP} (set ENGINE_MOCAP_DIR)")
     src = tmp_path_factory.mktemp("mocap")
     for clip in PREPARED_CLIPS:
         folder = src / clip.split("/")[0]
