@@ -25,7 +25,9 @@ from engine.lifting.weights import WEIGHTS_DIR, load_hot
 def gflops(model: HoT, batch: int = 1) -> float:
     """Forward GFLOPs of one batch of windows."""
     x = torch.randn(batch, model.config.frames, model.config.joints, model.config.in_chans)
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
+    # Not under no_grad: FlopCounterMode's module tracker needs the autograd graph; only the
+    # forward pass is counted either way.
+    with FlopCounterMode(display=False) as counter:
         model(x)
     return counter.get_total_flops() / 1e9
 
