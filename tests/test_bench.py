@@ -1,0 +1,21 @@
+"""engine bench lift's parts: FLOPs, alternating CPU timing, and a long clip in one call."""
+
+from __future__ import annotations
+
+from engine.bench import frames_per_second, gflops, long_clip
+from engine.lifting.hot import HoT, HoTConfig
+
+SMALL = HoTConfig(frames=27, dim=32, depth=3, heads=4, mlp_dim=64, prune_layer=1, n_tokens=9)
+
+
+def test_pruning_cuts_the_flops_and_both_models_are_timed():
+    hot = HoT(SMALL).eval()
+    plain = HoT(HoTConfig(**{**SMALL.to_dict(), "prune_layer": None})).eval()
+    assert gflops(hot) < 0.75 * gflops(plain)
+    fps = frames_per_second({"hot": hot, "unpruned": plain}, batch=2, rounds=2)
+    assert set(fps) == {"hot", "unpruned"} and min(fps.values()) > 0
+
+
+def test_a_long_clip_lifts_in_one_call_and_reports_memory():
+    report = long_clip(HoT(SMALL).eval(), frames=600)
+    assert report["long_clip_frames"] == 600 and report["peak_memory_mb"] > 0 and report["long_clip_seconds"] > 0
