@@ -36,6 +36,7 @@ from engine.body.kinematics import forward_kinematics_np
 from engine.body.retarget import bone_direction_error, reference_pose, retarget
 from engine.body.skeleton import default_rest_joints
 from engine.io.bvh import Bvh, BvhError, read_bvh
+from engine.pipeline.track import interpolate
 
 SPLITS = ("train", "validation", "test")
 SPLIT_MANIFEST = Path(__file__).resolve().parents[2] / "splits" / "mocap_split.csv"
@@ -98,12 +99,6 @@ def choose_unit(height_in_file_units: float, name: str) -> tuple[str, float]:
     )
 
 
-def _resample(times: np.ndarray, values: np.ndarray, new_times: np.ndarray) -> np.ndarray:
-    flat = values.reshape(len(values), -1)
-    out = np.stack([np.interp(new_times, times, flat[:, i]) for i in range(flat.shape[1])], axis=1)
-    return out.reshape((len(new_times),) + values.shape[1:])
-
-
 def _resample_rotations(times: np.ndarray, rotmats: np.ndarray, new_times: np.ndarray) -> np.ndarray:
     out = np.empty((len(new_times),) + rotmats.shape[1:])
     for j in range(rotmats.shape[1]):
@@ -149,8 +144,8 @@ def process_clip(bvh: Bvh, fps: float, rest_joints: np.ndarray) -> tuple[dict[st
     times = np.arange(len(smpl)) / bvh.fps
     new_times = np.arange(0.0, times[-1] + 1e-9, 1.0 / fps)
     local = _resample_rotations(times, local, new_times)
-    smpl, h36m = _resample(times, smpl, new_times), _resample(times, h36m, new_times)
-    valid = _resample(times, (~glitch).astype(float), new_times) > 0.999
+    smpl, h36m = interpolate(smpl, times, new_times), interpolate(h36m, times, new_times)
+    valid = interpolate((~glitch).astype(float), times, new_times) > 0.999
 
     ground = float(np.percentile(smpl[:, _CONTACT_JOINTS, 1].min(axis=1), 5))
     smpl[..., 1] -= ground

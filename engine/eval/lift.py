@@ -22,6 +22,7 @@ from engine.body.skeleton import default_rest_joints
 from engine.data.dataset import MocapWindows, Noise
 from engine.eval import metrics
 from engine.motion import Motion
+from engine.pipeline.track import interpolate
 
 MM = 1000.0
 
@@ -86,8 +87,7 @@ def compare_motions(pred: Motion, truth: Motion) -> dict:
     times_p, times_t = np.arange(len(p)) / pred.fps, np.arange(len(t)) / truth.fps
     keep = times_t <= times_p[-1] + 1e-9
     times_t, t = times_t[keep], t[keep]
-    flat = p.reshape(len(p), -1)
-    p = np.stack([np.interp(times_t, times_p, flat[:, i]) for i in range(flat.shape[1])], 1).reshape(t.shape)
+    p = interpolate(p, times_p, times_t)
     pr, tr = metrics.root_relative(p), metrics.root_relative(t)
     trajectory = (p[:, 0] - p[0, 0]) - (t[:, 0] - t[0, 0])
     return {

@@ -43,8 +43,14 @@ def uniform_rate(times: np.ndarray) -> tuple[float, bool]:
     return round(1.0 / step, 3), bool(np.abs(np.diff(times) - step).max() < 0.05 * step)
 
 
+def interpolate(values: np.ndarray, times: np.ndarray, new_times: np.ndarray) -> np.ndarray:
+    """``values`` (T, ...) given at ``times``, linearly at ``new_times`` (held beyond the ends;
+    exact at the given times, unlike scipy's interp1d)."""
+    flat = values.reshape(len(values), -1)
+    out = np.stack([np.interp(new_times, times, flat[:, i]) for i in range(flat.shape[1])], axis=1)
+    return out.reshape((len(new_times),) + values.shape[1:])
+
+
 def resample(values: np.ndarray, times: np.ndarray, fps: float) -> np.ndarray:
     """``values`` (T, ...) at times ``0, 1/fps, ...`` up to the last time (linear)."""
-    grid = np.arange(0.0, times[-1] + 0.5 / fps, 1.0 / fps)
-    flat = values.reshape(len(values), -1)
-    return np.stack([np.interp(grid, times, flat[:, i]) for i in range(flat.shape[1])], 1).reshape((len(grid),) + values.shape[1:])
+    return interpolate(values, times, np.arange(0.0, times[-1] + 0.5 / fps, 1.0 / fps))
