@@ -31,8 +31,9 @@ from engine.body.retarget import smallest_rotations
 
 MIN_BEND = np.radians(10.0)
 _S, _H = SMPL24.index, H36M17.index
-# Limbs as (SMPL upper joint, SMPL hinge joint, SMPL end joint, H36M17 names of the same three).
-_LIMBS = [(f"{s}_{a}", f"{s}_{b}", f"{s}_{c}") for s in "lr" for a, b, c in (("hip", "knee", "ankle"), ("shoulder", "elbow", "wrist"))]
+# Limbs as (upper, hinge, end, leaf) joint names, the same in SMPL24 and H36M17 but the leaf,
+# which only SMPL24 has.
+_LIMBS = [tuple(f"{s}_{j}" for j in chain) for s in "lr" for chain in (("hip", "knee", "ankle", "foot"), ("shoulder", "elbow", "wrist", "hand"))]
 # Which way each hinge folds in the rest pose: knees bend the shin back, elbows the forearm forward.
 _FOLD = {"knee": np.array([0.0, 0.0, -1.0]), "elbow": np.array([0.0, 0.0, 1.0])}
 
@@ -132,7 +133,7 @@ def solve_ik(h36m: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray
         world[:, collar] = world[:, _S("spine3")]
         aim = observed[:, _H(f"{s}_shoulder")] - from_pelvis(collar)
         world[:, collar] = smallest_rotations(world[:, collar] @ (rest[shoulder] - rest[collar]), aim) @ world[:, collar]
-    for upper, hinge, end in _LIMBS:
+    for upper, hinge, end, leaf in _LIMBS:
         u, h, e = _S(upper), _S(hinge), _S(end)
         parent = SMPL24.parents[u]
         world[:, u] = world[:, parent]
@@ -146,7 +147,7 @@ def solve_ik(h36m: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray
         # The hinge: the lower limb, straight in the rest pose, folds about the hinge axis.
         world[:, h] = smallest_rotations(world[:, u] @ lower_rest, lower) @ world[:, u]
         world[:, e] = world[:, h]
-        world[:, _S(end.replace("ankle", "foot").replace("wrist", "hand"))] = world[:, h]
+        world[:, _S(leaf)] = world[:, h]
     neck, head = _S("neck"), _S("head")
     world[:, neck] = world[:, _S("spine3")]
     ears_rest, nose_rest = rest_h36m[_H("head")], rest_h36m[_H("neck")]
