@@ -18,7 +18,7 @@ are built with the same definitions, so keep the two in step:
 BlazePose's "left" is the person's own left, as is H36M17's. A joint's confidence is the
 minimum of its parts' confidences (a midpoint is only as reliable as its worst part).
 
-``detect_pose`` runs ``mediapipe.solutions.pose`` with ``model_complexity=1``, the only
+``PoseDetector`` runs ``mediapipe.solutions.pose`` with ``model_complexity=1``, the only
 complexity whose weights ship inside the wheel (0 and 2 would download at run time).
 Its landmark smoothing is switched off by default; see ``detect_pose``.
 """
@@ -79,6 +79,40 @@ def blazepose_to_h36m17(landmarks: np.ndarray) -> np.ndarray:
     return joints
 
 
+class PoseDetector:
+    """BlazePose in video mode, one frame at a time (it tracks the person from frame to frame).
+
+    ``detect_pose`` explains ``smooth_landmarks``. Use as a context manager, or ``close()``.
+    """
+
+    def __init__(self, smooth_landmarks: bool = False) -> None:
+        from mediapipe.python.solutions.pose import Pose  # mediapipe is slow to import; only load it to detect
+
+        self._pose = Pose(static_image_mode=False, model_complexity=MODEL_COMPLEXITY, smooth_landmarks=smooth_landmarks)
+
+    def __enter__(self) -> PoseDetector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pose.close()
+
+    def process(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Landmarks of one RGB uint8 frame (H, W, 3): (33, 3) pixels and visibility, and
+        (33, 4) world landmarks and visibility; zeros (2D) and NaN (world) when nobody is found."""
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"expected an RGB uint8 frame (H, W, 3), got {frame.dtype} {frame.shape}")
+        height, width = frame.shape[:2]
+        result = self._pose.process(frame)
+        if result.pose_landmarks is None:
+            return np.zeros((BLAZEPOSE_NUM_LANDMARKS, 3), np.float32), np.full((BLAZEPOSE_NUM_LANDMARKS, 4), np.nan, np.float32)
+        pixels = [(lm.x * width, lm.y * height, lm.visibility) for lm in result.pose_landmarks.landmark]
+        world = [(lm.x, lm.y, lm.z, lm.visibility) for lm in result.pose_world_landmarks.landmark]
+        return np.asarray(pixels, np.float32), np.asarray(world, np.float32)
+
+
 def detect_pose(frames: Iterable[np.ndarray], smooth_landmarks: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Run BlazePose on RGB uint8 frames (H, W, 3) in order, tracking the person across frames.
 
@@ -98,24 +132,9 @@ def detect_pose(frames: Iterable[np.ndarray], smooth_landmarks: bool = False) ->
     cannot tell from motion. The noise model in ``engine/data/noise_model.json`` is calibrated
     with this default.
     """
-    from mediapipe.python.solutions.pose import Pose  # mediapipe is slow to import; only load it to detect
-
-    landmarks2d, world = [], []
-    with Pose(static_image_mode=False, model_complexity=MODEL_COMPLEXITY, smooth_landmarks=smooth_landmarks) as pose:
-        for frame in frames:
-            if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-                raise ValueError(f"expected an RGB uint8 frame (H, W, 3), got {frame.dtype} {frame.shape}")
-            height, width = frame.shape[:2]
-            result = pose.process(frame)
-            if result.pose_landmarks is None:
-                landmarks2d.append(np.zeros((BLAZEPOSE_NUM_LANDMARKS, 3), np.float32))
-                world.append(np.full((BLAZEPOSE_NUM_LANDMARKS, 4), np.nan, np.float32))
-                continue
-            landmarks2d.append(
-                [(lm.x * width, lm.y * height, lm.visibility) for lm in result.pose_landmarks.landmark]
-            )
-            world.append([(lm.x, lm.y, lm.z, lm.visibility) for lm in result.pose_world_landmarks.landmark])
+    with PoseDetector(smooth_landmarks) as detector:
+        found = [detector.process(frame) for frame in frames]
     return (
-        np.asarray(landmarks2d, np.float32).reshape(-1, BLAZEPOSE_NUM_LANDMARKS, 3),
-        np.asarray(world, np.float32).reshape(-1, BLAZEPOSE_NUM_LANDMARKS, 4),
+        np.asarray([f[0] for f in found], np.float32).reshape(-1, BLAZEPOSE_NUM_LANDMARKS, 3),
+        np.asarray([f[1] for f in found], np.float32).reshape(-1, BLAZEPOSE_NUM_LANDMARKS, 4),
     )

@@ -1,8 +1,10 @@
 """`engine serve`: the ZeroMQ engine that captures videos for clients and streams their motion.
 
 One ROUTER socket (``docs/protocol.md``); the loop never blocks on a job. Jobs run one at a
-time, each in a child process that runs the same capture as ``engine mocap`` and writes the
-same files; the child reports progress through a queue, so a cancel stops it at once (the
+time, each in a child process (started while the server is idle, so that its imports and
+model loading are done before the job arrives) that runs the same capture as ``engine mocap`` and writes the
+same files; the child passes progress, and the motion's frames as soon as the capture has
+made them final, through a queue (the server cuts them into ``frames`` messages), so a cancel stops it at once (the
 process is ended) and a crash in it never takes the server down. Every message about a job
 goes to the job's current owner: a client that reconnects ``attach``-es and gets the frames
 it missed. Nothing here imports torch.
@@ -28,7 +30,6 @@ from pathlib import Path
 import zmq
 
 from engine import __version__
-from engine.motion import Motion
 from engine.pipeline.settings import LIFTER_WEIGHTS, Settings
 from engine.protocol import MAX_MESSAGE_BYTES, Message, ProtocolError, decode, encode
 
@@ -40,14 +41,21 @@ CLIENT_TYPES = {"hello", "capture", "cancel", "attach", "ping"}
 
 
 @dataclass
+class Worker:
+    process: mp.Process
+    jobs: mp.Queue
+    events: mp.Queue
+    ready: bool = False  # its imports are done
+
+
+@dataclass
 class Job:
     id: str
     owner: bytes
     video: Path
     settings: Settings
     status: str = "queued"  # queued, running, done, failed, cancelled
-    process: mp.Process | None = None
-    events: mp.Queue | None = None
+    worker: Worker | None = None
     sent: list[Message] = field(default_factory=list)  # frames and the final message, for attach
 
 
@@ -71,14 +79,23 @@ def generate_keys(folder: Path) -> tuple[Path, Path]:
     return folder / "server.pub", folder / "server.key"
 
 
-def _run_job(video: str, out: str, options: dict, events: mp.Queue) -> None:
-    """The child process: capture ``video`` into ``out`` as ``engine mocap`` does."""
+def _work(jobs: mp.Queue, events: mp.Queue) -> None:
+    """A capture process: loads the pipeline first (seconds), then waits for one job and runs it
+    as ``engine mocap`` does, passing progress and frames back through ``events``."""
+    import mediapipe.python.solutions.pose  # noqa: F401  (the detector's import takes seconds)
+
     from engine.pipeline.batch import run_one
+
+    events.put(("ready",))
+    video, out, options = jobs.get()
 
     def progress(stage: str, done: int, total: int) -> None:
         events.put(("progress", stage, done, total))
 
-    outcome = run_one(Path(video), Path(out), Settings(**options), ("npz", "bvh", "fbx"), progress)
+    def frames(start: int, fps: float, arrays: dict) -> None:
+        events.put(("frames", start, fps, {key: arrays[key] for key in ("poses", "trans", "contacts")}))
+
+    outcome = run_one(Path(video), Path(out), Settings(**options), ("npz", "bvh", "fbx"), progress, on_frames=frames)
     events.put(("outcome", outcome.status, outcome.message, outcome.files))
 
 
@@ -109,6 +126,7 @@ class Server:
         self.waiting: deque[str] = deque()
         self.running: Job | None = None
         self.spawn = mp.get_context("spawn")
+        self.standby: Worker | None = None  # started while idle, so a job does not wait for imports
 
     # ---------------------------------------------------------------- sending
 
@@ -139,7 +157,7 @@ class Server:
             self._error(identity, "failed", f"the engine failed on this message: {type(e).__name__}: {e}")
 
     def _on_hello(self, identity: bytes, message: Message) -> None:
-        capabilities = {"lifters": list(LIFTER_WEIGHTS), "formats": ["npz", "bvh", "fbx"], "chunk_frames": CHUNK_FRAMES}
+        capabilities = {"lifters": list(LIFTER_WEIGHTS), "formats": ["npz", "bvh", "fbx"], "chunk_frames": CHUNK_FRAMES, "warm": self.warm}
         self._send(identity, Message("welcome", fields={"engine": __version__, "capabilities": capabilities}))
 
     def _on_ping(self, identity: bytes, message: Message) -> None:
@@ -171,9 +189,9 @@ class Server:
         job = self._job(message)
         if job.status == "queued":
             self.waiting.remove(job.id)
-        elif job.status == "running" and job.process is not None:
-            job.process.kill()
-            job.process.join()
+        elif job.status == "running" and job.worker is not None:
+            job.worker.process.kill()
+            job.worker.process.join()
             self.running = None
         else:
             raise ProtocolError("bad-field", f"job {job.id} has already ended ({job.status})")
@@ -190,15 +208,34 @@ class Server:
 
     # ---------------------------------------------------------------- jobs
 
+    def _new_worker(self) -> Worker:
+        jobs, events = self.spawn.Queue(), self.spawn.Queue()
+        process = self.spawn.Process(target=_work, args=(jobs, events), daemon=True)
+        process.start()
+        return Worker(process, jobs, events)
+
+    @property
+    def warm(self) -> bool:
+        """Whether a capture process is loaded and waiting, so a job starts at once."""
+        if self.standby is not None and not self.standby.ready:
+            try:
+                self.standby.ready = self.standby.events.get_nowait() == ("ready",)
+            except queue.Empty:
+                pass
+        return self.standby is not None and self.standby.ready
+
     def _start_next(self) -> None:
         if self.running is not None or not self.waiting:
+            if self.running is None and self.standby is None:
+                self.standby = self._new_worker()
             return
         job = self.jobs[self.waiting.popleft()]
-        job.events = self.spawn.Queue()
+        worker = self.standby if self.standby is not None and self.standby.process.is_alive() else self._new_worker()
+        self.standby = None
         options = {"lifter": job.settings.lifter, "fov_deg": job.settings.fov_deg,
                    "smooth": job.settings.smooth, "foot_lock": job.settings.foot_lock}  # fmt: skip
-        job.process = self.spawn.Process(target=_run_job, args=(str(job.video), str(self.out), options, job.events), daemon=True)
-        job.process.start()
+        worker.jobs.put((str(job.video), str(self.out), options))
+        job.worker = worker
         job.status, self.running = "running", job
         for position, waiting in enumerate(self.waiting, start=1):
             self._tell(self.jobs[waiting], Message("accepted", job=waiting, fields={"position": position}))
@@ -209,18 +246,25 @@ class Server:
             return
         while True:
             try:
-                event = job.events.get_nowait()
+                event = job.worker.events.get_nowait()
             except queue.Empty:
                 break
+            if event[0] == "ready":
+                continue
             if event[0] == "progress":
                 _, stage, done, total = event
                 self._tell(job, Message("progress", job=job.id, fields={"stage": stage, "done": done, "total": max(total, 0)}))
+            elif event[0] == "frames":
+                _, start, fps, arrays = event
+                for offset in range(0, len(arrays["poses"]), CHUNK_FRAMES):
+                    chunk = {key: value[offset : offset + CHUNK_FRAMES] for key, value in arrays.items()}
+                    self._tell(job, Message("frames", job=job.id, fields={"start": start + offset, "fps": fps}, arrays=chunk), keep=True)
             else:
                 _, status, text, files = event
                 self._finish(job, status, text, files)
                 return
-        if not job.process.is_alive() and job.events.empty():
-            self._finish(job, "failed", f"the capture process ended with exit code {job.process.exitcode}", [])
+        if not job.worker.process.is_alive() and job.worker.events.empty():
+            self._finish(job, "failed", f"the capture process ended with exit code {job.worker.process.exitcode}", [])
 
     def _finish(self, job: Job, status: str, text: str, files: list[str]) -> None:
         self.running = None
@@ -229,11 +273,6 @@ class Server:
             self._tell(job, Message("error", job=job.id, fields={"code": "failed", "message": text}), keep=True)
             return
         stem = job.video.stem
-        motion = Motion.load(self.out / f"{stem}.npz")
-        for start in range(0, motion.num_frames, CHUNK_FRAMES):
-            part = slice(start, start + CHUNK_FRAMES)
-            chunk = {"poses": motion.poses[part], "trans": motion.trans[part], "contacts": motion.contacts[part]}
-            self._tell(job, Message("frames", job=job.id, fields={"start": start, "fps": motion.fps}, arrays=chunk), keep=True)
         report = json.loads((self.out / f"{stem}.json").read_text())
         summary = {k: report[k] for k in ("frames", "fps", "detection_rate", "warnings", "timings_s") if k in report}
         paths = {name.rsplit(".", 1)[-1]: str((self.out / name).resolve()) for name in files}
@@ -254,7 +293,8 @@ class Server:
                 self._follow_running()
                 self._start_next()
         finally:
-            if self.running is not None and self.running.process is not None:
-                self.running.process.kill()
+            for worker in (self.running and self.running.worker, self.standby):
+                if worker is not None:
+                    worker.process.kill()
             self.socket.close(0)
 

@@ -78,7 +78,7 @@ def test_worker_processes_report_every_video(tmp_path):
 
 def test_small_people_are_looked_at_again_and_others_are_reported(tmp_path):
     from engine.keypoints import detect_pose
-    from engine.pipeline.person import second_look
+    from engine.pipeline.person import PersonTracker
     from engine.video import read_frames
 
     # Two people: the example dancer beside his mirror image; then the dancer alone, shrunk
@@ -97,10 +97,13 @@ def test_small_people_are_looked_at_again_and_others_are_reported(tmp_path):
     pair.release()
     alone.release()
 
-    landmarks, _ = detect_pose(f.rgb for f in read_frames(two))
-    _, report = second_look(two, landmarks, 360)
+    def track(path):
+        with PersonTracker() as tracker:
+            return np.array([tracker.process(f.index, f.rgb) for f in read_frames(path)]), tracker.report()
+
+    _, report = track(two)
     assert len(report["frames_with_others"]) >= 2 and report["small_frames"] == 0
     landmarks, _ = detect_pose(f.rgb for f in read_frames(small))
-    improved, report = second_look(small, landmarks, 720)
-    assert report["small_frames"] > 30 and report["frames_with_others"] == []
+    improved, report = track(small)
+    assert report["small_frames"] > 30 and report["redetected_frames"] > 0 and report["frames_with_others"] == []
     assert improved[..., 2].mean() >= landmarks[..., 2].mean()

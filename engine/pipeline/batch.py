@@ -21,7 +21,7 @@ from engine import __version__
 from engine.io.bvh import write_bvh
 from engine.io.fbx import FbxUnavailableError, write_fbx
 from engine.motion import Motion
-from engine.pipeline.capture import Progress, capture, file_sha256
+from engine.pipeline.capture import FrameSink, Progress, capture, file_sha256
 from engine.pipeline.settings import Settings
 from engine.pipeline.preview import write_preview
 from engine.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
@@ -109,16 +109,17 @@ def _up_to_date(video: Path, out: Path, stem: str, settings: Settings, formats: 
 
 
 def run_one(
-    video: Path, out: Path, settings: Settings, formats: tuple[str, ...], progress: Progress | None = None, preview: bool = False
+    video: Path, out: Path, settings: Settings, formats: tuple[str, ...], progress: Progress | None = None,
+    preview: bool = False, on_frames: FrameSink | None = None,
 ) -> Outcome:
     """Capture one video into ``out`` (and ``NAME.preview.mp4`` with ``preview``); every error
-    becomes a failed :class:`Outcome`."""
+    becomes a failed :class:`Outcome`. ``on_frames`` gets the motion as it is made (``capture``)."""
     stem = video.stem
     try:
         if _up_to_date(video, out, stem, settings, formats) and (not preview or (out / f"{stem}.preview.mp4").is_file()):
             report = json.loads((out / f"{stem}.json").read_text())
             return Outcome(video, "skipped", report.get("frames", 0), 0.0, "up to date", report.get("files", []))
-        motion, report = capture(video, settings, progress)
+        motion, report = capture(video, settings, progress, on_frames)
         report["sha256"] = motion.source[1]
         out.mkdir(parents=True, exist_ok=True)
         if preview:

@@ -6,6 +6,12 @@ bridged or marked, timing made uniform (``track``) → HoT lifting (``engine.lif
 translation, floor and foot locking (``world``) → per-clip bone lengths and analytic IK
 (``engine.body.ik``) → a :class:`~engine.motion.Motion`. Frames in long detection gaps
 hold the last seen pose and carry zero 2D confidence: no motion is invented for them.
+
+The stages run while the video is being decoded, and frames come out as soon as they are
+final: every step looks only a bounded way ahead (a lifting window, ``LOOKAHEAD_S`` for
+filling and foot locking, the smoothing's reach), and the choices made once per clip (frame
+rate, floor, bone lengths) are made on the first ``CALIBRATION_S`` seconds of the person.
+So the server streams the same frames that ``engine mocap`` writes, long before the clip ends.
 """
 
 from __future__ import annotations
@@ -23,17 +29,23 @@ from engine.body.ik import fit_rest_skeleton, solve_ik
 from engine.body.kinematics import forward_kinematics_np
 from engine.body.skeleton import default_rest_joints
 from engine.data.cameras import normalise_screen
-from engine.keypoints import blazepose_to_h36m17, detect_pose
-from engine.lifting.inference import lift_sequence
+from engine.keypoints import blazepose_to_h36m17
+from engine.lifting.inference import WindowedLifting, fill_unsure_joints
 from engine.lifting.weights import load_hot
 from engine.motion import Motion
-from engine.pipeline.person import second_look
+from engine.pipeline.person import PersonTracker
 from engine.pipeline.settings import LIFTER_WEIGHTS, Settings
-from engine.pipeline.track import bridge_gaps, resample, uniform_rate
-from engine.pipeline.world import lock_feet, root_translation, smooth_translation, to_world
-from engine.video import probe, read_frames
+from engine.pipeline.track import bridge_gaps, bridge_settled, fill_gaps, fill_settled, interpolate, uniform_rate
+from engine.pipeline.world import Floor, Trajectory, fit_floor, lock_feet, lock_settled, root_translation, smooth_translation, to_world
+from engine.video import VideoInfo, probe, read_frames
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
+FrameSink = Callable[[int, float, dict[str, np.ndarray]], None]  # first frame, fps, arrays of the final frames
+
+CALIBRATION_S = 3.0  # seconds of the person seen before the clip-wide choices are made
+LOOKAHEAD_S = 0.5  # how far filling unsure joints and carrying foot corrections look ahead
+COMMIT_FRAMES = 25  # decoded frames between attempts to finish more frames
+MOTION_KEYS = ("poses", "trans", "joints", "keypoints2d", "contacts")
 
 
 def intrinsics(width: int, height: int, fov_deg: float) -> np.ndarray:
@@ -50,80 +62,170 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def capture(path: str | Path, settings: Settings = Settings(), progress: Progress | None = None) -> tuple[Motion, dict]:
-    """The Motion of the person in ``path`` and a report (frames, rates, timings, warnings)."""
+class _Capture:
+    """The pipeline over the frames decoded so far; ``finish`` turns more frames final.
+
+    Each step works on every frame so far (cheap, numpy) except lifting and IK, which keep
+    what they have done. A step's ``*_settled`` count says how many leading frames of its
+    answer are final; the frames final through every step are emitted, once, in order.
+    """
+
+    def __init__(self, info: VideoInfo, settings: Settings, on_frames: FrameSink) -> None:
+        self.info, self.settings, self.on_frames = info, settings, on_frames
+        self.camera = intrinsics(info.width, info.height, settings.fov_deg)
+        self.model = load_hot(LIFTER_WEIGHTS[settings.lifter])
+        self.lifting = WindowedLifting(self.model)
+        self.times: list[float] = []
+        self.keypoints: list[np.ndarray] = []  # H36M17 pixels and confidence per decoded frame
+        self.fps: float | None = None
+        self.floor: Floor | None = None
+        self.rest: np.ndarray | None = None
+        self.emitted = 0
+        self.timings = {"lifting": 0.0, "trajectory and IK": 0.0}
+
+    def add(self, time: float, landmarks: np.ndarray) -> None:
+        self.times.append(time)
+        self.keypoints.append(blazepose_to_h36m17(landmarks[None])[0].astype(np.float64))
+        if len(self.times) % COMMIT_FRAMES == 0:
+            self.finish(complete=False)
+
+    def uniform(self, complete: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The final frames' keypoints (F, 17, 3) at the clip's uniform frame times, gaps
+        bridged, frames in long gaps holding the last seen pose (the first, before it) with
+        confidence 0; and the long-gap mask (F,)."""
+        times, raw = np.array(self.times), np.array(self.keypoints)
+        bridged, in_long_gap = bridge_gaps(raw, times)
+        settled = len(times) if complete else bridge_settled(raw[..., 2].max(axis=1) > 0, times)
+        if settled == 0:
+            return raw[:0], in_long_gap[:0]
+        grid = times[0] + np.arange(int(round((times[settled - 1] - times[0]) * self.fps)) + 1) / self.fps
+        pixels = interpolate(bridged[:settled], times[:settled], grid)
+        in_long_gap = interpolate(in_long_gap[:settled].astype(float), times[:settled], grid) > 0.5
+        seen = np.flatnonzero(~in_long_gap)
+        if not len(seen):
+            return pixels[:0], in_long_gap[:0]
+        pixels[..., :2] = fill_gaps(pixels[..., :2], ~in_long_gap, horizon=0)
+        pixels[: seen[0], :, :2] = pixels[seen[0], :, :2]
+        return pixels, in_long_gap
+
+    def finish(self, complete: bool) -> None:
+        """Emit the frames that are final now (all of them when the clip is ``complete``)."""
+        if self.fps is None:
+            if not complete and self.times[-1] - self.times[0] < CALIBRATION_S:
+                return
+            self.fps = uniform_rate(np.array(self.times))[0]
+        pixels, in_long_gap = self.uniform(complete)
+        horizon = int(round(LOOKAHEAD_S * self.fps))
+        normalised = np.concatenate([normalise_screen(pixels[..., :2], self.info.width, self.info.height), pixels[..., 2:]], -1)
+        filled = fill_unsure_joints(normalised, horizon=horizon)
+        if not complete:
+            sure = filled[..., 2] >= 0.2
+            filled = filled[: min([len(filled)] + [fill_settled(sure[:, j], horizon) for j in range(sure.shape[1])])]
+        if self.floor is None and (complete or (~in_long_gap[: len(filled)]).sum() >= CALIBRATION_S * self.fps):
+            started = time.perf_counter()
+            lifted = self.lifting.provisional(filled)
+            self.timings["lifting"] += time.perf_counter() - started
+            self.calibrate(lifted, pixels[: len(filled)], in_long_gap[: len(filled)])
+        if self.floor is None or not len(filled):
+            return
+        started = time.perf_counter()
+        lifted = self.lifting.extend(filled, complete)
+        self.timings["lifting"] += time.perf_counter() - started
+
+        started = time.perf_counter()
+        done = len(lifted)
+        translation = self.translation(lifted, pixels[:done], in_long_gap[:done])
+        if not complete:
+            done -= int(4 * self.settings.smooth + 0.5)  # the smoothing's reach
+        if done - 1 > self.emitted or (complete and done > self.emitted):
+            trajectory = to_world(lifted[:done] + translation[:done, None], self.fps, self.floor)
+            locked = lock_feet(trajectory, self.settings.foot_lock, horizon)
+            if not complete:
+                done -= 1  # a foot's speed reads the next frame
+                if self.settings.foot_lock > 0:
+                    done = lock_settled(trajectory.contacts[:done], horizon)
+            if done > self.emitted:
+                self.emit(locked, pixels, in_long_gap, done)
+        self.timings["trajectory and IK"] += time.perf_counter() - started
+
+    def translation(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray) -> np.ndarray:
+        raw = root_translation(lifted, pixels, self.camera)
+        if in_long_gap.all():
+            return raw
+        return smooth_translation(fill_gaps(raw, ~in_long_gap, horizon=0), self.settings.smooth)
+
+    def calibrate(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray) -> None:
+        """The clip-wide choices, from the frames so far: the floor and the bone lengths."""
+        camera_joints = lifted + self.translation(lifted, pixels, in_long_gap)[:, None]
+        self.floor = fit_floor(camera_joints, self.fps)
+        world = to_world(camera_joints, self.fps, self.floor).joints
+        self.rest = fit_rest_skeleton(world[~in_long_gap], default_rest_joints())
+
+    def emit(self, trajectory: Trajectory, pixels: np.ndarray, in_long_gap: np.ndarray, done: int) -> None:
+        part = slice(self.emitted, done)
+        local, trans = solve_ik(trajectory.joints[part], self.rest)
+        joints, _ = forward_kinematics_np(local, self.rest, trans, rep="matrix")
+        keypoints2d = pixels[part].copy()
+        keypoints2d[in_long_gap[part], :, 2] = 0.0
+        arrays = {
+            "poses": Rotation.from_matrix(local.reshape(-1, 3, 3)).as_rotvec().reshape(len(local), -1),
+            "trans": trans, "joints": joints, "keypoints2d": keypoints2d,
+            "contacts": trajectory.contacts[part][:, [0, 0, 1, 1]],
+        }  # fmt: skip
+        self.on_frames(self.emitted, self.fps, arrays)
+        self.emitted = done
+
+
+def capture(
+    path: str | Path, settings: Settings = Settings(), progress: Progress | None = None, on_frames: FrameSink | None = None
+) -> tuple[Motion, dict]:
+    """The Motion of the person in ``path`` and a report (frames, rates, timings, warnings).
+
+    ``on_frames`` receives the motion's frames in order, in chunks, as soon as each is final
+    (about ``LOOKAHEAD_S`` plus a lifting window after it is decoded, and after the first
+    ``CALIBRATION_S`` seconds of the person); the returned Motion is exactly those chunks joined.
+    """
     path = Path(path)
     report_progress = progress or (lambda stage, done, total: None)
-    timings: dict[str, float] = {}
     info = probe(path)
+    chunks: list[dict[str, np.ndarray]] = []
+
+    def collect(start: int, fps: float, arrays: dict[str, np.ndarray]) -> None:
+        chunks.append(arrays)
+        report_progress("motion", start + len(arrays["poses"]), max(info.nominal_frames, 1))
+        if on_frames is not None:
+            on_frames(start, fps, arrays)
+
+    pipeline = _Capture(info, settings, collect)
     started = time.perf_counter()
-
-    times: list[float] = []
-
-    def frames():
+    with PersonTracker() as tracker:
         for frame in read_frames(path):
-            times.append(frame.time)
+            pipeline.add(frame.time, tracker.process(frame.index, frame.rgb))
             report_progress("2D keypoints", frame.index + 1, info.nominal_frames)
-            yield frame.rgb
-
-    landmarks, _ = detect_pose(frames())
-    report_progress("second look", 0, 1)
-    landmarks, person = second_look(path, landmarks, info.height)
-    timings["decode and 2D"] = time.perf_counter() - started
-    stamp = np.array(times)
-    pixels, in_long_gap = bridge_gaps(blazepose_to_h36m17(landmarks).astype(np.float64), stamp)
-    detected = landmarks[..., 2].max(axis=1) > 0
+    times = np.array(pipeline.times)
+    detected = np.array(pipeline.keypoints)[..., 2].max(axis=1) > 0
     if not detected.any():
-        raise ValueError(f"{path}: no person found in any of its {len(stamp)} frames")
-    fps, even = uniform_rate(stamp)
-    if not even:
-        pixels = resample(pixels, stamp, fps)
-        in_long_gap = resample(in_long_gap.astype(float), stamp, fps) > 0.5
-    _hold_through_gaps(pixels, in_long_gap)
+        raise ValueError(f"{path}: no person found in any of its {len(times)} frames")
+    pipeline.finish(complete=True)
+    timings = {"decode and 2D": time.perf_counter() - started - sum(pipeline.timings.values()), **pipeline.timings}
 
-    started = time.perf_counter()
-    report_progress("lifting", 0, 1)
-    model = load_hot(LIFTER_WEIGHTS[settings.lifter])
-    normalised = np.concatenate([normalise_screen(pixels[..., :2], info.width, info.height), pixels[..., 2:]], -1)
-    relative = lift_sequence(model, normalised).astype(np.float64)
-    timings["lifting"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    camera = intrinsics(info.width, info.height, settings.fov_deg)
-    translation = smooth_translation(root_translation(relative, pixels, camera), settings.smooth)
-    trajectory = lock_feet(to_world(relative + translation[:, None], fps), settings.foot_lock)
-    rest = fit_rest_skeleton(trajectory.joints[~in_long_gap], default_rest_joints())
-    local, trans = solve_ik(trajectory.joints, rest)
-    poses = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_rotvec().reshape(len(local), -1)
-    joints, _ = forward_kinematics_np(local, rest, trans, rep="matrix")
-    timings["trajectory and IK"] = time.perf_counter() - started
-
-    keypoints2d = pixels.copy()
-    keypoints2d[in_long_gap, :, 2] = 0.0
-    motion = Motion(
-        poses=poses, trans=trans, fps=fps, joints=joints, keypoints2d=keypoints2d,
-        contacts=trajectory.contacts[:, [0, 0, 1, 1]], camera=camera, source=(path.name, file_sha256(path)),
-        rest_joints=rest,
-    )  # fmt: skip
-    warnings = list(trajectory.notes)
-    if not even:
-        warnings.append(f"variable frame rate: resampled to {fps:.3g} fps by timestamps")
+    joined = {key: np.concatenate([c[key] for c in chunks]) for key in MOTION_KEYS}
+    motion = Motion(**joined, fps=pipeline.fps, camera=pipeline.camera, source=(path.name, file_sha256(path)), rest_joints=pipeline.rest)
+    in_long_gap = joined["keypoints2d"][..., 2].max(axis=1) == 0
+    person = tracker.report()
+    warnings = list(pipeline.floor.notes) + [f"floor and bone lengths fitted on the first {CALIBRATION_S:g} s of the person"]
+    if not uniform_rate(times)[1]:
+        warnings.append(f"variable frame rate: resampled to {pipeline.fps:.3g} fps by timestamps")
     if person["frames_with_others"]:
         warnings.append(f"someone else is in {len(person['frames_with_others'])} of {person['sampled_frames']} sampled "
                         "frames; the engine follows the person the detector found first")  # fmt: skip
     if in_long_gap.any():
         warnings.append(f"{int(in_long_gap.sum())} frames in gaps longer than the bridgeable; pose held, confidence 0")
     report = {
-        "video": str(path), "frames_decoded": len(stamp), "frames": motion.num_frames, "fps": fps,
+        "video": str(path), "frames_decoded": len(times), "frames": motion.num_frames, "fps": pipeline.fps,
         "width": info.width, "height": info.height, "rotation": info.rotation,
-        "detection_rate": float(detected.mean()), "person": person, "lifter": settings.lifter, "lifter_card": model.card["name"],
-        "settings": asdict(settings), "settings_key": settings.key(), "timings_s": timings, "warnings": warnings,
+        "detection_rate": float(detected.mean()), "person": person, "lifter": settings.lifter,
+        "lifter_card": pipeline.model.card["name"], "settings": asdict(settings), "settings_key": settings.key(),
+        "timings_s": timings, "warnings": warnings,
     }  # fmt: skip
     return motion, report
-
-
-def _hold_through_gaps(pixels: np.ndarray, in_long_gap: np.ndarray) -> None:
-    """Give frames in long gaps the nearest seen frame's keypoints (in place, confidence kept at 0)."""
-    seen = np.flatnonzero(~in_long_gap)
-    nearest = seen[np.clip(np.searchsorted(seen, np.arange(len(pixels))), 0, len(seen) - 1)]
-    pixels[in_long_gap, :, :2] = pixels[nearest[in_long_gap], :, :2]

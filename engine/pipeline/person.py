@@ -1,25 +1,24 @@
-"""A second look at the person: re-detection on a crop when they are small, others in the frame.
+"""The followed person's 2D landmarks, frame by frame, with a second look where it helps.
 
-mediapipe's pose solution follows one person and sees a small one poorly. After the first
-pass, frames where the followed person is under ``SMALL_FRACTION`` of the frame's height are
-looked at again on a crop around them, enlarged, and a crop's landmarks replace the first
-ones when they are more confident. Every ``every``-th frame is also looked at with the followed
-person blacked out: a confident pose there (shoulders and hips, at least 15 % of the frame
-tall, away from the followed person) means someone else is in the frame, which the report says (the engine follows the person mediapipe found first). Each look decodes the
-video again rather than holding frames in memory.
+mediapipe's pose solution follows one person and sees a small one poorly. A frame where the
+followed person is under ``SMALL_FRACTION`` of the frame's height is looked at again on a
+crop around them (steadied by the median of the last boxes), enlarged, and the crop's
+landmarks replace the first ones when they are more confident. Every ``every``-th frame is also
+looked at with the followed person blacked out: a confident pose there (shoulders and hips, at
+least 15 % of the frame tall, away from the followed person) means someone else is in the
+frame, which the report says (the engine follows the person mediapipe found first). Every
+look uses only the frames seen so far, so landmarks are final as soon as a frame is decoded.
+Each look has its own detector, since mediapipe tracks from one image to the next.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections import deque
 
 import cv2
 import numpy as np
-from scipy.ndimage import median_filter
 
-from engine.keypoints import detect_pose
-from engine.video import read_frames
+from engine.keypoints import PoseDetector
 
 SMALL_FRACTION = 0.35
 CROP_SIDE_PX = 512
@@ -38,34 +37,28 @@ def person_boxes(landmarks: np.ndarray, min_confidence: float = 0.5) -> np.ndarr
     return boxes
 
 
-def _crop_windows(boxes: np.ndarray, small: np.ndarray) -> dict[int, tuple[float, float, float]]:
-    """Square crops (x0, y0, side) around the person on the small frames, steadied over time."""
-    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
-    side = CROP_MARGIN * np.max(boxes[:, 2:] - boxes[:, :2], axis=1)
-    steady = np.column_stack([centre, side])
-    filled = np.where(np.isnan(steady), np.nanmedian(steady, axis=0), steady)
-    filled = median_filter(filled, size=(9, 1), mode="nearest")
-    return {int(i): (filled[i, 0] - filled[i, 2] / 2, filled[i, 1] - filled[i, 2] / 2, filled[i, 2]) for i in np.flatnonzero(small)}
+def _steady_crop(boxes: deque[np.ndarray]) -> tuple[float, float, float]:
+    """A square crop (x0, y0, side) around the person, the median of the recent boxes."""
+    recent = np.array(boxes)
+    centre = np.nanmedian((recent[:, :2] + recent[:, 2:]) / 2, axis=0)
+    side = CROP_MARGIN * np.nanmedian(np.max(recent[:, 2:] - recent[:, :2], axis=1))
+    return centre[0] - side / 2, centre[1] - side / 2, side
 
 
-def _crops(path: Path, windows: dict[int, tuple[float, float, float]]) -> Iterator[np.ndarray]:
-    for frame in read_frames(path):
-        if frame.index in windows:
-            x0, y0, side = windows[frame.index]
-            scale = CROP_SIDE_PX / side
-            transform = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]])
-            yield cv2.warpAffine(frame.rgb, transform, (CROP_SIDE_PX, CROP_SIDE_PX), flags=cv2.INTER_LINEAR)
+def _crop(image: np.ndarray, window: tuple[float, float, float]) -> np.ndarray:
+    x0, y0, side = window
+    scale = CROP_SIDE_PX / side
+    transform = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]])
+    return cv2.warpAffine(image, transform, (CROP_SIDE_PX, CROP_SIDE_PX), flags=cv2.INTER_LINEAR)
 
 
-def _masked(path: Path, boxes: np.ndarray, picks: set[int]) -> Iterator[np.ndarray]:
-    for frame in read_frames(path):
-        if frame.index in picks:
-            image = frame.rgb.copy()
-            x0, y0, x1, y1 = boxes[frame.index]
-            pad_x, pad_y = 0.15 * (x1 - x0), 0.15 * (y1 - y0)
-            height, width = image.shape[:2]
-            image[max(int(y0 - pad_y), 0): min(int(y1 + pad_y), height), max(int(x0 - pad_x), 0): min(int(x1 + pad_x), width)] = 0
-            yield image
+def _masked(image: np.ndarray, box: np.ndarray) -> np.ndarray:
+    image = image.copy()
+    x0, y0, x1, y1 = box
+    pad_x, pad_y = 0.15 * (x1 - x0), 0.15 * (y1 - y0)
+    height, width = image.shape[:2]
+    image[max(int(y0 - pad_y), 0): min(int(y1 + pad_y), height), max(int(x0 - pad_x), 0): min(int(x1 + pad_x), width)] = 0
+    return image
 
 
 def _someone_else(landmarks: np.ndarray, followed: np.ndarray, height: int) -> bool:
@@ -79,26 +72,47 @@ def _someone_else(landmarks: np.ndarray, followed: np.ndarray, height: int) -> b
     return bool(np.any(centre < followed[:2] - size / 2) or np.any(centre > followed[2:] + size / 2))
 
 
-def second_look(path: Path, landmarks: np.ndarray, height: int, every: int = 10) -> tuple[np.ndarray, dict]:
-    """Landmarks (T, 33, 3) improved on crops where the person is small, and a report:
-    ``redetected_frames`` and ``frames_with_others`` (indices of the sampled frames where
-    someone else was seen)."""
-    landmarks = landmarks.copy()
-    boxes = person_boxes(landmarks)
-    small = (boxes[:, 3] - boxes[:, 1]) < SMALL_FRACTION * height
-    windows = _crop_windows(boxes, small) if small.any() else {}
-    replaced = 0
-    if windows:
-        found, _ = detect_pose(_crops(path, windows))
-        for (index, (x0, y0, side)), crop in zip(sorted(windows.items()), found):
-            if crop[:, 2].mean() > landmarks[index, :, 2].mean():
-                landmarks[index, :, :2] = crop[:, :2] * side / CROP_SIDE_PX + [x0, y0]
-                landmarks[index, :, 2] = crop[:, 2]
-                replaced += 1
-    picks = {i for i in range(0, len(landmarks), every) if np.isfinite(boxes[i]).all()}
-    others = []
-    if picks:
-        found, _ = detect_pose(_masked(path, boxes, picks))
-        others = [i for i, seen in zip(sorted(picks), found) if _someone_else(seen, boxes[i], height)]
-    return landmarks, {"small_frames": int(small.sum()), "redetected_frames": replaced,
-                       "sampled_frames": len(picks), "frames_with_others": others}  # fmt: skip
+class PersonTracker:
+    """BlazePose landmarks (33, 3) of the followed person in each frame, in order (module docstring)."""
+
+    def __init__(self, every: int = 10, steady_frames: int = 9) -> None:
+        self.every = every
+        self._main, self._crops, self._others = PoseDetector(), None, None
+        self._boxes: deque[np.ndarray] = deque(maxlen=steady_frames)
+        self.small_frames, self.redetected_frames, self.sampled_frames = 0, 0, 0
+        self.frames_with_others: list[int] = []
+
+    def __enter__(self) -> PersonTracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for detector in (self._main, self._crops, self._others):
+            if detector is not None:
+                detector.close()
+
+    def process(self, index: int, image: np.ndarray) -> np.ndarray:
+        landmarks, _ = self._main.process(image)
+        box = person_boxes(landmarks[None])[0]
+        self._boxes.append(box)
+        if not np.isfinite(box).all():
+            return landmarks
+        if box[3] - box[1] < SMALL_FRACTION * image.shape[0]:
+            self.small_frames += 1
+            self._crops = self._crops or PoseDetector()
+            window = _steady_crop(self._boxes)
+            crop, _ = self._crops.process(_crop(image, window))
+            if crop[:, 2].mean() > landmarks[:, 2].mean():
+                x0, y0, side = window
+                landmarks = np.column_stack([crop[:, :2] * side / CROP_SIDE_PX + [x0, y0], crop[:, 2]]).astype(np.float32)
+                self.redetected_frames += 1
+        if index % self.every == 0:
+            self.sampled_frames += 1
+            self._others = self._others or PoseDetector()
+            seen, _ = self._others.process(_masked(image, box))
+            if _someone_else(seen, box, image.shape[0]):
+                self.frames_with_others.append(index)
+        return landmarks
+
+    def report(self) -> dict:
+        return {"small_frames": self.small_frames, "redetected_frames": self.redetected_frames,
+                "sampled_frames": self.sampled_frames, "frames_with_others": self.frames_with_others}  # fmt: skip

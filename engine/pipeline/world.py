@@ -28,11 +28,14 @@ from engine.body.correspondence import torso_frame
 from engine.body.ik import h36m_of_rest
 from engine.body.joints import H36M17
 from engine.body.skeleton import default_rest_joints
+from engine.pipeline.track import fill_gaps, fill_settled
 
 FEET = [H36M17.index("l_ankle"), H36M17.index("r_ankle")]
 FOOT_ABOVE_FLOOR = 0.08  # m: an ankle joint's height over the sole
 CONTACT_HEIGHT = 0.06  # m above the lowest usual ankle height
 CONTACT_SPEED = 0.35  # m/s horizontal
+LOCK_SMOOTH = 1.0  # frames (Gaussian sigma) of the foot-locking correction
+LOCK_SMOOTH_REACH = 4  # frames either side that smoothing reads (scipy: 4 sigma, rounded)
 _REST = h36m_of_rest(default_rest_joints())
 # The world's vertical in the default rest pose's torso frame.
 _REST_UP = torso_frame(*(_REST[H36M17.index(n)] for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder"))).T @ [0.0, 1.0, 0.0]
@@ -81,12 +84,6 @@ def _slow(feet: np.ndarray, up: np.ndarray, fps: float) -> np.ndarray:
     return np.linalg.norm(np.gradient(flat, axis=0), axis=-1) * fps < CONTACT_SPEED
 
 
-def _low(feet: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """Feet (T, 2) within ``CONTACT_HEIGHT`` of their usual lowest height along ``up``."""
-    height = feet @ up
-    return height < np.percentile(height, 5, axis=0) + CONTACT_HEIGHT
-
-
 def body_up(joints: np.ndarray) -> np.ndarray:
     """The up direction of mostly upright people: per frame, the vertical of the default
     skeleton's rest pose carried by the torso's frame (its hips sit ahead of its shoulders,
@@ -112,8 +109,19 @@ def _floor_normal(points: np.ndarray, up: np.ndarray, spread: float = 0.5) -> np
     return normal / np.linalg.norm(normal)
 
 
-def to_world(camera_joints: np.ndarray, fps: float) -> Trajectory:
-    """World frame for camera-frame joints (T, 17, 3) of one person (module docstring, step 2)."""
+@dataclass
+class Floor:
+    """The world frame of a static camera: world = ``rotation`` @ camera + ``translation``, and
+    the ankle height (2,: left, right) under which a slow foot counts as planted."""
+
+    rotation: np.ndarray
+    translation: np.ndarray
+    contact_height: np.ndarray
+    notes: list[str]
+
+
+def fit_floor(camera_joints: np.ndarray, fps: float) -> Floor:
+    """The floor under camera-frame joints (T, 17, 3) of one person (module docstring, step 2)."""
     notes = ["static camera assumed"]
     up = body_up(camera_joints)
     feet = camera_joints[:, FEET]
@@ -126,22 +134,32 @@ def to_world(camera_joints: np.ndarray, fps: float) -> Trajectory:
             notes.append("slow feet do not lie on a level floor; using the body's up direction")
     else:
         notes.append("too few planted feet to fit the floor; using the body's up direction")
-    planted = _slow(feet, up, fps) & _low(feet, up)
     # Turn the camera frame so that up is +y, keeping the camera's heading.
     rotation = Rotation.align_vectors([[0.0, 1.0, 0.0]], [up])[0].as_matrix()
-    world = camera_joints @ rotation.T
-    floor = np.percentile(world[:, FEET, 1].min(axis=1), 5) - FOOT_ABOVE_FLOOR
-    translation = np.array([0.0, -floor, 0.0])
-    return Trajectory(world + translation, rotation, translation, planted.astype(np.float32), notes)
+    heights = (camera_joints[:, FEET] @ rotation.T)[..., 1]
+    floor = np.percentile(heights.min(axis=1), 5) - FOOT_ABOVE_FLOOR
+    contact_height = np.percentile(heights, 5, axis=0) - floor + CONTACT_HEIGHT
+    return Floor(rotation, np.array([0.0, -floor, 0.0]), contact_height, notes)
 
 
-def lock_feet(trajectory: Trajectory, lock: float) -> Trajectory:
+def to_world(camera_joints: np.ndarray, fps: float, floor: Floor | None = None) -> Trajectory:
+    """World joints of camera-frame joints (T, 17, 3) on ``floor`` (fitted to them when None),
+    with the planted feet."""
+    floor = floor or fit_floor(camera_joints, fps)
+    world = camera_joints @ floor.rotation.T + floor.translation
+    feet = world[:, FEET]
+    planted = _slow(feet, np.array([0.0, 1.0, 0.0]), fps) & (feet[..., 1] < floor.contact_height)
+    return Trajectory(world, floor.rotation, floor.translation, planted.astype(np.float32), list(floor.notes))
+
+
+def lock_feet(trajectory: Trajectory, lock: float, horizon: int | None = None) -> Trajectory:
     """Move the body so planted feet neither slide nor sink (module docstring, step 3).
 
     Sliding: while a foot stays planted, the root moves against the foot's horizontal
     motion; these corrections add up, so the body keeps the distance its planted feet allow
     and never jumps back. Sinking: planted feet are lifted or lowered onto the floor, the
-    correction interpolated across the frames in between.
+    correction carried across the frames in between (:func:`~engine.pipeline.track.fill_gaps`,
+    looking ``horizon`` frames ahead; the whole clip when None).
     """
     if lock <= 0:
         return trajectory
@@ -153,9 +171,13 @@ def lock_feet(trajectory: Trajectory, lock: float) -> Trajectory:
     horizontal = np.concatenate([np.zeros((1, 3)), -np.cumsum(slide, axis=0)])
     horizontal[:, 1] = 0.0
     sink = np.where(planted, FOOT_ABOVE_FLOOR - feet[..., 1], 0.0).sum(1) / np.maximum(planted.sum(1), 1)
-    frames = np.arange(len(joints))
-    touching = planted.any(axis=1)
-    vertical = np.interp(frames, frames[touching], sink[touching]) if touching.any() else np.zeros(len(joints))
+    vertical = fill_gaps(sink, planted.any(axis=1), horizon or len(joints))
     correction = horizontal + vertical[:, None] * np.array([0.0, 1.0, 0.0])
-    correction = gaussian_filter1d(correction, 1.0, axis=0, mode="nearest") * lock
+    correction = gaussian_filter1d(correction, LOCK_SMOOTH, axis=0, mode="nearest") * lock
     return Trajectory(joints + correction[:, None], trajectory.rotation, trajectory.translation, trajectory.contacts, trajectory.notes)
+
+
+def lock_settled(contacts: np.ndarray, horizon: int) -> int:
+    """How many leading frames of :func:`lock_feet`'s answer are final, given final contacts
+    (T, 2): the sink's look ahead, one frame for each step, and the smoothing's reach."""
+    return max(min(fill_settled(contacts.max(axis=1) > 0.5, horizon), len(contacts) - 1) - LOCK_SMOOTH_REACH, 0)
