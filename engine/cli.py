@@ -265,9 +265,20 @@ def bench_lift_command(
     json_out: JsonOption = None,
 ) -> None:
     """HoT vs the unpruned model of the same size: GFLOPs, CPU frames/s, MPJPE; and an 18,000-frame lift."""
-    from engine.bench import bench_lift
+    from engine.bench.lift import bench_lift
 
     _report(bench_lift(data=data, threads=threads), "HoT vs unpruned (same size)", json_out)
+
+
+@bench_app.command("frames")
+def bench_frames_command(
+    frames: Annotated[int, typer.Option(help="Motion frames to send.")] = 120_000,
+    json_out: JsonOption = None,
+) -> None:
+    """Frames per second through the engine's frames channel (server socket to client, over TCP loopback)."""
+    from engine.bench.frames import bench_frames
+
+    _report(bench_frames(frames), "frames channel", json_out)
 
 
 @app.command()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.bench import frames_per_second, gflops, long_clip
+from engine.bench.lift import frames_per_second, gflops, long_clip
 from engine.lifting.hot import HoT, HoTConfig
 
 SMALL = HoTConfig(frames=27, dim=32, depth=3, heads=4, mlp_dim=64, prune_layer=1, n_tokens=9)
@@ -19,3 +19,10 @@ def test_pruning_cuts_the_flops_and_both_models_are_timed():
 def test_a_long_clip_lifts_in_one_call_and_reports_memory():
     report = long_clip(HoT(SMALL).eval(), frames=600)
     assert report["long_clip_frames"] == 600 and report["peak_memory_mb"] > 0 and report["long_clip_seconds"] > 0
+
+
+def test_frames_channel_delivers_every_frame_faster_than_ten_thousand_a_second():
+    from engine.bench.frames import bench_frames
+
+    result = bench_frames(frames=12_000)  # bench_frames itself checks every value arrived
+    assert result["frames"] == 12_000 and result["frames_per_second"] > 10_000
