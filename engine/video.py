@@ -10,6 +10,7 @@ decoding, never taken from the container's header.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +48,16 @@ class Frame:
 
 
 def _check(path: Path) -> None:
+    if path.is_symlink() and not path.exists():
+        raise VideoError(f"{path}: a link to nothing (its target {path.readlink()} is gone)")
+    if path.exists() and not path.is_file():
+        raise VideoError(f"{path}: not a regular file (a folder, pipe or device cannot be read as a video)")
     if not path.is_file():
         raise VideoError(f"{path}: no such file")
+    if not os.access(path, os.R_OK):
+        raise VideoError(f"{path}: not readable (permission denied)")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: empty file (0 bytes)")
     if path.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
         known = ", ".join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))
         raise VideoError(f"{path}: not a video or image file we read ({known})")

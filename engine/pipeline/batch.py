@@ -2,7 +2,8 @@
 
 Per video ``NAME`` it writes ``NAME.npz`` (the Motion), ``NAME.bvh``, ``NAME.fbx`` (when bpy
 or a ``blender`` binary is present; otherwise a notice) and ``NAME.json`` (the report: frames,
-rates, detection rate, timings, warnings, the files written). A video whose report shows the
+rates, detection rate, timings, warnings, the files written), each written under a temporary
+name and renamed into place only when all succeeded. A video whose report shows the
 same video hash, settings and engine version, with every requested file present, is skipped.
 With ``preview``, ``NAME.preview.mp4`` shows the clip's 2D skeleton beside a side view of the
 3D motion.
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,36 +57,61 @@ def _worker_threads(workers: int) -> None:
 
 
 def find_videos(paths: Iterable[Path]) -> list[Path]:
-    """The given files, and the videos and images in the given folders (recursively), sorted."""
+    """The given files, and the entries of the given folders (recursively, sorted) named like
+    videos or images that are not folders: a broken link or a pipe named ``x.mp4`` is kept, so
+    that it fails with its own message instead of vanishing from the batch."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES)
+            named = (p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES)
+            found += sorted(p for p in named if not p.is_dir())
         else:
             found.append(path)
     return found
 
 
-def write_outputs(motion: Motion, report: dict, out: Path, stem: str, formats: tuple[str, ...], also: list[str] = ()) -> list[str]:
-    """Write the requested files and the report (listing them and ``also``, files written
-    beside them); FBX without Blender becomes a notice in the report, not a failure."""
+@contextmanager
+def staged(out: Path) -> Iterator[Callable[[str], Path]]:
+    """Temporary paths for the files named (``stage(name)``), renamed into place together when
+    the block succeeds and removed when it fails, so a failure never leaves a half-written file."""
+    moves: dict[Path, Path] = {}
+
+    def stage(name: str) -> Path:
+        temporary = out / f".{name}.partial{Path(name).suffix}"  # keep the suffix: writers check it
+        moves[temporary] = out / name
+        return temporary
+
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        yield stage
+        for temporary, final in moves.items():
+            if temporary.exists():
+                os.replace(temporary, final)
+    finally:
+        for temporary in moves:
+            temporary.unlink(missing_ok=True)
+
+
+def write_outputs(motion: Motion, report: dict, stage: Callable[[str], Path], stem: str, formats: tuple[str, ...], also: list[str] = ()) -> list[str]:
+    """Write the requested files and the report (listing them and ``also``, files written
+    beside them) to the paths ``stage`` gives (:func:`staged`); FBX without Blender becomes a
+    notice in the report, not a failure."""
     written = []
     if "npz" in formats:
-        motion.save(out / f"{stem}.npz")
+        motion.save(stage(f"{stem}.npz"))
         written.append(f"{stem}.npz")
     if "bvh" in formats:
-        write_bvh(out / f"{stem}.bvh", motion.poses, motion.trans, motion.fps, motion.rest_joints)
+        write_bvh(stage(f"{stem}.bvh"), motion.poses, motion.trans, motion.fps, motion.rest_joints)
         written.append(f"{stem}.bvh")
     if "fbx" in formats:
         try:
-            write_fbx(out / f"{stem}.fbx", motion.poses, motion.trans, motion.fps, motion.rest_joints)
+            write_fbx(stage(f"{stem}.fbx"), motion.poses, motion.trans, motion.fps, motion.rest_joints)
             written.append(f"{stem}.fbx")
         except FbxUnavailableError as e:
             report["warnings"].append(f"no FBX: {e}")
     report["files"] = written + list(also) + [f"{stem}.json"]
     report["engine_version"] = __version__
-    (out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
+    stage(f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
     return report["files"]
 
 
@@ -121,10 +148,10 @@ def run_one(
             return Outcome(video, "skipped", report.get("frames", 0), 0.0, "up to date", report.get("files", []))
         motion, report = capture(video, settings, progress, on_frames)
         report["sha256"] = motion.source[1]
-        out.mkdir(parents=True, exist_ok=True)
-        if preview:
-            write_preview(video, motion, out / f"{stem}.preview.mp4")
-        files = write_outputs(motion, report, out, stem, formats, [f"{stem}.preview.mp4"] if preview else [])
+        with staged(out) as stage:
+            if preview:
+                write_preview(video, motion, stage(f"{stem}.preview.mp4"))
+            files = write_outputs(motion, report, stage, stem, formats, [f"{stem}.preview.mp4"] if preview else [])
         seconds = sum(report["timings_s"].values())
         return Outcome(video, "done", motion.num_frames, seconds, "; ".join(report["warnings"]), files)
     except ValueError as e:  # our own errors name the file and say what is wrong

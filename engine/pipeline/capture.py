@@ -214,6 +214,9 @@ def capture(
     in_long_gap = joined["keypoints2d"][..., 2].max(axis=1) == 0
     person = tracker.report()
     warnings = list(pipeline.floor.notes) + [f"floor and bone lengths fitted on the first {CALIBRATION_S:g} s of the person"]
+    if len(times) < 0.9 * info.nominal_frames:
+        warnings.append(f"{path.name}: only {len(times)} of the {info.nominal_frames} frames its container announces "
+                        "could be decoded (a truncated or damaged file); the motion covers those")  # fmt: skip
     if not uniform_rate(times)[1]:
         warnings.append(f"variable frame rate: resampled to {pipeline.fps:.3g} fps by timestamps")
     if person["frames_with_others"]:

@@ -80,6 +80,8 @@ def smooth_translation(translation: np.ndarray, sigma: float) -> np.ndarray:
 
 def _slow(feet: np.ndarray, up: np.ndarray, fps: float) -> np.ndarray:
     """Feet (T, 2) moving slower than ``CONTACT_SPEED`` across ``up``."""
+    if len(feet) < 2:  # a single frame shows no motion
+        return np.ones(feet.shape[:2], bool)
     flat = feet - (feet @ up)[..., None] * up
     return np.linalg.norm(np.gradient(flat, axis=0), axis=-1) * fps < CONTACT_SPEED
 
