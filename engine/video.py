@@ -11,6 +11,8 @@ decoding, never taken from the container's header.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,3 +125,36 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
             raise VideoError(f"{path}: no frame could be decoded")
     finally:
         capture.release()
+
+
+def read_frames_ahead(path: str | Path, frames: int = 4) -> Iterator[Frame]:
+    """:func:`read_frames`, decoded in a thread up to ``frames`` ahead of the caller (OpenCV
+    lets go of the GIL while it decodes, so decoding overlaps the caller's work)."""
+    ready: queue.Queue = queue.Queue(maxsize=frames)
+    stop = threading.Event()
+
+    def decode() -> None:
+        try:
+            for frame in read_frames(path):
+                while not stop.is_set():
+                    try:
+                        ready.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(None)
+        except Exception as e:  # handed to the caller, who raises it
+            ready.put(e)
+
+    thread = threading.Thread(target=decode, daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()

@@ -12,6 +12,7 @@ With ``preview``, ``NAME.preview.mp4`` shows the clip's 2D skeleton beside a sid
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator
@@ -44,7 +45,10 @@ class Outcome:
 def run_many(videos: list[Path], out: Path, settings: Settings, formats: tuple[str, ...], preview: bool, workers: int) -> Iterator[Outcome]:
     """Outcomes of ``videos`` captured ``workers`` at a time in worker processes, as they finish
     (one worker decodes and detects while another lifts, so both cores stay busy)."""
-    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_threads, initargs=(workers,)) as pool:
+    # Spawned, not forked: a fork of a process already running torch, mediapipe or decoding
+    # threads can inherit their locks held and die.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=spawn, initializer=_worker_threads, initargs=(workers,)) as pool:
         futures = [pool.submit(run_one, v, out, settings, formats, None, preview) for v in videos]
         for future in as_completed(futures):
             yield future.result()
@@ -152,7 +156,7 @@ def run_one(
             if preview:
                 write_preview(video, motion, stage(f"{stem}.preview.mp4"))
             files = write_outputs(motion, report, stage, stem, formats, [f"{stem}.preview.mp4"] if preview else [])
-        seconds = sum(report["timings_s"].values())
+        seconds = report["timings_s"]["wall"]
         return Outcome(video, "done", motion.num_frames, seconds, "; ".join(report["warnings"]), files)
     except ValueError as e:  # our own errors name the file and say what is wrong
         return Outcome(video, "failed", message=str(e))

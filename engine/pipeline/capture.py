@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from engine.pipeline.person import PersonTracker
 from engine.pipeline.settings import LIFTER_WEIGHTS, Settings
 from engine.pipeline.track import bridge_gaps, bridge_settled, fill_gaps, fill_settled, interpolate, uniform_rate
 from engine.pipeline.world import Floor, Trajectory, fit_floor, lock_feet, lock_settled, root_translation, smooth_translation, to_world
-from engine.video import VideoInfo, probe, read_frames
+from engine.video import VideoInfo, probe, read_frames_ahead
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
 FrameSink = Callable[[int, float, dict[str, np.ndarray]], None]  # first frame, fps, arrays of the final frames
@@ -83,17 +84,17 @@ class _Capture:
         self.emitted = 0
         self.timings = {"lifting": 0.0, "trajectory and IK": 0.0}
 
-    def add(self, time: float, landmarks: np.ndarray) -> None:
-        self.times.append(time)
+    def add(self, time: float, landmarks: np.ndarray) -> int:
+        """Take one more decoded frame's landmarks; returns how many frames there are now."""
         self.keypoints.append(blazepose_to_h36m17(landmarks[None])[0].astype(np.float64))
-        if len(self.times) % COMMIT_FRAMES == 0:
-            self.finish(complete=False)
+        self.times.append(time)  # last: another thread reads as many frames as there are times
+        return len(self.times)
 
-    def uniform(self, complete: bool) -> tuple[np.ndarray, np.ndarray]:
+    def uniform(self, frames: int, complete: bool) -> tuple[np.ndarray, np.ndarray]:
         """The final frames' keypoints (F, 17, 3) at the clip's uniform frame times, gaps
         bridged, frames in long gaps holding the last seen pose (the first, before it) with
         confidence 0; and the long-gap mask (F,)."""
-        times, raw = np.array(self.times), np.array(self.keypoints)
+        times, raw = np.array(self.times[:frames]), np.array(self.keypoints[:frames])
         bridged, in_long_gap = bridge_gaps(raw, times)
         settled = len(times) if complete else bridge_settled(raw[..., 2].max(axis=1) > 0, times)
         if settled == 0:
@@ -108,13 +109,14 @@ class _Capture:
         pixels[: seen[0], :, :2] = pixels[seen[0], :, :2]
         return pixels, in_long_gap
 
-    def finish(self, complete: bool) -> None:
-        """Emit the frames that are final now (all of them when the clip is ``complete``)."""
+    def finish(self, frames: int, complete: bool = False) -> None:
+        """Emit the frames that are final given the first ``frames`` decoded ones (all of them
+        when the clip is ``complete``). Called with a growing ``frames``, one call at a time."""
         if self.fps is None:
-            if not complete and self.times[-1] - self.times[0] < CALIBRATION_S:
+            if not complete and self.times[frames - 1] - self.times[0] < CALIBRATION_S:
                 return
-            self.fps = uniform_rate(np.array(self.times))[0]
-        pixels, in_long_gap = self.uniform(complete)
+            self.fps = uniform_rate(np.array(self.times[:frames]))[0]
+        pixels, in_long_gap = self.uniform(frames, complete)
         horizon = int(round(LOOKAHEAD_S * self.fps))
         normalised = np.concatenate([normalise_screen(pixels[..., :2], self.info.width, self.info.height), pixels[..., 2:]], -1)
         filled = fill_unsure_joints(normalised, horizon=horizon)
@@ -197,17 +199,28 @@ def capture(
             on_frames(start, fps, arrays)
 
     pipeline = _Capture(info, settings, collect)
-    started = time.perf_counter()
-    with PersonTracker() as tracker:
-        for frame in read_frames(path):
-            pipeline.add(frame.time, tracker.process(frame.index, frame.rgb))
-            report_progress("2D keypoints", frame.index + 1, info.nominal_frames)
+    started, detecting = time.perf_counter(), 0.0
+    # Decoding runs in a thread, 2D detection here, and the rest of the pipeline in a third,
+    # every COMMIT_FRAMES frames in order (so its results never depend on thread timing).
+    with ThreadPoolExecutor(max_workers=1) as rest, PersonTracker() as tracker:
+        commits = []
+        for frame in read_frames_ahead(path):
+            tick = time.perf_counter()
+            frames = pipeline.add(frame.time, tracker.process(frame.index, frame.rgb))
+            detecting += time.perf_counter() - tick
+            report_progress("2D keypoints", frames, info.nominal_frames)
+            if frames % COMMIT_FRAMES == 0:
+                commits.append(rest.submit(pipeline.finish, frames))
+            if commits and commits[0].done():
+                commits.pop(0).result()  # a failure there stops the capture now
+        for commit in commits:
+            commit.result()
     times = np.array(pipeline.times)
     detected = np.array(pipeline.keypoints)[..., 2].max(axis=1) > 0
     if not detected.any():
         raise ValueError(f"{path}: no person found in any of its {len(times)} frames")
-    pipeline.finish(complete=True)
-    timings = {"decode and 2D": time.perf_counter() - started - sum(pipeline.timings.values()), **pipeline.timings}
+    pipeline.finish(len(times), complete=True)
+    timings = {"2D keypoints": detecting, **pipeline.timings, "wall": time.perf_counter() - started}
 
     joined = {key: np.concatenate([c[key] for c in chunks]) for key in MOTION_KEYS}
     motion = Motion(**joined, fps=pipeline.fps, camera=pipeline.camera, source=(path.name, file_sha256(path)), rest_joints=pipeline.rest)
