@@ -191,11 +191,15 @@ def _report(results: dict, title: str, json_out: Path | None) -> None:
     import json
 
     table = Table("metric", "value", title=title)
-    for key, value in results.items():
-        if isinstance(value, float):
-            table.add_row(key, f"{value:.2f}")
-        elif not isinstance(value, dict):
-            table.add_row(key, str(value))
+
+    def add(prefix: str, values: dict) -> None:
+        for key, value in values.items():
+            if isinstance(value, dict):
+                add(f"{prefix}{key} / ", value)
+            elif not isinstance(value, list):
+                table.add_row(prefix + key, f"{value:.2f}" if isinstance(value, float) else str(value))
+
+    add("", results)
     console.print(table)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -279,6 +283,17 @@ def bench_frames_command(
     from engine.bench.frames import bench_frames
 
     _report(bench_frames(frames), "frames channel", json_out)
+
+
+@bench_app.command("pipeline")
+def bench_pipeline_command(
+    clip: Annotated[Path, typer.Argument(help="A video to capture (for the real-time target: 720p, 30 fps).")],
+    json_out: JsonOption = None,
+) -> None:
+    """Per-stage frames/s and the real-time factor of one capture; motion quality with and without foot locking."""
+    from engine.bench.pipeline import bench_pipeline
+
+    _report(bench_pipeline(clip), f"capture of {clip.name}", json_out)
 
 
 @app.command()

@@ -69,3 +69,25 @@ def test_bone_lengths_are_fitted_to_the_clip(rest_joints):
     np.testing.assert_allclose(lengths(fitted), lengths(bigger), rtol=1e-6)  # limbs exactly
     # The torso bends from frame to frame, so its length is a median: within 2 %.
     np.testing.assert_allclose(fitted[S("neck")] - fitted[0], bigger[S("neck")] - bigger[0], rtol=0.02, atol=0.005)
+
+
+def test_a_leg_reaches_a_target_in_reach_exactly_and_nothing_else_moves(rest_joints):
+    from engine.body.ik import reach_with_leg
+
+    rng = np.random.default_rng(0)
+    pose = rng.normal(scale=0.3, size=(100, 24, 3))
+    pose[:, SMPL24.index("l_knee")] = [0.8, 0.0, 0.0]  # bent, so nearby targets are in reach
+    local = Rotation.from_rotvec(pose.reshape(-1, 3)).as_matrix().reshape(100, 24, 3, 3)
+    trans = rng.normal(size=(100, 3))
+    joints, world = forward_kinematics_np(local, rest_joints, trans, rep="matrix")
+    ankle = SMPL24.index("l_ankle")
+    target = joints[:, ankle] + rng.normal(scale=0.03, size=(100, 3))
+    moved, moved_world = forward_kinematics_np(reach_with_leg(local, rest_joints, trans, "l", target), rest_joints, trans, rep="matrix")
+    hip, knee = SMPL24.index("l_hip"), SMPL24.index("l_knee")
+    leg = np.linalg.norm(rest_joints[knee] - rest_joints[hip]) + np.linalg.norm(rest_joints[ankle] - rest_joints[knee])
+    reachable = np.linalg.norm(target - joints[:, hip], axis=-1) < leg - 1e-3
+    assert reachable.sum() > 90
+    np.testing.assert_allclose(moved[reachable, ankle], target[reachable], atol=1e-9)
+    untouched = [j for j in range(24) if j not in (SMPL24.index("l_knee"), ankle, SMPL24.index("l_foot"))]
+    np.testing.assert_allclose(moved[:, untouched], joints[:, untouched], atol=1e-12)
+    np.testing.assert_allclose(moved_world[:, ankle], world[:, ankle], atol=1e-12)  # the foot keeps its orientation

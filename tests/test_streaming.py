@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from engine.lifting.hot import HoT, HoTConfig
 from engine.lifting.inference import WindowedLifting, lift_sequence
 from engine.pipeline.track import bridge_gaps, bridge_settled, fill_gaps, fill_settled
-from engine.pipeline.world import Trajectory, lock_feet, lock_settled
+from engine.pipeline.world import foot_lock_correction, lock_settled
 
 flags = st.lists(st.booleans(), min_size=2, max_size=80)
 
@@ -71,11 +71,10 @@ def test_lifted_frames_called_final_stay_the_same_and_match_one_call():
 
 @settings(max_examples=100, deadline=None)
 @given(planted=st.lists(st.tuples(st.booleans(), st.booleans()), min_size=3, max_size=60), cut=st.floats(0.1, 1.0))
-def test_foot_locked_frames_called_final_stay_the_same(planted, cut):
-    contacts = np.array(planted, np.float32)
-    joints = np.random.default_rng(len(contacts)).normal(scale=0.05, size=(len(contacts), 17, 3)).cumsum(axis=0)
-    trajectory = lambda n: Trajectory(joints[:n], np.eye(3), np.zeros(3), contacts[:n], [])  # noqa: E731
-    prefix = max(int(cut * len(contacts)), 2)
-    settled = lock_settled(contacts[: prefix - 1], horizon=5)  # the last frame's contact is not final yet
-    early = lock_feet(trajectory(prefix), 1.0, horizon=5).joints[:settled]
-    np.testing.assert_allclose(early, lock_feet(trajectory(len(contacts)), 1.0, horizon=5).joints[:settled], atol=1e-12)
+def test_foot_lock_corrections_called_final_stay_the_same(planted, cut):
+    planted = np.array(planted)
+    feet = np.random.default_rng(len(planted)).normal(scale=0.05, size=(len(planted), 2, 3)).cumsum(axis=0)
+    prefix = max(int(cut * len(planted)), 2)
+    settled = lock_settled(planted[: prefix - 1], horizon=5)  # the last frame's contact is not final yet
+    early = foot_lock_correction(feet[:prefix], planted[:prefix], 1.0, horizon=5)[:settled]
+    np.testing.assert_allclose(early, foot_lock_correction(feet, planted, 1.0, horizon=5)[:settled], atol=1e-12)

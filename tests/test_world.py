@@ -8,7 +8,7 @@ import numpy as np
 
 from engine.body.joints import H36M17
 from engine.data.cameras import Camera, look_at
-from engine.pipeline.world import FEET, FOOT_ABOVE_FLOOR, lock_feet, root_translation, to_world
+from engine.pipeline.world import FEET, FOOT_ABOVE_FLOOR, FootPins, foot_lock_correction, root_translation, to_world
 from tests.paths import needs_mocap
 
 
@@ -54,10 +54,24 @@ def test_locked_feet_stop_sliding_without_jumps():
     joints[:, :, 0] += np.linspace(0, 0.6, frames)[:, None]  # the whole body drifts while planted
     contacts = np.zeros((frames, 2), np.float32)
     contacts[10:50, 0] = 1
-    from engine.pipeline.world import Trajectory
-
-    locked = lock_feet(Trajectory(joints, np.eye(3), np.zeros(3), contacts, []), lock=1.0)
-    left = locked.joints[:, H36M17.index("l_ankle")]
-    assert np.abs(np.diff(left[15:45, 0])).max() < 1e-3  # no slide while planted
+    locked = joints + foot_lock_correction(joints[:, FEET], contacts > 0.5, lock=1.0)[:, None]
+    left = locked[:, H36M17.index("l_ankle")]
+    assert np.abs(np.diff(left[10:50, 0])).max() < 1e-9  # no slide while planted, from landing to lift
     assert np.abs(left[15:45, 1] - FOOT_ABOVE_FLOOR).max() < 2e-3  # on the floor
-    assert np.abs(np.diff(locked.joints[:, 0], axis=0)).max() < 0.05  # and the root never jumps
+    assert np.abs(np.diff(locked[:, 0], axis=0)).max() < 0.05  # and the root never jumps
+
+
+def test_a_pinned_foot_stays_on_its_spot_and_lets_go_smoothly():
+    frames = 20
+    feet = np.zeros((frames, 2, 3))
+    feet[:, 0, 0] = np.linspace(0, 0.2, frames)  # the left foot creeps forward
+    planted = np.zeros((frames, 2), bool)
+    planted[5:12, 0] = True
+    pins, reach = FootPins(lock=1.0), []
+    for start in range(0, frames, 7):  # frames arrive in calls of any size
+        reach.append(pins.offsets(feet[start : start + 7], planted[start : start + 7]))
+    where = feet + np.concatenate(reach)
+    np.testing.assert_allclose(where[5:12, 0], np.tile([feet[5, 0, 0], FOOT_ABOVE_FLOOR, 0.0], (7, 1)))
+    held = feet[11, 0, 0] - feet[5, 0, 0]  # how far behind its creep the pin held the foot
+    assert np.abs(np.diff(where[:, 0, 0])).max() < 0.4 * held  # no jump when it lifts: the offset fades
+    np.testing.assert_allclose(where[17:, 0], feet[17:, 0])  # and is gone after FADE_FRAMES

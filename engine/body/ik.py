@@ -156,3 +156,33 @@ def solve_ik(h36m: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray
     local = np.swapaxes(world[:, [max(p, 0) for p in SMPL24.parents]], -1, -2) @ world
     local[:, 0] = world[:, 0]
     return local, pelvis - rest[0]
+
+
+def reach_with_leg(local: np.ndarray, rest: np.ndarray, trans: np.ndarray, side: str, target: np.ndarray) -> np.ndarray:
+    """``local`` rotations (T, 24, 3, 3) with the ``side`` ("l" or "r") hip and knee turned so
+    that the ankle reaches ``target`` (T, 3, world), as near as the leg's length allows: the
+    knee bends in the plane of the hip, the target and the knee as it was (two-bone IK)."""
+    hip, knee, ankle = (_S(f"{side}_{j}") for j in ("hip", "knee", "ankle"))
+    joints, world = forward_kinematics_np(local, rest, trans, rep="matrix")
+    thigh, shin = (np.linalg.norm(rest[b] - rest[a]) for a, b in ((hip, knee), (knee, ankle)))
+    to_target = target - joints[:, hip]
+    reach = np.clip(np.linalg.norm(to_target, axis=-1), abs(thigh - shin) + 1e-6, thigh + shin - 1e-6)
+    along = to_target / np.maximum(np.linalg.norm(to_target, axis=-1, keepdims=True), 1e-9)
+    # The knee: a distance ``a`` along the hip → target line, ``h`` out towards where it was.
+    a = (thigh**2 - shin**2 + reach**2) / (2 * reach)
+    h = np.sqrt(np.maximum(thigh**2 - a**2, 0.0))
+    pole = joints[:, knee] - joints[:, hip]
+    out = pole - np.sum(pole * along, -1, keepdims=True) * along
+    out /= np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-9)
+    new_knee = joints[:, hip] + a[:, None] * along + h[:, None] * out
+    new_ankle = joints[:, hip] + reach[:, None] * along
+    turn_thigh = smallest_rotations(joints[:, knee] - joints[:, hip], new_knee - joints[:, hip])
+    hip_world = turn_thigh @ world[:, hip]
+    shin_now = np.einsum("tij,tj->ti", turn_thigh, joints[:, ankle] - joints[:, knee])
+    knee_world = smallest_rotations(shin_now, new_ankle - new_knee) @ turn_thigh @ world[:, knee]
+    out_local = local.copy()
+    out_local[:, hip] = np.swapaxes(world[:, SMPL24.parents[hip]], -1, -2) @ hip_world
+    out_local[:, knee] = np.swapaxes(hip_world, -1, -2) @ knee_world
+    # The ankle keeps its world orientation, so the foot does not swing with the shin.
+    out_local[:, ankle] = np.swapaxes(knee_world, -1, -2) @ world[:, ankle]
+    return out_local

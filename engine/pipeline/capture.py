@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from engine.body.ik import fit_rest_skeleton, solve_ik
+from engine.body.ik import fit_rest_skeleton, reach_with_leg, solve_ik
+from engine.body.joints import SMPL24
 from engine.body.kinematics import forward_kinematics_np
 from engine.body.skeleton import default_rest_joints
 from engine.data.cameras import normalise_screen
@@ -37,7 +38,7 @@ from engine.motion import Motion
 from engine.pipeline.person import PersonTracker
 from engine.pipeline.settings import LIFTER_WEIGHTS, Settings
 from engine.pipeline.track import bridge_gaps, bridge_settled, fill_gaps, fill_settled, interpolate, uniform_rate
-from engine.pipeline.world import Floor, Trajectory, fit_floor, lock_feet, lock_settled, root_translation, smooth_translation, to_world
+from engine.pipeline.world import Floor, FootPins, fit_floor, foot_lock_correction, lock_settled, root_translation, smooth_translation, to_world
 from engine.video import VideoInfo, probe, read_frames_ahead
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
@@ -47,6 +48,7 @@ CALIBRATION_S = 3.0  # seconds of the person seen before the clip-wide choices a
 LOOKAHEAD_S = 0.5  # how far filling unsure joints and carrying foot corrections look ahead
 COMMIT_FRAMES = 25  # decoded frames between attempts to finish more frames
 MOTION_KEYS = ("poses", "trans", "joints", "keypoints2d", "contacts")
+SMPL_FEET = [SMPL24.index("l_ankle"), SMPL24.index("r_ankle")]  # what foot locking holds still
 
 
 def intrinsics(width: int, height: int, fov_deg: float) -> np.ndarray:
@@ -81,6 +83,8 @@ class _Capture:
         self.fps: float | None = None
         self.floor: Floor | None = None
         self.rest: np.ndarray | None = None
+        self.solved = {"poses": np.zeros((0, 72)), "trans": np.zeros((0, 3)), "joints": np.zeros((0, 24, 3))}
+        self.pins = FootPins(settings.foot_lock)
         self.emitted = 0
         self.timings = {"lifting": 0.0, "trajectory and IK": 0.0}
 
@@ -141,13 +145,15 @@ class _Capture:
             done -= int(4 * self.settings.smooth + 0.5)  # the smoothing's reach
         if done - 1 > self.emitted or (complete and done > self.emitted):
             trajectory = to_world(lifted[:done] + translation[:done, None], self.fps, self.floor)
-            locked = lock_feet(trajectory, self.settings.foot_lock, horizon)
             if not complete:
                 done -= 1  # a foot's speed reads the next frame
-                if self.settings.foot_lock > 0:
-                    done = lock_settled(trajectory.contacts[:done], horizon)
+            self.solve(trajectory.joints[:done])
+            planted = trajectory.contacts[:done] > 0.5
+            correction = foot_lock_correction(self.solved["joints"][:done, SMPL_FEET], planted, self.settings.foot_lock, horizon)
+            if not complete and self.settings.foot_lock > 0:
+                done = lock_settled(planted, horizon)
             if done > self.emitted:
-                self.emit(locked, pixels, in_long_gap, done)
+                self.emit(correction, trajectory.contacts, pixels, in_long_gap, done)
         self.timings["trajectory and IK"] += time.perf_counter() - started
 
     def translation(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray) -> np.ndarray:
@@ -163,17 +169,35 @@ class _Capture:
         world = to_world(camera_joints, self.fps, self.floor).joints
         self.rest = fit_rest_skeleton(world[~in_long_gap], default_rest_joints())
 
-    def emit(self, trajectory: Trajectory, pixels: np.ndarray, in_long_gap: np.ndarray, done: int) -> None:
-        part = slice(self.emitted, done)
-        local, trans = solve_ik(trajectory.joints[part], self.rest)
+    def solve(self, world_joints: np.ndarray) -> None:
+        """SMPL rotations, root and joints of the world frames not solved yet (IK is per frame)."""
+        new = world_joints[len(self.solved["trans"]) :]
+        if not len(new):
+            return
+        local, trans = solve_ik(new, self.rest)
         joints, _ = forward_kinematics_np(local, self.rest, trans, rep="matrix")
+        poses = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_rotvec().reshape(len(local), -1)
+        for key, value in (("poses", poses), ("trans", trans), ("joints", joints)):
+            self.solved[key] = np.concatenate([self.solved[key], value])
+
+    def emit(self, correction: np.ndarray, contacts: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray, done: int) -> None:
+        part = slice(self.emitted, done)
+        poses, trans = self.solved["poses"][part], self.solved["trans"][part] + correction[part]
+        joints = self.solved["joints"][part] + correction[part, None]
+        reach = self.pins.offsets(joints[:, SMPL_FEET], contacts[part] > 0.5)
+        moved = np.abs(reach).max(axis=(1, 2)) > 1e-6
+        if moved.any():
+            local = Rotation.from_rotvec(poses[moved].reshape(-1, 3)).as_matrix().reshape(-1, 24, 3, 3)
+            for f, side in enumerate("lr"):
+                local = reach_with_leg(local, self.rest, trans[moved], side, joints[moved, SMPL_FEET[f]] + reach[moved, f])
+            poses = poses.copy()
+            poses[moved] = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_rotvec().reshape(-1, 72)
+            joints = joints.copy()
+            joints[moved] = forward_kinematics_np(local, self.rest, trans[moved], rep="matrix")[0]
         keypoints2d = pixels[part].copy()
         keypoints2d[in_long_gap[part], :, 2] = 0.0
-        arrays = {
-            "poses": Rotation.from_matrix(local.reshape(-1, 3, 3)).as_rotvec().reshape(len(local), -1),
-            "trans": trans, "joints": joints, "keypoints2d": keypoints2d,
-            "contacts": trajectory.contacts[part][:, [0, 0, 1, 1]],
-        }  # fmt: skip
+        arrays = {"poses": poses, "trans": trans, "joints": joints, "keypoints2d": keypoints2d,
+                  "contacts": contacts[part][:, [0, 0, 1, 1]]}  # fmt: skip
         self.on_frames(self.emitted, self.fps, arrays)
         self.emitted = done
 

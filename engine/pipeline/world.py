@@ -13,7 +13,9 @@
    The world frame turns the camera frame so the floor's normal is +y (the camera's heading
    kept), with the floor at y = 0 (less ``FOOT_ABOVE_FLOOR``: the ankle joints' height).
 3. **Foot locking** (``lock`` 0-1): while a foot is planted the root moves so that the foot
-   stays where it landed and on the floor; corrections are blended by ``lock``.
+   stays where it landed and on the floor; corrections are blended by ``lock``. The capture
+   applies it to the feet of the final SMPL skeleton (after IK, whose fixed bone lengths
+   move the feet a little), so the feet that are written are the ones that stay put.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ FEET = [H36M17.index("l_ankle"), H36M17.index("r_ankle")]
 FOOT_ABOVE_FLOOR = 0.08  # m: an ankle joint's height over the sole
 CONTACT_HEIGHT = 0.06  # m above the lowest usual ankle height
 CONTACT_SPEED = 0.35  # m/s horizontal
-LOCK_SMOOTH = 1.0  # frames (Gaussian sigma) of the foot-locking correction
+LOCK_SMOOTH = 1.0  # frames (Gaussian sigma) of the foot-locking correction's height
 LOCK_SMOOTH_REACH = 4  # frames either side that smoothing reads (scipy: 4 sigma, rounded)
 _REST = h36m_of_rest(default_rest_joints())
 # The world's vertical in the default rest pose's torso frame.
@@ -154,32 +156,67 @@ def to_world(camera_joints: np.ndarray, fps: float, floor: Floor | None = None) 
     return Trajectory(world, floor.rotation, floor.translation, planted.astype(np.float32), list(floor.notes))
 
 
-def lock_feet(trajectory: Trajectory, lock: float, horizon: int | None = None) -> Trajectory:
-    """Move the body so planted feet neither slide nor sink (module docstring, step 3).
+def foot_lock_correction(feet: np.ndarray, planted: np.ndarray, lock: float, horizon: int | None = None) -> np.ndarray:
+    """The root offset (T, 3) that keeps planted ``feet`` (T, 2, 3: world) from sliding or
+    sinking (module docstring, step 3), scaled by ``lock``.
 
-    Sliding: while a foot stays planted, the root moves against the foot's horizontal
-    motion; these corrections add up, so the body keeps the distance its planted feet allow
-    and never jumps back. Sinking: planted feet are lifted or lowered onto the floor, the
-    correction carried across the frames in between (:func:`~engine.pipeline.track.fill_gaps`,
-    looking ``horizon`` frames ahead; the whole clip when None).
+    Sliding: on every step into, during and out of a foot's planted frames (so that its
+    speed, read across a frame's two steps, is zero on every planted frame) the root moves
+    against the foot's horizontal motion (the mean over the feet it holds); these corrections
+    add up, so the body keeps the distance its planted feet allow and never jumps back. Sinking:
+    planted feet are lifted or lowered onto the floor, the correction carried across the
+    frames in between (:func:`~engine.pipeline.track.fill_gaps`, looking ``horizon`` frames
+    ahead; the whole clip when None) and smoothed a little, as the feet's heights are noisy.
     """
-    if lock <= 0:
-        return trajectory
-    joints, planted = trajectory.joints, trajectory.contacts > 0.5
-    feet = joints[:, FEET]
-    still = planted[1:] & planted[:-1]  # (T-1, 2): planted on both frames of a step
+    if lock <= 0 or len(feet) == 0:
+        return np.zeros((len(feet), 3))
+    still = planted[1:] | planted[:-1]  # (T-1, 2): steps that touch a planted frame
     step = np.diff(feet, axis=0)
     slide = (step * still[..., None]).sum(1) / np.maximum(still.sum(1, keepdims=True), 1)
-    horizontal = np.concatenate([np.zeros((1, 3)), -np.cumsum(slide, axis=0)])
-    horizontal[:, 1] = 0.0
+    correction = np.concatenate([np.zeros((1, 3)), -np.cumsum(slide, axis=0)])
     sink = np.where(planted, FOOT_ABOVE_FLOOR - feet[..., 1], 0.0).sum(1) / np.maximum(planted.sum(1), 1)
-    vertical = fill_gaps(sink, planted.any(axis=1), horizon or len(joints))
-    correction = horizontal + vertical[:, None] * np.array([0.0, 1.0, 0.0])
-    correction = gaussian_filter1d(correction, LOCK_SMOOTH, axis=0, mode="nearest") * lock
-    return Trajectory(joints + correction[:, None], trajectory.rotation, trajectory.translation, trajectory.contacts, trajectory.notes)
+    vertical = fill_gaps(sink, planted.any(axis=1), horizon or len(feet))
+    correction[:, 1] = gaussian_filter1d(vertical, LOCK_SMOOTH, mode="nearest")
+    return correction * lock
 
 
-def lock_settled(contacts: np.ndarray, horizon: int) -> int:
-    """How many leading frames of :func:`lock_feet`'s answer are final, given final contacts
-    (T, 2): the sink's look ahead, one frame for each step, and the smoothing's reach."""
-    return max(min(fill_settled(contacts.max(axis=1) > 0.5, horizon), len(contacts) - 1) - LOCK_SMOOTH_REACH, 0)
+def lock_settled(planted: np.ndarray, horizon: int) -> int:
+    """How many leading frames of :func:`foot_lock_correction`'s answer are final, given final
+    ``planted`` (T, 2): the sink's look ahead, one frame for each step, the smoothing's reach."""
+    return max(min(fill_settled(planted.any(axis=1), horizon), len(planted) - 1) - LOCK_SMOOTH_REACH, 0)
+
+
+class FootPins:
+    """Where each planted foot must be, frame after frame: the spot it landed on, on the floor.
+
+    The root correction (:func:`foot_lock_correction`) holds a single planted foot exactly; with
+    both feet planted it can only split their disagreement. A pin asks the leg to reach the
+    spot itself (:func:`~engine.body.ik.reach_with_leg`); when the foot lifts, the pin's last
+    offset fades out over ``FADE_FRAMES`` so the leg does not jump. Frames come in order, in
+    any number of calls; the state carries over.
+    """
+
+    FADE_FRAMES = 5
+
+    def __init__(self, lock: float) -> None:
+        self.lock = lock
+        self.spots: list[np.ndarray | None] = [None, None]
+        self.fading = [np.zeros(3), np.zeros(3)]
+        self.since_lift = [self.FADE_FRAMES, self.FADE_FRAMES]
+
+    def offsets(self, feet: np.ndarray, planted: np.ndarray) -> np.ndarray:
+        """How far (T, 2, 3) each foot of ``feet`` (T, 2, 3: world, after the root correction)
+        must move, given ``planted`` (T, 2)."""
+        out = np.zeros(feet.shape)
+        for t in range(len(feet)):
+            for f in range(2):
+                if planted[t, f]:
+                    if self.spots[f] is None:
+                        self.spots[f] = np.array([feet[t, f, 0], FOOT_ABOVE_FLOOR, feet[t, f, 2]])
+                    out[t, f] = self.spots[f] - feet[t, f]
+                    self.fading[f], self.since_lift[f] = out[t, f], 0
+                else:
+                    self.spots[f] = None
+                    self.since_lift[f] += 1
+                    out[t, f] = self.fading[f] * max(0.0, 1 - self.since_lift[f] / self.FADE_FRAMES)
+        return out * self.lock
