@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from engine.body.joints import SMPL24
 from engine.lifting.weights import WEIGHTS_DIR
 from engine.motion import Motion
 from engine.pipeline.batch import run_many, run_one
@@ -57,6 +58,24 @@ def test_a_real_clip_becomes_a_motion_and_files(tmp_path):
     assert preview.get(cv2.CAP_PROP_FRAME_COUNT) == 217 and preview.get(cv2.CAP_PROP_FRAME_WIDTH) == 640 + 360
     again = run_one(CLIP, tmp_path, Settings(), ("npz", "bvh", "fbx"), preview=True)
     assert again.status == "skipped"
+    _blender_plays_the_bvh_like_the_npz(tmp_path / f"{CLIP.stem}.bvh", motion)
+
+
+def _blender_plays_the_bvh_like_the_npz(bvh, motion):
+    """Blender's own BVH importer: root and feet within 5 cm of the npz's FK on every frame."""
+    bpy = pytest.importorskip("bpy", reason="needs the bpy module: pip install 'mocap-engine[test]'")
+    from tests.blender_scene import expected_heads, world_heads
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    assert bpy.ops.import_anim.bvh(filepath=str(bvh), global_scale=0.01, frame_start=1, use_fps_scale=False) == {"FINISHED"}
+    scene = bpy.context.scene
+    armature = next(o for o in scene.objects if o.type == "ARMATURE")
+    played = world_heads(scene, armature, motion.num_frames)
+    fk = expected_heads(motion.poses, motion.trans, motion.rest_joints)
+    root_and_feet = [SMPL24.index(n) for n in ("pelvis", "l_ankle", "r_ankle", "l_foot", "r_foot")]
+    assert np.abs(played[:, root_and_feet] - fk[:, root_and_feet]).max() < 0.05
+    # The npz's own joints are that FK (Blender's frame: SMPL (x, y, z) is (x, -z, y)).
+    np.testing.assert_allclose(fk, np.stack([motion.joints[..., 0], -motion.joints[..., 2], motion.joints[..., 1]], -1), atol=1e-5)
 
 
 def test_a_bad_file_fails_alone_with_its_name(tmp_path):
