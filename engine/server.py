@@ -230,11 +230,17 @@ class Server:
                 self.standby = self._new_worker()
             return
         job = self.jobs[self.waiting.popleft()]
-        worker = self.standby if self.standby is not None and self.standby.process.is_alive() else self._new_worker()
-        self.standby = None
         options = {"lifter": job.settings.lifter, "fov_deg": job.settings.fov_deg,
                    "smooth": job.settings.smooth, "foot_lock": job.settings.foot_lock}  # fmt: skip
-        worker.jobs.put((str(job.video), str(self.out), options))
+        try:
+            worker = self.standby if self.standby is not None and self.standby.process.is_alive() else self._new_worker()
+            self.standby = None
+            worker.jobs.put((str(job.video), str(self.out), options))
+        except Exception as e:  # e.g. out of processes: this job fails, the engine goes on
+            log.exception("could not start a capture process")
+            job.status = "failed"
+            self._tell(job, Message("error", job=job.id, fields={"code": "failed", "message": f"could not start the capture: {e}"}), keep=True)
+            return
         job.worker = worker
         job.status, self.running = "running", job
         for position, waiting in enumerate(self.waiting, start=1):
