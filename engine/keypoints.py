@@ -80,15 +80,16 @@ def blazepose_to_h36m17(landmarks: np.ndarray) -> np.ndarray:
 
 
 class PoseDetector:
-    """BlazePose in video mode, one frame at a time (it tracks the person from frame to frame).
+    """BlazePose on one frame at a time: in video mode it tracks the person from frame to
+    frame; with ``static_image_mode`` every image is searched afresh.
 
     ``detect_pose`` explains ``smooth_landmarks``. Use as a context manager, or ``close()``.
     """
 
-    def __init__(self, smooth_landmarks: bool = False) -> None:
+    def __init__(self, smooth_landmarks: bool = False, static_image_mode: bool = False) -> None:
         from mediapipe.python.solutions.pose import Pose  # mediapipe is slow to import; only load it to detect
 
-        self._pose = Pose(static_image_mode=False, model_complexity=MODEL_COMPLEXITY, smooth_landmarks=smooth_landmarks)
+        self._pose = Pose(static_image_mode=static_image_mode, model_complexity=MODEL_COMPLEXITY, smooth_landmarks=smooth_landmarks)
 
     def __enter__(self) -> PoseDetector:
         return self

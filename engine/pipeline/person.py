@@ -1,9 +1,12 @@
 """The followed person's 2D landmarks, frame by frame, with a second look where it helps.
 
-mediapipe's pose solution follows one person and sees a small one poorly. A frame where the
-followed person is under ``SMALL_FRACTION`` of the frame's height is looked at again on a
-crop around them (steadied by the median of the last boxes), enlarged, and the crop's
-landmarks replace the first ones when they are more confident. Every ``every``-th frame is also
+mediapipe's pose solution follows one person and sees a small one poorly, or not at all. A
+frame where the followed person is under ``SMALL_FRACTION`` of the frame's height, or where
+the whole-frame detector lost a person seen in the last frames, is looked at again on a crop
+around them (steadied by the median of the last boxes), enlarged, and the crop's landmarks
+replace the first ones when they are more confident. While nobody is followed, every
+``search_every``-th frame is searched on enlarged overlapping tiles (``TILE_FRACTION`` of the
+frame's shorter side), which finds a person down to about an eighth of a 1080p frame's height. Every ``every``-th frame is also
 looked at with the followed person blacked out: a confident pose there (shoulders and hips, at
 least 15 % of the frame tall, away from the followed person) means someone else is in the
 frame, which the report says (the engine follows the person mediapipe found first). Every
@@ -24,6 +27,7 @@ SMALL_FRACTION = 0.35
 CROP_SIDE_PX = 512
 CROP_MARGIN = 1.6  # crop side over the person's box's longer side
 TORSO = [11, 12, 23, 24]  # BlazePose shoulders and hips
+TILE_FRACTION = 0.6  # of the frame's shorter side: the windows a lost person is looked for in
 OTHER_MIN_HEIGHT = 0.15  # of the frame: smaller "people" are mostly patterns the detector mistakes
 
 
@@ -38,7 +42,7 @@ def person_boxes(landmarks: np.ndarray, min_confidence: float = 0.5) -> np.ndarr
 
 
 def _steady_crop(boxes: deque[np.ndarray]) -> tuple[float, float, float]:
-    """A square crop (x0, y0, side) around the person, the median of the recent boxes."""
+    """A square crop (x0, y0, side) around the person, the median of the recent boxes (some may be NaN)."""
     recent = np.array(boxes)
     centre = np.nanmedian((recent[:, :2] + recent[:, 2:]) / 2, axis=0)
     side = CROP_MARGIN * np.nanmedian(np.max(recent[:, 2:] - recent[:, :2], axis=1))
@@ -72,40 +76,62 @@ def _someone_else(landmarks: np.ndarray, followed: np.ndarray, height: int) -> b
     return bool(np.any(centre < followed[:2] - size / 2) or np.any(centre > followed[2:] + size / 2))
 
 
+def _tiles(width: int, height: int, fraction: float = TILE_FRACTION) -> list[tuple[float, float, float]]:
+    """Overlapping square windows (x0, y0, side) of ``fraction`` of the frame's shorter side
+    covering the frame, for looking for a person too small for the whole-frame detector."""
+    side = fraction * min(width, height)
+    across, down = (int(np.ceil((n - side) / (0.75 * side))) + 1 for n in (width, height))
+    return [(x, y, side) for y in np.linspace(0, height - side, down) for x in np.linspace(0, width - side, across)]
+
+
+def _from_window(crop: np.ndarray, window: tuple[float, float, float]) -> np.ndarray:
+    """Landmarks found on a :func:`_crop` of ``window``, in the frame's pixels."""
+    x0, y0, side = window
+    return np.column_stack([crop[:, :2] * side / CROP_SIDE_PX + [x0, y0], crop[:, 2]]).astype(np.float32)
+
+
 class PersonTracker:
     """BlazePose landmarks (33, 3) of the followed person in each frame, in order (module docstring)."""
 
-    def __init__(self, every: int = 10, steady_frames: int = 9) -> None:
-        self.every = every
-        self._main, self._crops, self._others = PoseDetector(), None, None
+    def __init__(self, every: int = 10, steady_frames: int = 9, search_every: int = 10) -> None:
+        self.every, self.search_every = every, search_every
+        self._main, self._crops, self._others, self._search = PoseDetector(), None, None, None
         self._boxes: deque[np.ndarray] = deque(maxlen=steady_frames)
-        self.small_frames, self.redetected_frames, self.sampled_frames = 0, 0, 0
+        self.small_frames, self.lost_frames, self.redetected_frames, self.sampled_frames, self.found_by_search = 0, 0, 0, 0, 0
         self.frames_with_others: list[int] = []
 
     def __enter__(self) -> PersonTracker:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for detector in (self._main, self._crops, self._others):
+        for detector in (self._main, self._crops, self._others, self._search):
             if detector is not None:
                 detector.close()
 
     def process(self, index: int, image: np.ndarray) -> np.ndarray:
         landmarks, _ = self._main.process(image)
         box = person_boxes(landmarks[None])[0]
-        self._boxes.append(box)
-        if not np.isfinite(box).all():
-            return landmarks
-        if box[3] - box[1] < SMALL_FRACTION * image.shape[0]:
-            self.small_frames += 1
+        followed = bool(self._boxes) and bool(np.isfinite(np.array(self._boxes)).all(axis=1).any())
+        if not np.isfinite(box).all() and not followed and index % self.search_every == 0:
+            landmarks = self._look_around(image, landmarks)
+            box = person_boxes(landmarks[None])[0]
+        small = bool(np.isfinite(box).all() and box[3] - box[1] < SMALL_FRACTION * image.shape[0])
+        lost = bool(not np.isfinite(box).all() and followed)
+        if small or lost:  # look again, closer
+            self.small_frames += small
+            self.lost_frames += lost
+            self._boxes.append(box)
             self._crops = self._crops or PoseDetector()
             window = _steady_crop(self._boxes)
             crop, _ = self._crops.process(_crop(image, window))
             if crop[:, 2].mean() > landmarks[:, 2].mean():
-                x0, y0, side = window
-                landmarks = np.column_stack([crop[:, :2] * side / CROP_SIDE_PX + [x0, y0], crop[:, 2]]).astype(np.float32)
+                landmarks = _from_window(crop, window)
                 self.redetected_frames += 1
-        if index % self.every == 0:
+            self._boxes[-1] = person_boxes(landmarks[None])[0]
+        else:
+            self._boxes.append(box)
+        box = self._boxes[-1]
+        if index % self.every == 0 and np.isfinite(box).all():
             self.sampled_frames += 1
             self._others = self._others or PoseDetector()
             seen, _ = self._others.process(_masked(image, box))
@@ -113,6 +139,19 @@ class PersonTracker:
                 self.frames_with_others.append(index)
         return landmarks
 
+    def _look_around(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """The most confident person found on enlarged tiles of the frame (shoulders and hips
+        sure), or ``landmarks`` unchanged."""
+        self._search = self._search or PoseDetector(static_image_mode=True)
+        best, best_confidence = landmarks, landmarks[:, 2].mean()
+        for window in _tiles(image.shape[1], image.shape[0]):
+            found, _ = self._search.process(_crop(image, window))
+            if (found[TORSO, 2] > 0.5).all() and found[:, 2].mean() > best_confidence:
+                best, best_confidence = _from_window(found, window), found[:, 2].mean()
+        self.found_by_search += int(best is not landmarks)
+        return best
+
     def report(self) -> dict:
-        return {"small_frames": self.small_frames, "redetected_frames": self.redetected_frames,
-                "sampled_frames": self.sampled_frames, "frames_with_others": self.frames_with_others}  # fmt: skip
+        return {"small_frames": self.small_frames, "lost_frames": self.lost_frames, "redetected_frames": self.redetected_frames,
+                "found_by_search": self.found_by_search, "sampled_frames": self.sampled_frames,
+                "frames_with_others": self.frames_with_others}  # fmt: skip
