@@ -16,7 +16,8 @@ first (world rotations ``W``, then ``local = W_parentᵀ W``):
 - **ankles**, **wrists**, **feet**, **hands**: zero (H36M17 says nothing of them).
 
 Bone lengths are fitted once per clip (:func:`fit_rest_skeleton`), so FK of the result puts
-every observed limb along its observed direction.
+every observed limb along its observed direction. :func:`reach_with_leg` then bends a leg so
+its ankle reaches a given point (two-bone IK), which foot locking uses to pin planted feet.
 """
 
 from __future__ import annotations
