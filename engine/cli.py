@@ -38,6 +38,7 @@ bench_app = _group("bench", "Benchmarks: speed and memory, measured in one run."
 keys_app = _group("keys", "CURVE keys for serving beyond this machine.")
 client_app = _group("client", "Talk to a running engine.")
 train_app = _group("train", "Train the engine's models on prepared mocap.")
+addon_app = _group("addon", "The Blender extension.")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -296,6 +297,20 @@ def bench_pipeline_command(
     _report(bench_pipeline(clip), f"capture of {clip.name}", json_out)
 
 
+@addon_app.command("build")
+def addon_build(
+    out: Annotated[Path, typer.Option(help="Folder for the extension zip.")] = Path("dist"),
+) -> None:
+    """Build the Blender extension zip (pyzmq wheels bundled) and check it with Blender's validator."""
+    from engine.addon_build import AddonBuildError, build_addon
+
+    try:
+        zip_path = build_addon(out)
+    except AddonBuildError as e:
+        raise _fail(e) from None
+    console.print(f"built and validated {zip_path}: Blender > Edit > Preferences > Get Extensions > Install from Disk")
+
+
 @app.command()
 def mocap(
     paths: Annotated[list[Path], typer.Argument(help="Videos (mp4, mov, avi, mkv, webm), images, or folders of them (searched recursively).")],
@@ -404,9 +419,11 @@ def client_capture(
         console.print(f"engine {welcome.fields['engine']} at {addr}")
         job, position = client.capture(str(video.resolve()))
         console.print(f"job {job} accepted, {position} ahead of it")
-        chunks, fps = [], 30.0
+        chunks, fps, rest = [], 30.0, None
         for message in client.events(job, timeout):
-            if message.type == "progress":
+            if message.type == "skeleton":
+                rest = message.arrays["rest_joints"].astype(np.float64)
+            elif message.type == "progress":
                 console.print(f"  {message.fields['stage']}: {message.fields['done']}/{message.fields['total']}", end="\r")
             elif message.type == "frames":
                 chunks.append(message)
@@ -417,7 +434,7 @@ def client_capture(
                 console.print(f"\ndone: {message.fields['summary'].get('frames')} frames; files: {message.fields['files']}")
         if out is not None:
             arrays = assemble(chunks)
-            Motion(arrays["poses"], arrays["trans"], fps, contacts=arrays["contacts"]).save(out)
+            Motion(arrays["poses"], arrays["trans"], fps, contacts=arrays["contacts"], rest_joints=rest).save(out)
             console.print(f"wrote {out}")
     except (EngineError, TimeoutError) as e:
         raise _fail(e) from None

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 import zmq
 
-from engine.protocol import Message, ProtocolError, decode, encode
+from .protocol import Message, ProtocolError, decode, encode  # relative: the add-on carries both files
 
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5557"
 

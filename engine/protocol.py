@@ -36,13 +36,15 @@ FIELDS: dict[str, dict[str, tuple[type, bool]]] = {
     "welcome": {"engine": (_STR, True), "capabilities": (_DICT, True)},
     "accepted": {"position": (_INT, True)},
     "progress": {"stage": (_STR, True), "done": (_INT, True), "total": (_INT, True)},
+    "skeleton": {},
     "frames": {"start": (_INT, True), "fps": (_NUM, True)},
     "done": {"summary": (_DICT, True), "files": (_DICT, True)},
     "error": {"code": (_STR, True), "message": (_STR, True)},
     "pong": {},
 }
-NEEDS_JOB = {"cancel", "attach", "accepted", "progress", "frames", "done"}
+NEEDS_JOB = {"cancel", "attach", "accepted", "progress", "skeleton", "frames", "done"}
 ARRAYS: dict[str, dict[str, tuple[str, tuple[int | None, ...]]]] = {
+    "skeleton": {"rest_joints": ("<f4", (24, 3))},
     "frames": {"poses": ("<f4", (None, 72)), "trans": ("<f4", (None, 3)), "contacts": ("<f4", (None, 4))},
 }
 ERROR_CODES = ("bad-message", "version", "unknown-type", "bad-field", "bad-array", "too-large",

@@ -92,7 +92,9 @@ def _work(jobs: mp.Queue, events: mp.Queue) -> None:
     def progress(stage: str, done: int, total: int) -> None:
         events.put(("progress", stage, done, total))
 
-    def frames(start: int, fps: float, arrays: dict) -> None:
+    def frames(start: int, fps: float, rest, arrays: dict) -> None:
+        if start == 0:
+            events.put(("skeleton", rest))
         events.put(("frames", start, fps, {key: arrays[key] for key in ("poses", "trans", "contacts")}))
 
     outcome = run_one(Path(video), Path(out), Settings(**options), ("npz", "bvh", "fbx"), progress, on_frames=frames)
@@ -203,7 +205,7 @@ class Server:
         job.owner = identity
         since = message.fields.get("since", 0)
         for sent in job.sent:
-            if sent.type != "frames" or sent.fields["start"] + len(sent.arrays["poses"]) > since:
+            if sent.type != "frames" or sent.fields["start"] + len(sent.arrays["poses"]) > since:  # the skeleton always
                 self._send(identity, sent)
 
     # ---------------------------------------------------------------- jobs
@@ -260,6 +262,8 @@ class Server:
             if event[0] == "progress":
                 _, stage, done, total = event
                 self._tell(job, Message("progress", job=job.id, fields={"stage": stage, "done": done, "total": max(total, 0)}))
+            elif event[0] == "skeleton":
+                self._tell(job, Message("skeleton", job=job.id, arrays={"rest_joints": event[1]}), keep=True)
             elif event[0] == "frames":
                 _, start, fps, arrays = event
                 for offset in range(0, len(arrays["poses"]), CHUNK_FRAMES):

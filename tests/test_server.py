@@ -125,9 +125,10 @@ def test_a_dropped_client_loses_nothing(engine, short_clip):
     second = Client(address)
     second.attach(job, since=20)
     messages = list(second.events(job, timeout_s=10))
-    assert messages[-1].type == "done" and messages[0].fields["start"] <= 20
-    tail = assemble([m for m in messages if m.type == "frames"])
-    assert len(tail["poses"]) + messages[0].fields["start"] == Motion.load(server.out / "short.npz").num_frames
+    frames = [m for m in messages if m.type == "frames"]
+    assert messages[0].type == "skeleton" and messages[-1].type == "done" and frames[0].fields["start"] <= 20
+    tail = assemble(frames)
+    assert len(tail["poses"]) + frames[0].fields["start"] == Motion.load(server.out / "short.npz").num_frames
     second.close()
 
 

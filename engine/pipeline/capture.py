@@ -42,7 +42,8 @@ from engine.pipeline.world import Floor, FootPins, fit_floor, foot_lock_correcti
 from engine.video import VideoInfo, probe, read_frames_ahead
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
-FrameSink = Callable[[int, float, dict[str, np.ndarray]], None]  # first frame, fps, arrays of the final frames
+# first frame, fps, the clip's rest skeleton (24, 3), arrays of the final frames (MOTION_KEYS)
+FrameSink = Callable[[int, float, np.ndarray, dict[str, np.ndarray]], None]
 
 CALIBRATION_S = 3.0  # seconds of the person seen before the clip-wide choices are made
 LOOKAHEAD_S = 0.5  # how far filling unsure joints and carrying foot corrections look ahead
@@ -198,7 +199,7 @@ class _Capture:
         keypoints2d[in_long_gap[part], :, 2] = 0.0
         arrays = {"poses": poses, "trans": trans, "joints": joints, "keypoints2d": keypoints2d,
                   "contacts": contacts[part][:, [0, 0, 1, 1]]}  # fmt: skip
-        self.on_frames(self.emitted, self.fps, arrays)
+        self.on_frames(self.emitted, self.fps, self.rest, arrays)
         self.emitted = done
 
 
@@ -216,11 +217,11 @@ def capture(
     info = probe(path)
     chunks: list[dict[str, np.ndarray]] = []
 
-    def collect(start: int, fps: float, arrays: dict[str, np.ndarray]) -> None:
+    def collect(start: int, fps: float, rest: np.ndarray, arrays: dict[str, np.ndarray]) -> None:
         chunks.append(arrays)
         report_progress("motion", start + len(arrays["poses"]), max(info.nominal_frames, 1))
         if on_frames is not None:
-            on_frames(start, fps, arrays)
+            on_frames(start, fps, rest, arrays)
 
     pipeline = _Capture(info, settings, collect)
     started, detecting = time.perf_counter(), 0.0

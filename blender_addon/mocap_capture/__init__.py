@@ -1,0 +1,31 @@
+"""Mocap Capture: the Blender side of mocap-engine.
+
+The sidebar's **Capture from video** sends the clip to an engine (``engine serve``, on this
+machine or another) over ZeroMQ and keys the motion it streams back onto the selected rig.
+Only bpy, numpy and pyzmq run here; the engine's protocol and client modules are copied into
+``link/`` by ``engine addon build``, so both sides speak through the same code.
+"""
+
+bl_info = {  # for installing as a legacy add-on; Blender 4.2+ reads blender_manifest.toml
+    "name": "Mocap Capture",
+    "description": "Capture a person's motion from a video onto any rig",
+    "author": "mocap-engine developers",
+    "version": (0, 1, 0),
+    "blender": (4, 2, 0),
+    "location": "3D Viewport > Sidebar > Mocap",
+    "category": "Animation",
+}
+
+from . import operators, panel, preferences  # noqa: E402  (bl_info first: Blender reads it without importing)
+
+_MODULES = (preferences, operators, panel)
+
+
+def register() -> None:
+    for module in _MODULES:
+        module.register()
+
+
+def unregister() -> None:
+    for module in reversed(_MODULES):
+        module.unregister()
