@@ -1,0 +1,239 @@
+"""Operators (capture, cancel, connection test, local engine) and the timer that keys what streams in.
+
+``tick()`` is the ``bpy.app.timers`` function: it drains the engine's messages for the running
+captures without blocking (at most ``TICK_BUDGET_S`` reading, ``MAX_FRAMES_PER_TICK`` keyed)
+and keys the frames that arrived. It is a plain function so tests call it directly (timers do
+not run in background mode). Keys already received stay when the engine goes away.
+"""
+
+from __future__ import annotations
+
+import atexit
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+import numpy as np
+from bpy.props import BoolProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+
+from .keys import SMPL24, append_keys, create_smpl_armature, fcurve
+from .link.client import Client
+from .link.session import CaptureSession
+from .preferences import preferences
+from .retarget import bone_rotations, continuous, root_locations
+
+TICK_S = 0.05
+TICK_BUDGET_S = 0.02
+MAX_FRAMES_PER_TICK = 60
+
+
+class MocapSettings(bpy.types.PropertyGroup):
+    video: StringProperty(name="Video", subtype="FILE_PATH", description="The clip to capture (a path the engine can read)")
+    target: PointerProperty(name="Armature", type=bpy.types.Object, poll=lambda self, obj: obj.type == "ARMATURE",
+                            description="The rig to key; empty: create an SMPL armature")  # fmt: skip
+    start_frame: IntProperty(name="Start frame", default=1)
+    foot_lock: FloatProperty(name="Foot lock", default=1.0, min=0.0, max=1.0, description="0 switches foot locking off")
+    smooth: FloatProperty(name="Smoothing", default=1.5, min=0.0, max=50.0, description="Root trajectory smoothing (frames)")
+    push_to_nla: BoolProperty(name="Push to NLA", default=False, description="Push the finished action onto an NLA track")
+    stage: StringProperty(default="")
+    progress: FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR")
+    message: StringProperty(default="")
+    running: BoolProperty(default=False)
+
+
+@dataclass
+class Capture:
+    """A capture being keyed: its session, the rig and action, and where keying has got to."""
+
+    session: CaptureSession
+    scene: str
+    target: str | None
+    clip: str
+    action: str | None = None
+    keyed: int = 0
+    last: np.ndarray | None = None  # the last keyed quaternions, for sign continuity
+    waiting: list[dict] = field(default_factory=list)
+    curves: dict[str, list] = field(default_factory=dict)  # data path -> its F-curves, found once
+
+
+CAPTURES: dict[str, Capture] = {}
+_ENGINE: list[subprocess.Popen] = []
+
+
+def _rig(capture: Capture) -> bpy.types.Object:
+    obj = bpy.data.objects.get(capture.target) if capture.target else None
+    if obj is None:
+        obj = create_smpl_armature(f"SMPL {capture.clip}", capture.session.rest_joints)
+        capture.target = obj.name
+    if capture.action is None:
+        action = bpy.data.actions.new(capture.clip)
+        obj.animation_data_create()
+        obj.animation_data.action = action
+        capture.action = action.name
+        for bone in obj.pose.bones:
+            bone.rotation_mode = "QUATERNION"
+    return obj
+
+
+def _curves(capture: Capture, obj: bpy.types.Object, path: str, channels: int, group: str) -> list:
+    if path not in capture.curves:
+        action = bpy.data.actions[capture.action]
+        capture.curves[path] = [fcurve(action, obj, path, i, group) for i in range(channels)]
+    return capture.curves[path]
+
+
+def _key(capture: Capture, frames: dict[str, np.ndarray], settings: MocapSettings) -> None:
+    obj = _rig(capture)
+    names = [n for n in SMPL24 if n in obj.pose.bones]
+    rest = np.array([np.array(obj.data.bones[n].matrix_local)[:3, :3] for n in names])
+    poses = frames["poses"].reshape(len(frames["poses"]), 24, 3)[:, [SMPL24.index(n) for n in names]]
+    quats = continuous(bone_rotations(poses.astype(np.float64), rest), capture.last)
+    capture.last = quats[-1]
+    numbers = settings.start_frame + capture.keyed + np.arange(len(quats), dtype=np.float64)
+    for b, name in enumerate(names):
+        for i, curve in enumerate(_curves(capture, obj, f'pose.bones["{name}"].rotation_quaternion', 4, name)):
+            append_keys(curve, numbers, quats[:, b, i])
+    root = obj.data.bones[SMPL24[0]] if SMPL24[0] in obj.data.bones else None
+    if root is not None and capture.session.rest_joints is not None:
+        head = np.array(root.head_local)
+        locations = root_locations(frames["trans"].astype(np.float64), capture.session.rest_joints[0], head, np.array(root.matrix_local)[:3, :3])
+        for i, curve in enumerate(_curves(capture, obj, f'pose.bones["{SMPL24[0]}"].location', 3, SMPL24[0])):
+            append_keys(curve, numbers, locations[:, i])
+    capture.keyed += len(quats)
+
+
+def tick() -> float | None:
+    """Drain and key every running capture (module docstring); the timer's next interval, or None."""
+    for key, capture in list(CAPTURES.items()):
+        scene = bpy.data.scenes.get(capture.scene)
+        if scene is None:
+            capture.session.cancel()
+            del CAPTURES[key]
+            continue
+        settings = scene.mocap
+        arrived = capture.session.tick(TICK_BUDGET_S)
+        if arrived is not None:
+            capture.waiting.append(arrived)
+        if capture.waiting and capture.session.rest_joints is not None and capture.action is None:
+            _rig(capture)  # a tick of its own: making an armature switches modes
+        elif capture.waiting and capture.session.rest_joints is not None:
+            block = {k: np.concatenate([w[k] for w in capture.waiting]) for k in ("poses", "trans", "contacts")}
+            now, later = ({k: v[:MAX_FRAMES_PER_TICK] for k, v in block.items()}, {k: v[MAX_FRAMES_PER_TICK:] for k, v in block.items()})
+            _key(capture, now, settings)
+            capture.waiting = [later] if len(later["poses"]) else []
+        session = capture.session
+        settings.stage = session.stage
+        settings.progress = min(session.done / session.total, 1.0) if session.total else 0.0
+        if session.finished and not capture.waiting:
+            settings.running = False
+            settings.message = session.error or f"captured {capture.keyed} frames onto {capture.target}"
+            if session.error and capture.keyed:
+                settings.message += f" (the {capture.keyed} frames received are keyed)"
+            if settings.push_to_nla and capture.action and capture.target:
+                obj = bpy.data.objects[capture.target]
+                track = obj.animation_data.nla_tracks.new()
+                track.strips.new(capture.action, settings.start_frame, bpy.data.actions[capture.action])
+                obj.animation_data.action = None
+            del CAPTURES[key]
+    return TICK_S if CAPTURES else None
+
+
+class MOCAP_OT_capture(bpy.types.Operator):
+    bl_idname = "mocap.capture"
+    bl_label = "Capture from video"
+    bl_description = "Send the video to the engine and key the motion it streams back onto the rig"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings, prefs = context.scene.mocap, preferences(context)
+        video = Path(bpy.path.abspath(settings.video))
+        if not settings.video or not video.is_file():
+            self.report({"ERROR"}, f"no such video: {video}")
+            return {"CANCELLED"}
+        key = prefs.server_key and Path(bpy.path.abspath(prefs.server_key)).read_bytes()
+        try:
+            session = CaptureSession.start(prefs.engine_address, str(video), {"foot_lock": settings.foot_lock, "smooth": settings.smooth}, key or None)
+        except Exception as e:  # the engine's refusal or an unreachable address, said plainly
+            settings.message = f"could not start the capture at {prefs.engine_address}: {e}"
+            self.report({"ERROR"}, settings.message)
+            return {"CANCELLED"}
+        CAPTURES[context.scene.name] = Capture(session, context.scene.name, settings.target.name if settings.target else None, video.stem)
+        settings.running, settings.message, settings.stage, settings.progress = True, "", "queued", 0.0
+        if not bpy.app.timers.is_registered(tick):
+            bpy.app.timers.register(tick, first_interval=TICK_S)
+        return {"FINISHED"}
+
+
+class MOCAP_OT_cancel(bpy.types.Operator):
+    bl_idname = "mocap.cancel"
+    bl_label = "Cancel"
+    bl_description = "Stop the running capture (keys already received stay)"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        capture = CAPTURES.get(context.scene.name)
+        if capture is not None:
+            capture.session.cancel()
+        return {"FINISHED"}
+
+
+class MOCAP_OT_test_connection(bpy.types.Operator):
+    bl_idname = "mocap.test_connection"
+    bl_label = "Test connection"
+    bl_description = "Ask the engine at the address for its version"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        prefs = preferences(context)
+        key = prefs.server_key and Path(bpy.path.abspath(prefs.server_key)).read_bytes()
+        client = Client(prefs.engine_address, key or None, name="blender")
+        try:
+            prefs.engine_status = f"engine {client.hello(timeout_s=2.0).fields['engine']}"
+        except Exception as e:
+            prefs.engine_status = f"no engine at {prefs.engine_address}: {e}"
+            self.report({"WARNING"}, prefs.engine_status)
+        finally:
+            client.close()
+        return {"FINISHED"}
+
+
+class MOCAP_OT_start_engine(bpy.types.Operator):
+    bl_idname = "mocap.start_engine"
+    bl_label = "Start local engine"
+    bl_description = "Start `engine serve` on this machine (stopped when Blender quits)"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        prefs = preferences(context)
+        if _ENGINE and _ENGINE[0].poll() is None:
+            self.report({"INFO"}, "the local engine is running")
+            return {"FINISHED"}
+        command = bpy.path.abspath(prefs.engine_command)
+        if not command or not Path(command).is_file():
+            self.report({"ERROR"}, f"no engine executable at {command!r}: set it in the add-on's preferences")
+            return {"CANCELLED"}
+        _ENGINE[:] = [subprocess.Popen([command, "serve", "--bind", prefs.engine_address])]
+        prefs.engine_status = f"started {command}"
+        return {"FINISHED"}
+
+
+def stop_engine() -> None:
+    for process in _ENGINE:
+        process.terminate()
+    _ENGINE.clear()
+
+
+CLASSES = (MocapSettings, MOCAP_OT_capture, MOCAP_OT_cancel, MOCAP_OT_test_connection, MOCAP_OT_start_engine)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.mocap = PointerProperty(type=MocapSettings)
+    atexit.register(stop_engine)
+
+
+def unregister() -> None:
+    if bpy.app.timers.is_registered(tick):
+        bpy.app.timers.unregister(tick)
+    stop_engine()
+    del bpy.types.Scene.mocap
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

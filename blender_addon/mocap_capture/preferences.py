@@ -1,0 +1,40 @@
+"""Add-on preferences: where the engine is, and how to start one on this machine."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import StringProperty
+
+
+class MocapPreferences(bpy.types.AddonPreferences):
+    bl_idname = __package__
+
+    engine_address: StringProperty(name="Engine address", default="tcp://127.0.0.1:5557",
+                                   description="Where `engine serve` listens (ZeroMQ address)")  # fmt: skip
+    server_key: StringProperty(name="Server key", subtype="FILE_PATH",
+                               description="The engine's server.pub, when it serves beyond this machine with CURVE keys")  # fmt: skip
+    engine_command: StringProperty(name="Local engine", subtype="FILE_PATH",
+                                   description="The `engine` executable of an installed mocap-engine, to start one here on demand")  # fmt: skip
+    engine_status: StringProperty(name="Status", default="not tested")
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        layout.prop(self, "engine_address")
+        layout.prop(self, "server_key")
+        row = layout.row()
+        row.operator("mocap.test_connection", icon="LINKED")
+        row.label(text=self.engine_status)
+        layout.prop(self, "engine_command")
+        layout.operator("mocap.start_engine", icon="PLAY")
+
+
+def preferences(context: bpy.types.Context) -> MocapPreferences:
+    return context.preferences.addons[__package__].preferences
+
+
+def register() -> None:
+    bpy.utils.register_class(MocapPreferences)
+
+
+def unregister() -> None:
+    bpy.utils.unregister_class(MocapPreferences)
