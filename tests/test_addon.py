@@ -150,3 +150,106 @@ def _curves(action):
     if hasattr(action, "layers") and action.layers:  # Blender 5.0: channel bags
         return [c for layer in action.layers for strip in layer.strips for bag in strip.channelbags for c in bag.fcurves]
     return list(action.fcurves)
+
+
+MIXAMO = {"pelvis": "Hips", "spine1": "Spine", "spine2": "Spine1", "spine3": "Spine2", "neck": "Neck", "head": "Head"}
+for _side, _word in (("l", "Left"), ("r", "Right")):
+    MIXAMO |= {f"{_side}_hip": f"{_word}UpLeg", f"{_side}_knee": f"{_word}Leg", f"{_side}_ankle": f"{_word}Foot",
+               f"{_side}_foot": f"{_word}ToeBase", f"{_side}_collar": f"{_word}Shoulder", f"{_side}_shoulder": f"{_word}Arm",
+               f"{_side}_elbow": f"{_word}ForeArm", f"{_side}_wrist": f"{_word}Hand"}  # fmt: skip
+
+
+def _a_pose_mixamo_rig(seed: int = 0):
+    """A Mixamo-named rig unlike SMPL's: arms 45° down at the shoulders (A-pose), random bone
+    rolls, 1.1 times SMPL's default size, and a bone of its own (HeadTop_End). Returns the
+    object and each arm joint's A-pose rotation (Blender frame)."""
+    from scipy.spatial.transform import Rotation
+
+    from engine.body.skeleton import default_rest_joints
+
+    rest = default_rest_joints() * 1.1
+    turns = {}
+    for side, sign in (("l", -1.0), ("r", 1.0)):  # SMPL's left arm points +x: turn it down about +z (forward)
+        shoulder = SMPL24.index(f"{side}_shoulder")
+        down = Rotation.from_rotvec([0.0, 0.0, sign * np.radians(45)]).as_matrix()
+        chain = [j for j in range(24) if shoulder in _smpl_ancestors(j) or j == shoulder]
+        rest[chain[1:]] = (rest[chain[1:]] - rest[shoulder]) @ down.T + rest[shoulder]
+        for j in chain:
+            turns[j] = SMPL_TO_BLENDER @ down @ SMPL_TO_BLENDER.T
+    heads = rest @ SMPL_TO_BLENDER.T
+    rng = np.random.default_rng(seed)
+    data = bpy.data.armatures.new("mixamo_rig")
+    obj = bpy.data.objects.new("mixamo_rig", data)
+    bpy.context.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    bpy.ops.object.mode_set(mode="EDIT")
+    bones = {}
+    for j in range(24):
+        joint = SMPL24.names[j]
+        if joint not in MIXAMO:
+            continue
+        bone = data.edit_bones.new(f"mixamorig:{MIXAMO[joint]}")
+        children = [c for c in range(24) if SMPL24.parents[c] == j and SMPL24.names[c] in MIXAMO]
+        direction = heads[children[0]] - heads[j] if children else heads[j] - heads[SMPL24.parents[j]]
+        bone.head, bone.tail = heads[j], heads[j] + 0.1 * direction / np.linalg.norm(direction)
+        bone.roll = rng.uniform(-np.pi, np.pi)
+        if SMPL24.parents[j] >= 0:
+            bone.parent = bones[SMPL24.parents[j]]
+        bones[j] = bone
+    top = data.edit_bones.new("mixamorig:HeadTop_End")
+    top.head, top.tail, top.parent = heads[15] + [0, 0, 0.15], heads[15] + [0, 0, 0.2], bones[15]
+    bpy.ops.object.mode_set(mode="OBJECT")
+    return obj, turns
+
+
+def _smpl_ancestors(joint: int) -> list[int]:
+    out = []
+    while SMPL24.parents[joint] >= 0:
+        joint = SMPL24.parents[joint]
+        out.append(joint)
+    return out
+
+
+@pytest.mark.skipif(not (WEIGHTS_DIR / "hot_default.pt").is_file(), reason="no shipped HoT weights")
+def test_capture_onto_an_a_posed_mixamo_rig_with_odd_rolls(addon, engine):
+    from scipy.spatial.transform import Rotation
+
+    address, served, _ = engine
+    prefs, settings = _prefs(), bpy.context.scene.mocap
+    prefs.engine_address = address
+    rig, turns = _a_pose_mixamo_rig()
+    settings.target, settings.video, settings.start_frame = rig, str(CLIP), 1
+    assert bpy.ops.mocap.detect_bone_map() == {"FINISHED"} and settings.preset == "Mixamo"
+    assert sum(bool(i.bone) for i in settings.bone_map) == 22  # no hand bones on this rig
+    deadline = time.monotonic() + 60
+    while bpy.ops.mocap.test_connection() and not prefs.engine_status.startswith("engine"):
+        assert time.monotonic() < deadline, prefs.engine_status
+        time.sleep(0.5)
+    assert bpy.ops.mocap.capture() == {"FINISHED"}
+    _run(addon, 300)
+    assert settings.message.startswith("captured 217 frames onto mixamo_rig"), settings.message
+
+    motion = Motion.load(served / f"{CLIP.stem}.npz")
+    local = Rotation.from_rotvec(motion.poses.reshape(-1, 3)).as_matrix().reshape(-1, 24, 3, 3)
+    world = local.copy()
+    for j in range(1, 24):
+        world[:, j] = world[:, SMPL24.parents[j]] @ local[:, j]
+    mapped = {j: f"mixamorig:{MIXAMO[SMPL24.names[j]]}" for j in range(24) if SMPL24.names[j] in MIXAMO}
+    worst_direction = worst_turn = 0.0
+    for frame in range(0, motion.num_frames, 7):
+        bpy.context.scene.frame_set(1 + frame)
+        expected = motion.joints[frame] @ SMPL_TO_BLENDER.T
+        for j, name in mapped.items():
+            bone = rig.pose.bones[name]
+            # The whole turn from rest (direction and twist): SMPL's, less the rig's own A-pose.
+            want = SMPL_TO_BLENDER @ world[frame, j] @ SMPL_TO_BLENDER.T @ turns.get(j, np.eye(3)).T
+            got = np.array(bone.matrix)[:3, :3] @ np.array(rig.data.bones[name].matrix_local)[:3, :3].T
+            worst_turn = max(worst_turn, np.degrees(Rotation.from_matrix(got @ want.T).magnitude()))
+            parent = SMPL24.parents[j]
+            if parent in mapped:
+                seen = np.array(bone.head) - np.array(rig.pose.bones[mapped[parent]].head)
+                truth = expected[j] - expected[parent]
+                cos = seen @ truth / np.linalg.norm(seen) / np.linalg.norm(truth)
+                worst_direction = max(worst_direction, np.degrees(np.arccos(np.clip(cos, -1, 1))))
+    print(f"\nMixamo A-pose rig: worst bone direction error {worst_direction:.3f} deg, worst turn (twist included) {worst_turn:.3f} deg")
+    assert worst_direction <= 2.0 and worst_turn <= 5.0

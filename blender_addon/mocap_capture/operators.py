@@ -15,17 +15,23 @@ from pathlib import Path
 
 import bpy
 import numpy as np
-from bpy.props import BoolProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, CollectionProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
+from . import bone_maps
 from .keys import SMPL24, append_keys, create_smpl_armature, fcurve
 from .link.client import Client
 from .link.session import CaptureSession
 from .preferences import preferences
-from .retarget import bone_rotations, continuous, root_locations
+from .retarget import Retarget, continuous
 
 TICK_S = 0.05
 TICK_BUDGET_S = 0.02
 MAX_FRAMES_PER_TICK = 60
+
+
+class BoneMapItem(bpy.types.PropertyGroup):
+    joint: StringProperty(name="SMPL joint")
+    bone: StringProperty(name="Bone")
 
 
 class MocapSettings(bpy.types.PropertyGroup):
@@ -35,6 +41,9 @@ class MocapSettings(bpy.types.PropertyGroup):
     start_frame: IntProperty(name="Start frame", default=1)
     foot_lock: FloatProperty(name="Foot lock", default=1.0, min=0.0, max=1.0, description="0 switches foot locking off")
     smooth: FloatProperty(name="Smoothing", default=1.5, min=0.0, max=50.0, description="Root trajectory smoothing (frames)")
+    bone_map: CollectionProperty(type=BoneMapItem)
+    bone_map_index: IntProperty()
+    preset: StringProperty(name="Bone map", default="", description="The preset the bone map came from")
     push_to_nla: BoolProperty(name="Push to NLA", default=False, description="Push the finished action onto an NLA track")
     stage: StringProperty(default="")
     progress: FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR")
@@ -55,6 +64,9 @@ class Capture:
     last: np.ndarray | None = None  # the last keyed quaternions, for sign continuity
     waiting: list[dict] = field(default_factory=list)
     curves: dict[str, list] = field(default_factory=dict)  # data path -> its F-curves, found once
+    bone_map: dict[str, str] = field(default_factory=dict)  # SMPL joint -> bone; empty: detect
+    retarget: Retarget | None = None
+    bones: list[str] = field(default_factory=list)
 
 
 CAPTURES: dict[str, Capture] = {}
@@ -83,23 +95,39 @@ def _curves(capture: Capture, obj: bpy.types.Object, path: str, channels: int, g
     return capture.curves[path]
 
 
+def _prepare(capture: Capture, obj: bpy.types.Object) -> None:
+    """The rig's bone map (given, else detected) and its retargeting, worked out once."""
+    bones = sorted(obj.data.bones, key=lambda bone: len(bone.parent_recursive))  # parents first
+    names = [bone.name for bone in bones]
+    if not capture.bone_map:
+        _, capture.bone_map = bone_maps.detect(names)
+    follows = {bone: SMPL24.index(joint) for joint, bone in capture.bone_map.items() if bone in names}
+    if 0 not in follows.values():
+        raise ValueError(f"the bone map names no bone for the SMPL pelvis on {obj.name}")
+    capture.bones = names
+    capture.retarget = Retarget.build(
+        [follows.get(n, -1) for n in names], [names.index(b.parent.name) if b.parent else -1 for b in bones],
+        np.array([np.array(b.matrix_local)[:3, :3] for b in bones]), np.array([np.array(b.head_local) for b in bones]),
+        capture.session.rest_joints,
+    )  # fmt: skip
+
+
 def _key(capture: Capture, frames: dict[str, np.ndarray], settings: MocapSettings) -> None:
     obj = _rig(capture)
-    names = [n for n in SMPL24 if n in obj.pose.bones]
-    rest = np.array([np.array(obj.data.bones[n].matrix_local)[:3, :3] for n in names])
-    poses = frames["poses"].reshape(len(frames["poses"]), 24, 3)[:, [SMPL24.index(n) for n in names]]
-    quats = continuous(bone_rotations(poses.astype(np.float64), rest), capture.last)
+    if capture.retarget is None:
+        _prepare(capture, obj)
+    quats, locations = capture.retarget.pose(frames["poses"], frames["trans"], capture.session.rest_joints)
+    quats = continuous(quats, capture.last)
     capture.last = quats[-1]
     numbers = settings.start_frame + capture.keyed + np.arange(len(quats), dtype=np.float64)
-    for b, name in enumerate(names):
+    moving = [b for b, j in enumerate(capture.retarget.smpl) if j >= 0]
+    for b in moving:
+        name = capture.bones[b]
         for i, curve in enumerate(_curves(capture, obj, f'pose.bones["{name}"].rotation_quaternion', 4, name)):
             append_keys(curve, numbers, quats[:, b, i])
-    root = obj.data.bones[SMPL24[0]] if SMPL24[0] in obj.data.bones else None
-    if root is not None and capture.session.rest_joints is not None:
-        head = np.array(root.head_local)
-        locations = root_locations(frames["trans"].astype(np.float64), capture.session.rest_joints[0], head, np.array(root.matrix_local)[:3, :3])
-        for i, curve in enumerate(_curves(capture, obj, f'pose.bones["{SMPL24[0]}"].location', 3, SMPL24[0])):
-            append_keys(curve, numbers, locations[:, i])
+    root = capture.bones[capture.retarget.root]
+    for i, curve in enumerate(_curves(capture, obj, f'pose.bones["{root}"].location', 3, root)):
+        append_keys(curve, numbers, locations[:, i])
     capture.keyed += len(quats)
 
 
@@ -120,7 +148,12 @@ def tick() -> float | None:
         elif capture.waiting and capture.session.rest_joints is not None:
             block = {k: np.concatenate([w[k] for w in capture.waiting]) for k in ("poses", "trans", "contacts")}
             now, later = ({k: v[:MAX_FRAMES_PER_TICK] for k, v in block.items()}, {k: v[MAX_FRAMES_PER_TICK:] for k, v in block.items()})
-            _key(capture, now, settings)
+            try:
+                _key(capture, now, settings)
+            except Exception as e:  # e.g. a bone map without a pelvis: stop this capture, say why
+                capture.session.cancel()
+                capture.session.finished, capture.session.error = True, f"could not key {capture.target}: {e}"
+                later = {k: v[:0] for k, v in later.items()}
             capture.waiting = [later] if len(later["poses"]) else []
         session = capture.session
         settings.stage = session.stage
@@ -157,7 +190,9 @@ class MOCAP_OT_capture(bpy.types.Operator):
             settings.message = f"could not start the capture at {prefs.engine_address}: {e}"
             self.report({"ERROR"}, settings.message)
             return {"CANCELLED"}
-        CAPTURES[context.scene.name] = Capture(session, context.scene.name, settings.target.name if settings.target else None, video.stem)
+        bone_map = {item.joint: item.bone for item in settings.bone_map if item.bone}
+        CAPTURES[context.scene.name] = Capture(session, context.scene.name, settings.target.name if settings.target else None,
+                                               video.stem, bone_map=bone_map)  # fmt: skip
         settings.running, settings.message, settings.stage, settings.progress = True, "", "queued", 0.0
         if not bpy.app.timers.is_registered(tick):
             bpy.app.timers.register(tick, first_interval=TICK_S)
@@ -220,7 +255,65 @@ def stop_engine() -> None:
     _ENGINE.clear()
 
 
-CLASSES = (MocapSettings, MOCAP_OT_capture, MOCAP_OT_cancel, MOCAP_OT_test_connection, MOCAP_OT_start_engine)
+class MOCAP_OT_detect_bone_map(bpy.types.Operator):
+    bl_idname = "mocap.detect_bone_map"
+    bl_label = "Detect bone map"
+    bl_description = "Fill the bone map from the preset (SMPL, Mixamo, Rigify, UE5) that matches the rig's bone names best"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = context.scene.mocap
+        if settings.target is None:
+            self.report({"ERROR"}, "pick the target armature first")
+            return {"CANCELLED"}
+        preset, found = bone_maps.detect([b.name for b in settings.target.data.bones])
+        _show(settings, found)
+        settings.preset = preset
+        self.report({"INFO"}, f"{preset}: {len(found)} of {len(SMPL24)} SMPL joints mapped")
+        return {"FINISHED"}
+
+
+class MOCAP_OT_save_bone_map(bpy.types.Operator):
+    bl_idname = "mocap.save_bone_map"
+    bl_label = "Save bone map"
+    filepath: StringProperty(subtype="FILE_PATH")
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        bone_maps.save({i.joint: i.bone for i in context.scene.mocap.bone_map if i.bone}, Path(bpy.path.abspath(self.filepath)))
+        return {"FINISHED"}
+
+
+class MOCAP_OT_load_bone_map(bpy.types.Operator):
+    bl_idname = "mocap.load_bone_map"
+    bl_label = "Load bone map"
+    filepath: StringProperty(subtype="FILE_PATH")
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            found = bone_maps.load(Path(bpy.path.abspath(self.filepath)))
+        except (OSError, ValueError) as e:
+            self.report({"ERROR"}, str(e))
+            return {"CANCELLED"}
+        _show(context.scene.mocap, found)
+        context.scene.mocap.preset = "custom"
+        return {"FINISHED"}
+
+
+def _show(settings: MocapSettings, bone_map: dict[str, str]) -> None:
+    settings.bone_map.clear()
+    for joint in SMPL24:
+        item = settings.bone_map.add()
+        item.joint, item.bone = joint, bone_map.get(joint, "")
+
+
+CLASSES = (BoneMapItem, MocapSettings, MOCAP_OT_capture, MOCAP_OT_detect_bone_map, MOCAP_OT_save_bone_map, MOCAP_OT_load_bone_map, MOCAP_OT_cancel, MOCAP_OT_test_connection, MOCAP_OT_start_engine)
 
 
 def register() -> None:

@@ -5,6 +5,17 @@ from __future__ import annotations
 import bpy
 
 
+class MOCAP_UL_bone_map(bpy.types.UIList):
+    def draw_item(self, context, layout, data, item, icon, active_data, active_property, index=0, flt_flag=0) -> None:  # noqa: ANN001
+        row = layout.row(align=True)
+        row.label(text=item.joint)
+        target = context.scene.mocap.target
+        if target is not None:
+            row.prop_search(item, "bone", target.data, "bones", text="")
+        else:
+            row.prop(item, "bone", text="")
+
+
 class MOCAP_PT_capture(bpy.types.Panel):
     bl_idname = "MOCAP_PT_capture"
     bl_label = "Capture from video"
@@ -16,6 +27,14 @@ class MOCAP_PT_capture(bpy.types.Panel):
         settings, layout = context.scene.mocap, self.layout
         layout.prop(settings, "video")
         layout.prop(settings, "target")
+        box = layout.box()
+        row = box.row(align=True)
+        row.label(text=f"Bone map: {settings.preset or 'detected at capture'}")
+        row.operator("mocap.detect_bone_map", text="", icon="VIEWZOOM")
+        row.operator("mocap.load_bone_map", text="", icon="FILEBROWSER")
+        row.operator("mocap.save_bone_map", text="", icon="FILE_TICK")
+        if len(settings.bone_map):
+            box.template_list("MOCAP_UL_bone_map", "", settings, "bone_map", settings, "bone_map_index", rows=6)
         layout.prop(settings, "start_frame")
         layout.prop(settings, "foot_lock")
         layout.prop(settings, "smooth")
@@ -31,8 +50,10 @@ class MOCAP_PT_capture(bpy.types.Panel):
 
 
 def register() -> None:
+    bpy.utils.register_class(MOCAP_UL_bone_map)
     bpy.utils.register_class(MOCAP_PT_capture)
 
 
 def unregister() -> None:
     bpy.utils.unregister_class(MOCAP_PT_capture)
+    bpy.utils.unregister_class(MOCAP_UL_bone_map)

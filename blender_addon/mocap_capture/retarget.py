@@ -6,11 +6,16 @@ bone's own rotation is ``B_j⁻¹ · C · R_j · Cᵀ · B_j`` with ``C`` turnin
 into Blender's z-up one. Derivation: Blender poses a bone at ``M_parent · B_parent⁻¹ · B_j ·
 basis_j``; asking that to equal the SMPL world rotation applied to the rest bone,
 ``C · W_j · Cᵀ · B_j`` with ``W_j = W_parent · R_j``, gives the formula, whatever the bones'
-rolls. It assumes the armature's rest pose is SMPL's (T-pose); rigs posed otherwise at rest
-need a per-bone rest offset (not yet here).
+rolls. A rig whose rest pose is not SMPL's T-pose (A-pose arms, a bent spine) gets a per-bone
+rest offset ``O_j``, the rotation from SMPL's rest direction of the joint to the rig's:
+``G_j = C · W_j · Cᵀ · O_j⁻¹`` is then bone ``j``'s turn from its rest in armature space, and
+``basis_j = B_j⁻¹ · G_parent⁻¹ · G_j · B_j`` (which is the formula above when ``O = I``).
+The root moves as SMPL's pelvis does, scaled by the rig's leg length over the clip's.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -58,18 +63,102 @@ def continuous(quaternions: np.ndarray, previous: np.ndarray | None = None) -> n
     return out
 
 
-def bone_rotations(poses: np.ndarray, rest: np.ndarray) -> np.ndarray:
-    """Pose-bone quaternions (T, J, 4) for SMPL local axis-angle ``poses`` (T, J, 3) on bones
-    whose armature-space rest rotations are ``rest`` (J, 3, 3) (module docstring)."""
-    local = rotvec_to_matrix(poses)
-    c = SMPL_TO_BLENDER
-    basis = np.swapaxes(rest, -1, -2) @ (c @ local @ c.T) @ rest
-    return matrix_to_quaternion(basis)
+SMPL24_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
 
 
-def root_locations(trans: np.ndarray, smpl_root: np.ndarray, head: np.ndarray, rest: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    """Pose-bone locations (T, 3) of the root bone (rest head ``head``, rest rotation ``rest``
-    (3, 3), armature space) putting it where SMPL's root is: ``smpl_root`` (3,: the rest
-    skeleton's pelvis) plus ``trans`` (T, 3), times ``scale`` (the rig's size over the clip's)."""
-    target = (scale * (trans + smpl_root)) @ SMPL_TO_BLENDER.T
-    return (target - head) @ rest
+def smallest_rotation(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The rotation (3, 3) taking direction ``u`` onto ``v`` by the smallest angle."""
+    u, v = u / np.linalg.norm(u), v / np.linalg.norm(v)
+    axis, cos = np.cross(u, v), float(u @ v)
+    if np.linalg.norm(axis) < 1e-9:
+        if cos > 0:
+            return np.eye(3)
+        axis = np.cross(u, [1.0, 0.0, 0.0] if abs(u[0]) < 0.9 else [0.0, 1.0, 0.0])
+    axis /= np.linalg.norm(axis)
+    return rotvec_to_matrix(axis * np.arctan2(np.linalg.norm(np.cross(u, v)), cos))
+
+
+def best_rotation(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The rotation (3, 3) best turning vectors ``source`` (N, 3) onto ``target`` (N, 3)
+    (Kabsch; directions only, so each pair counts alike)."""
+    source = source / np.linalg.norm(source, axis=1, keepdims=True)
+    target = target / np.linalg.norm(target, axis=1, keepdims=True)
+    u, _, vt = np.linalg.svd(target.T @ source)
+    d = np.sign(np.linalg.det(u @ vt))
+    return u @ np.diag([1.0, 1.0, d]) @ vt
+
+
+@dataclass
+class Retarget:
+    """How SMPL motion lands on one rig (module docstring), worked out once from its rest pose.
+
+    ``smpl[b]`` is the SMPL joint bone ``b`` follows (-1: none; it then keeps its rest pose
+    relative to its parent), ``parents[b]`` its parent bone (-1: none), ``rest[b]`` its
+    armature-space rest rotation, ``offset[b]`` the rotation from SMPL's rest direction of
+    that joint to the rig's (A-pose arms, for example); ``root`` the bone following the pelvis,
+    its rest ``head`` and ``scale``, the rig's leg length over the clip's.
+    """
+
+    smpl: np.ndarray
+    parents: np.ndarray
+    rest: np.ndarray
+    offset: np.ndarray
+    root: int
+    head: np.ndarray
+    scale: float
+
+    @classmethod
+    def build(cls, smpl: list[int], parents: list[int], rest: np.ndarray, heads: np.ndarray, smpl_rest: np.ndarray) -> Retarget:
+        """From the rig's bones (hierarchy order: parents first) with their SMPL joints, rest
+        rotations (B, 3, 3) and rest heads (B, 3) in armature space, and the clip's SMPL rest
+        joints (24, 3)."""
+        smpl, parents = np.asarray(smpl), np.asarray(parents)
+        where = {int(j): b for b, j in enumerate(smpl) if j >= 0}
+        source = smpl_rest @ SMPL_TO_BLENDER.T
+        offset = np.broadcast_to(np.eye(3), (len(smpl), 3, 3)).copy()
+        for b, j in enumerate(smpl):
+            if j < 0:
+                continue
+            children = [c for c in range(24) if SMPL24_PARENTS[c] == j and c in where]
+            if not children:  # a leaf: turned like its parent joint
+                parent = next((where[p] for p in _ancestors(int(j)) if p in where), None)
+                offset[b] = offset[parent] if parent is not None else np.eye(3)
+                continue
+            ours = np.array([heads[where[c]] - heads[b] for c in children])
+            theirs = np.array([source[c] - source[j] for c in children])
+            offset[b] = smallest_rotation(theirs[0], ours[0]) if len(children) == 1 else best_rotation(theirs, ours)
+        root = where[0]
+        leg = lambda points, a, b, c: np.linalg.norm(points[b] - points[a]) + np.linalg.norm(points[c] - points[b])  # noqa: E731
+        rig_leg = np.mean([leg(heads, where[h], where[k], where[a]) for h, k, a in ((1, 4, 7), (2, 5, 8)) if {h, k, a} <= set(where)] or [np.nan])
+        clip_leg = np.mean([leg(source, h, k, a) for h, k, a in ((1, 4, 7), (2, 5, 8))])
+        scale = float(rig_leg / clip_leg) if np.isfinite(rig_leg) else 1.0
+        return cls(smpl, parents, np.asarray(rest, np.float64), offset, root, np.asarray(heads[root], np.float64), scale)
+
+    def pose(self, poses: np.ndarray, trans: np.ndarray, smpl_rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pose-bone quaternions (T, B, 4) and the root bone's location (T, 3) for SMPL
+        ``poses`` (T, 72 or T, 24, 3; axis-angle) and ``trans`` (T, 3)."""
+        local = rotvec_to_matrix(np.asarray(poses, np.float64).reshape(len(poses), 24, 3))
+        world = np.empty_like(local)
+        for j in range(24):
+            world[:, j] = local[:, j] if SMPL24_PARENTS[j] < 0 else world[:, SMPL24_PARENTS[j]] @ local[:, j]
+        c = SMPL_TO_BLENDER
+        # G: each bone's turn from its rest, in armature space; unmapped bones ride on their parent.
+        turn = np.empty((len(poses), len(self.smpl), 3, 3))
+        for b, (j, p) in enumerate(zip(self.smpl, self.parents)):
+            if j >= 0:
+                turn[:, b] = c @ world[:, j] @ c.T @ self.offset[b].T
+            else:
+                turn[:, b] = turn[:, p] if p >= 0 else np.eye(3)
+        above = np.stack([turn[:, p] if p >= 0 else np.broadcast_to(np.eye(3), turn[:, 0].shape) for p in self.parents], 1)
+        basis = np.swapaxes(self.rest, -1, -2) @ np.swapaxes(above, -1, -2) @ turn @ self.rest
+        target = (self.scale * (np.asarray(trans, np.float64) + smpl_rest[0])) @ c.T
+        location = (target - self.head) @ self.rest[self.root]
+        return matrix_to_quaternion(basis), location
+
+
+def _ancestors(joint: int) -> list[int]:
+    out = []
+    while SMPL24_PARENTS[joint] >= 0:
+        joint = SMPL24_PARENTS[joint]
+        out.append(joint)
+    return out
