@@ -95,9 +95,10 @@ def test_capture_keys_a_created_smpl_armature_like_the_engines_fk(addon, engine)
     while bpy.ops.mocap.test_connection() and not prefs.engine_status.startswith("engine"):
         assert time.monotonic() < deadline, prefs.engine_status
         time.sleep(0.5)
-    settings.video, settings.target, settings.start_frame = str(CLIP), None, 1
+    settings.video, settings.target, settings.start_frame, settings.fps_mode = str(CLIP), None, 1, "SOURCE"
     assert bpy.ops.mocap.capture() == {"FINISHED"}
     durations = _run(addon, 300)
+    assert bpy.context.scene.render.fps / bpy.context.scene.render.fps_base == pytest.approx(25.0)  # the clip's rate
     assert not addon.CAPTURES and settings.message.startswith("captured 217 frames"), settings.message
     print(f"\nlongest tick {1000 * max(durations):.1f} ms over {len(durations)} ticks")
     assert max(durations) < 0.05
@@ -218,7 +219,7 @@ def test_capture_onto_an_a_posed_mixamo_rig_with_odd_rolls(addon, engine):
     prefs, settings = _prefs(), bpy.context.scene.mocap
     prefs.engine_address = address
     rig, turns = _a_pose_mixamo_rig()
-    settings.target, settings.video, settings.start_frame = rig, str(CLIP), 1
+    settings.target, settings.video, settings.start_frame, settings.fps_mode = rig, str(CLIP), 1, "SOURCE"
     assert bpy.ops.mocap.detect_bone_map() == {"FINISHED"} and settings.preset == "Mixamo"
     assert sum(bool(i.bone) for i in settings.bone_map) == 22  # no hand bones on this rig
     deadline = time.monotonic() + 60
@@ -253,3 +254,73 @@ def test_capture_onto_an_a_posed_mixamo_rig_with_odd_rolls(addon, engine):
                 worst_direction = max(worst_direction, np.degrees(np.arccos(np.clip(cos, -1, 1))))
     print(f"\nMixamo A-pose rig: worst bone direction error {worst_direction:.3f} deg, worst turn (twist included) {worst_turn:.3f} deg")
     assert worst_direction <= 2.0 and worst_turn <= 5.0
+
+
+def _heads(rig, frames: list[int]) -> dict[str, np.ndarray]:
+    out = {b.name: [] for b in rig.pose.bones}
+    for frame in frames:
+        bpy.context.scene.frame_set(frame)
+        for bone in rig.pose.bones:
+            out[bone.name].append(np.array(rig.matrix_world @ bone.head))
+    return {name: np.array(v) for name, v in out.items()}
+
+
+@pytest.mark.skipif(not (WEIGHTS_DIR / "hot_default.pt").is_file(), reason="no shipped HoT weights")
+def test_exported_fbx_and_bvh_reimport_with_the_same_motion(addon, engine, tmp_path):
+    address, _, _ = engine
+    prefs, settings = _prefs(), bpy.context.scene.mocap
+    prefs.engine_address = address
+    for obj in list(bpy.data.objects):  # a clean scene; the add-on stays enabled
+        bpy.data.objects.remove(obj)
+    rig, _ = _a_pose_mixamo_rig(seed=1)
+    settings.target, settings.video, settings.start_frame, settings.fps_mode = rig, str(CLIP), 1, "SCENE"
+    bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = 24, 1.0
+    deadline = time.monotonic() + 60
+    while bpy.ops.mocap.test_connection() and not prefs.engine_status.startswith("engine"):
+        assert time.monotonic() < deadline, prefs.engine_status
+        time.sleep(0.5)
+    assert bpy.ops.mocap.capture() == {"FINISHED"}
+    _run(addon, 300)
+    start, end = rig.animation_data.action.frame_range  # 217 clip frames at 25 fps on a 24 fps scene
+    frames = list(range(int(start), int(end) + 1, 23))
+    keyed = _heads(rig, frames)
+    # Blender's FBX importer shifts animation by its "Animation Offset" (1 frame by default);
+    # its BVH exporter writes Blender's own axes (z up), so the importer must not turn them.
+    importers = {"FBX": lambda path: bpy.ops.import_scene.fbx(filepath=path, anim_offset=0.0),
+                 "BVH": lambda path: bpy.ops.import_anim.bvh(filepath=path, frame_start=int(start), axis_forward="Y", axis_up="Z")}  # fmt: skip
+    for kind, importer in importers.items():
+        path = tmp_path / f"rig.{kind.lower()}"
+        assert bpy.ops.mocap.export(filepath=str(path), format=kind) == {"FINISHED"}
+        before = set(bpy.data.objects)
+        assert importer(str(path)) == {"FINISHED"}
+        back = next(o for o in set(bpy.data.objects) - before if o.type == "ARMATURE")
+        again = _heads(back, frames)
+        error = max(np.abs(again[name] - keyed[name]).max() for name in keyed if name in again)
+        print(f"\n{kind} export re-imported: max joint error {error:.2e} m")
+        assert error <= 1e-3 and len(set(keyed) & set(again)) == len(keyed)
+        bpy.data.objects.remove(back)
+
+
+def test_keying_ten_thousand_frames_of_24_bones_with_retargeting_takes_under_a_second(addon):
+    from scipy.spatial.transform import Rotation
+
+    from engine.body.skeleton import default_rest_joints
+
+    link = sys.modules["bl_ext.user_default.mocap_capture.link.session"]
+    client = sys.modules["bl_ext.user_default.mocap_capture.link.client"].Client(_free_address())  # never used: no engine here
+    session = link.CaptureSession(client, "bench", fps=30.0, rest_joints=default_rest_joints())
+    rig, _ = _a_pose_mixamo_rig(seed=2)
+    bpy.context.scene.mocap.root_motion, bpy.context.scene.mocap.fps_mode = "FULL", "SCENE"
+    capture = addon.Capture(session, bpy.context.scene.name, rig.name, "bench")
+    frames = 10_000
+    motion = {"poses": Rotation.random(frames * 24, random_state=0).as_rotvec().reshape(frames, 72).astype(np.float32),
+              "trans": np.zeros((frames, 3), np.float32), "contacts": np.zeros((frames, 4), np.float32)}  # fmt: skip
+    addon._rig(capture)
+    started = time.perf_counter()
+    addon._key(capture, motion, bpy.context.scene.mocap)
+    seconds = time.perf_counter() - started
+    client.close()
+    curves = [c for c in _curves(rig.animation_data.action) if "rotation_quaternion" in c.data_path]
+    print(f"\nkeyed {frames} frames x {len(curves) // 4} bones (+ root) with retargeting in {seconds:.2f} s")
+    assert len(curves) == 22 * 4 and all(len(c.keyframe_points) == frames for c in curves)
+    assert seconds < 1.0

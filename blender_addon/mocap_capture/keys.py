@@ -27,18 +27,22 @@ def fcurve(action: bpy.types.Action, owner: bpy.types.ID, data_path: str, index:
 
 
 def append_keys(curve: bpy.types.FCurve, frames: np.ndarray, values: np.ndarray) -> None:
-    """Add keys (``frames``, ``values``) after the curve's last one (linear interpolation)."""
+    """Add keys (``frames``, ``values``; later than the curve's last key) with linear
+    interpolation. The handles are set onto the keys, so the curve needs no ``update()``
+    (which would cost more than writing the keys)."""
     points = curve.keyframe_points
     first = len(points)
     points.add(len(frames))
+    co = np.column_stack([frames, values]).astype(np.float32).ravel()
     if first == 0:
-        points.foreach_set("co", np.column_stack([frames, values]).astype(np.float32).ravel())
+        for name in ("co", "handle_left", "handle_right"):
+            points.foreach_set(name, co)
         points.foreach_set("interpolation", np.full(len(frames), _LINEAR, np.int32))
     else:  # foreach_set writes every point; a short tail is cheaper one by one
         for i, (frame, value) in enumerate(zip(frames, values), start=first):
-            points[i].co = (frame, value)
-            points[i].interpolation = "LINEAR"
-    curve.update()
+            point = points[i]
+            point.co = point.handle_left = point.handle_right = (frame, value)
+            point.interpolation = "LINEAR"
 
 
 _LINEAR = bpy.types.Keyframe.bl_rna.properties["interpolation"].enum_items["LINEAR"].value

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import bpy
 import numpy as np
-from bpy.props import BoolProperty, CollectionProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from . import bone_maps
 from .keys import SMPL24, append_keys, create_smpl_armature, fcurve
@@ -25,8 +25,8 @@ from .preferences import preferences
 from .retarget import Retarget, continuous
 
 TICK_S = 0.05
-TICK_BUDGET_S = 0.02
-MAX_FRAMES_PER_TICK = 60
+TICK_BUDGET_S = 0.01
+MAX_FRAMES_PER_TICK = 40
 
 
 class BoneMapItem(bpy.types.PropertyGroup):
@@ -44,6 +44,13 @@ class MocapSettings(bpy.types.PropertyGroup):
     bone_map: CollectionProperty(type=BoneMapItem)
     bone_map_index: IntProperty()
     preset: StringProperty(name="Bone map", default="", description="The preset the bone map came from")
+    fps_mode: EnumProperty(name="Frame rate", items=[
+        ("SCENE", "Match scene", "Key at the scene's frame rate (keys fall between frames when the rates differ)"),
+        ("SOURCE", "Keep source", "Set the scene's frame rate to the clip's")], default="SCENE")  # fmt: skip
+    root_motion: EnumProperty(name="Root motion", items=[
+        ("FULL", "Full", "The root moves as the person did"),
+        ("IN_PLACE", "In place", "No travel across the floor; the root still rises and falls"),
+        ("HORIZONTAL", "Horizontal only", "Travel across the floor; no rising and falling")], default="FULL")  # fmt: skip
     push_to_nla: BoolProperty(name="Push to NLA", default=False, description="Push the finished action onto an NLA track")
     stage: StringProperty(default="")
     progress: FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR")
@@ -116,10 +123,19 @@ def _key(capture: Capture, frames: dict[str, np.ndarray], settings: MocapSetting
     obj = _rig(capture)
     if capture.retarget is None:
         _prepare(capture, obj)
-    quats, locations = capture.retarget.pose(frames["poses"], frames["trans"], capture.session.rest_joints)
+    trans = frames["trans"].astype(np.float64)
+    if settings.root_motion == "IN_PLACE":
+        trans[:, [0, 2]] = 0.0  # SMPL's floor plane is x, z
+    elif settings.root_motion == "HORIZONTAL":
+        trans[:, 1] = 0.0
+    quats, locations = capture.retarget.pose(frames["poses"], trans, capture.session.rest_joints)
     quats = continuous(quats, capture.last)
     capture.last = quats[-1]
-    numbers = settings.start_frame + capture.keyed + np.arange(len(quats), dtype=np.float64)
+    scene = bpy.data.scenes[capture.scene]
+    if settings.fps_mode == "SOURCE" and capture.keyed == 0:
+        scene.render.fps, scene.render.fps_base = max(round(capture.session.fps), 1), max(round(capture.session.fps), 1) / capture.session.fps
+    step = scene.render.fps / scene.render.fps_base / capture.session.fps  # scene frames per clip frame
+    numbers = settings.start_frame + (capture.keyed + np.arange(len(quats), dtype=np.float64)) * step
     moving = [b for b, j in enumerate(capture.retarget.smpl) if j >= 0]
     for b in moving:
         name = capture.bones[b]
@@ -163,6 +179,9 @@ def tick() -> float | None:
             settings.message = session.error or f"captured {capture.keyed} frames onto {capture.target}"
             if session.error and capture.keyed:
                 settings.message += f" (the {capture.keyed} frames received are keyed)"
+            if capture.action and capture.target:
+                scene.frame_start = settings.start_frame
+                scene.frame_end = int(np.ceil(settings.start_frame + (capture.keyed - 1) * scene.render.fps / scene.render.fps_base / (session.fps or 1)))
             if settings.push_to_nla and capture.action and capture.target:
                 obj = bpy.data.objects[capture.target]
                 track = obj.animation_data.nla_tracks.new()
@@ -255,6 +274,35 @@ def stop_engine() -> None:
     _ENGINE.clear()
 
 
+class MOCAP_OT_export(bpy.types.Operator):
+    bl_idname = "mocap.export"
+    bl_label = "Export"
+    bl_description = "Export the target rig and its action as FBX or BVH"
+    filepath: StringProperty(subtype="FILE_PATH")
+    format: EnumProperty(items=[("FBX", "FBX", ""), ("BVH", "BVH", "")], default="FBX")
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        self.filepath = f"{context.scene.mocap.target.name if context.scene.mocap.target else 'motion'}.{self.format.lower()}"
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        rig = context.scene.mocap.target
+        if rig is None or rig.animation_data is None or rig.animation_data.action is None:
+            self.report({"ERROR"}, "the target armature has no action to export")
+            return {"CANCELLED"}
+        for obj in context.view_layer.objects:
+            obj.select_set(obj == rig)
+        context.view_layer.objects.active = rig
+        start, end = (int(v) for v in rig.animation_data.action.frame_range)
+        path = bpy.path.abspath(self.filepath)
+        if self.format == "FBX":  # a baked, unsimplified action, no leaf bones: what game engines and DCCs expect
+            return bpy.ops.export_scene.fbx(filepath=path, use_selection=True, object_types={"ARMATURE"}, add_leaf_bones=False,
+                                            bake_anim=True, bake_anim_use_all_actions=False, bake_anim_use_nla_strips=False,
+                                            bake_anim_simplify_factor=0.0)  # fmt: skip
+        return bpy.ops.export_anim.bvh(filepath=path, frame_start=start, frame_end=end, root_transform_only=False)
+
+
 class MOCAP_OT_detect_bone_map(bpy.types.Operator):
     bl_idname = "mocap.detect_bone_map"
     bl_label = "Detect bone map"
@@ -313,7 +361,7 @@ def _show(settings: MocapSettings, bone_map: dict[str, str]) -> None:
         item.joint, item.bone = joint, bone_map.get(joint, "")
 
 
-CLASSES = (BoneMapItem, MocapSettings, MOCAP_OT_capture, MOCAP_OT_detect_bone_map, MOCAP_OT_save_bone_map, MOCAP_OT_load_bone_map, MOCAP_OT_cancel, MOCAP_OT_test_connection, MOCAP_OT_start_engine)
+CLASSES = (BoneMapItem, MocapSettings, MOCAP_OT_capture, MOCAP_OT_export, MOCAP_OT_detect_bone_map, MOCAP_OT_save_bone_map, MOCAP_OT_load_bone_map, MOCAP_OT_cancel, MOCAP_OT_test_connection, MOCAP_OT_start_engine)
 
 
 def register() -> None:

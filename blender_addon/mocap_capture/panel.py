@@ -36,6 +36,8 @@ class MOCAP_PT_capture(bpy.types.Panel):
         if len(settings.bone_map):
             box.template_list("MOCAP_UL_bone_map", "", settings, "bone_map", settings, "bone_map_index", rows=6)
         layout.prop(settings, "start_frame")
+        layout.prop(settings, "fps_mode")
+        layout.prop(settings, "root_motion")
         layout.prop(settings, "foot_lock")
         layout.prop(settings, "smooth")
         layout.prop(settings, "push_to_nla")
@@ -44,6 +46,9 @@ class MOCAP_PT_capture(bpy.types.Panel):
             layout.operator("mocap.cancel", icon="CANCEL")
         else:
             layout.operator("mocap.capture", icon="REC")
+        row = layout.row(align=True)
+        row.operator("mocap.export", text="Export FBX", icon="EXPORT").format = "FBX"
+        row.operator("mocap.export", text="Export BVH", icon="EXPORT").format = "BVH"
         if settings.message:
             for line in settings.message.split("\n"):
                 layout.label(text=line)

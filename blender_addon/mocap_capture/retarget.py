@@ -26,41 +26,48 @@ SMPL_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 def rotvec_to_matrix(rotvecs: np.ndarray) -> np.ndarray:
     """Rotation matrices (..., 3, 3) of axis-angle vectors (..., 3) (Rodrigues)."""
     angle = np.linalg.norm(rotvecs, axis=-1, keepdims=True)
-    axis = rotvecs / np.maximum(angle, 1e-12)
+    axis = rotvecs / np.maximum(angle, 1e-12)  # float32 in, float32 out
     x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
     zero = np.zeros_like(x)
     k = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(rotvecs.shape[:-1] + (3, 3))
     sin, cos = np.sin(angle)[..., None], np.cos(angle)[..., None]
-    return np.eye(3) + sin * k + (1 - cos) * (k @ k)
+    return np.eye(3, dtype=rotvecs.dtype) + sin * k + (1 - cos) * (k @ k)
 
 
 def matrix_to_quaternion(matrices: np.ndarray) -> np.ndarray:
     """Unit quaternions (..., 4: w, x, y, z) of rotation matrices (..., 3, 3), w ≥ 0."""
-    m = matrices
-    trace = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
-    candidates = np.stack([
-        np.stack([1 + trace, m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1),
-        np.stack([m[..., 2, 1] - m[..., 1, 2], 1 + 2 * m[..., 0, 0] - trace, m[..., 0, 1] + m[..., 1, 0], m[..., 0, 2] + m[..., 2, 0]], -1),
-        np.stack([m[..., 0, 2] - m[..., 2, 0], m[..., 0, 1] + m[..., 1, 0], 1 + 2 * m[..., 1, 1] - trace, m[..., 1, 2] + m[..., 2, 1]], -1),
-        np.stack([m[..., 1, 0] - m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0], m[..., 1, 2] + m[..., 2, 1], 1 + 2 * m[..., 2, 2] - trace], -1),
-    ], -2)  # fmt: skip
-    # The candidate with the largest leading term is the numerically safe one.
-    best = np.argmax(np.stack([1 + trace, 1 + 2 * m[..., 0, 0] - trace, 1 + 2 * m[..., 1, 1] - trace, 1 + 2 * m[..., 2, 2] - trace], -1), -1)
-    q = np.take_along_axis(candidates, best[..., None, None], -2)[..., 0, :]
+    m = matrices.reshape(-1, 3, 3)
+    m00, m11, m22 = m[:, 0, 0], m[:, 1, 1], m[:, 2, 2]
+    # Each row is solved from its largest diagonal term (Shepperd), which keeps it exact.
+    leads = np.stack([m00 + m11 + m22, m00, m11, m22], -1)
+    branch = np.argmax(leads, -1)
+    q = np.empty((len(m), 4), m.dtype)
+    for k in range(4):
+        rows = np.flatnonzero(branch == k)
+        r = m[rows]
+        if k == 0:
+            s = 2 * np.sqrt(1 + r[:, 0, 0] + r[:, 1, 1] + r[:, 2, 2])
+            q[rows] = np.stack([s / 4, (r[:, 2, 1] - r[:, 1, 2]) / s, (r[:, 0, 2] - r[:, 2, 0]) / s, (r[:, 1, 0] - r[:, 0, 1]) / s], -1)
+        elif k == 1:
+            s = 2 * np.sqrt(1 + r[:, 0, 0] - r[:, 1, 1] - r[:, 2, 2])
+            q[rows] = np.stack([(r[:, 2, 1] - r[:, 1, 2]) / s, s / 4, (r[:, 0, 1] + r[:, 1, 0]) / s, (r[:, 0, 2] + r[:, 2, 0]) / s], -1)
+        elif k == 2:
+            s = 2 * np.sqrt(1 - r[:, 0, 0] + r[:, 1, 1] - r[:, 2, 2])
+            q[rows] = np.stack([(r[:, 0, 2] - r[:, 2, 0]) / s, (r[:, 0, 1] + r[:, 1, 0]) / s, s / 4, (r[:, 1, 2] + r[:, 2, 1]) / s], -1)
+        else:
+            s = 2 * np.sqrt(1 - r[:, 0, 0] - r[:, 1, 1] + r[:, 2, 2])
+            q[rows] = np.stack([(r[:, 1, 0] - r[:, 0, 1]) / s, (r[:, 0, 2] + r[:, 2, 0]) / s, (r[:, 1, 2] + r[:, 2, 1]) / s, s / 4], -1)
     q /= np.linalg.norm(q, axis=-1, keepdims=True)
-    return q * np.where(q[..., :1] < 0, -1.0, 1.0)
+    q *= np.where(q[:, :1] < 0, -1.0, 1.0)
+    return q.reshape(matrices.shape[:-2] + (4,))
 
 
 def continuous(quaternions: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
     """Quaternions (T, ..., 4) with signs flipped so each is within 90° of the one before
     (``previous``: the last one already keyed), so interpolation never takes the long way."""
-    out = quaternions.copy()
-    last = previous
-    for t in range(len(out)):
-        if last is not None:
-            out[t] *= np.where(np.sum(out[t] * last, -1, keepdims=True) < 0, -1.0, 1.0)
-        last = out[t]
-    return out
+    before = np.concatenate([quaternions[:1] if previous is None else previous[None], quaternions[:-1]])
+    flips = np.where(np.sum(quaternions * before, -1, keepdims=True) < 0, -1.0, 1.0)
+    return quaternions * np.cumprod(flips, axis=0)
 
 
 SMPL24_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
@@ -137,21 +144,24 @@ class Retarget:
     def pose(self, poses: np.ndarray, trans: np.ndarray, smpl_rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pose-bone quaternions (T, B, 4) and the root bone's location (T, 3) for SMPL
         ``poses`` (T, 72 or T, 24, 3; axis-angle) and ``trans`` (T, 3)."""
-        local = rotvec_to_matrix(np.asarray(poses, np.float64).reshape(len(poses), 24, 3))
+        # float32: the matrix products here are the keying's main cost, and 1e-7 is plenty.
+        local = rotvec_to_matrix(np.asarray(poses, np.float32).reshape(len(poses), 24, 3))
         world = np.empty_like(local)
         for j in range(24):
             world[:, j] = local[:, j] if SMPL24_PARENTS[j] < 0 else world[:, SMPL24_PARENTS[j]] @ local[:, j]
-        c = SMPL_TO_BLENDER
+        # C · W · Cᵀ with C a signed permutation: (x, y, z) -> (x, -z, y), done by indexing.
+        order, sign = [0, 2, 1], np.array([1.0, -1.0, 1.0], np.float32)
+        blender = world[..., order, :][..., :, order] * (sign[:, None] * sign[None, :])
         # G: each bone's turn from its rest, in armature space; unmapped bones ride on their parent.
-        turn = np.empty((len(poses), len(self.smpl), 3, 3))
-        for b, (j, p) in enumerate(zip(self.smpl, self.parents)):
-            if j >= 0:
-                turn[:, b] = c @ world[:, j] @ c.T @ self.offset[b].T
-            else:
-                turn[:, b] = turn[:, p] if p >= 0 else np.eye(3)
-        above = np.stack([turn[:, p] if p >= 0 else np.broadcast_to(np.eye(3), turn[:, 0].shape) for p in self.parents], 1)
-        basis = np.swapaxes(self.rest, -1, -2) @ np.swapaxes(above, -1, -2) @ turn @ self.rest
-        target = (self.scale * (np.asarray(trans, np.float64) + smpl_rest[0])) @ c.T
+        turn = np.empty((len(poses), len(self.smpl), 3, 3), np.float32)
+        mapped = self.smpl >= 0
+        turn[:, mapped] = blender[:, self.smpl[mapped]] @ np.swapaxes(self.offset[mapped], -1, -2).astype(np.float32)
+        for b in np.flatnonzero(~mapped):  # parents come first
+            turn[:, b] = turn[:, self.parents[b]] if self.parents[b] >= 0 else np.eye(3)
+        above = np.where((self.parents >= 0)[None, :, None, None], turn[:, np.maximum(self.parents, 0)], np.eye(3, dtype=np.float32))
+        rest = self.rest.astype(np.float32)
+        basis = np.swapaxes(rest, -1, -2) @ (np.swapaxes(above, -1, -2) @ turn) @ rest
+        target = (self.scale * (np.asarray(trans, np.float64) + smpl_rest[0])) @ SMPL_TO_BLENDER.T
         location = (target - self.head) @ self.rest[self.root]
         return matrix_to_quaternion(basis), location
 
