@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# tests/blender runs inside Blender's own environments (tests/test_addon.py starts it there).
+collect_ignore = ["blender"]
+
 import shutil
 
 import numpy as np
