@@ -321,7 +321,8 @@ def mocap(
     smooth: Annotated[float, typer.Option(help="Smoothing of the root trajectory (Gaussian sigma, frames; 0 = none).")] = 1.5,
     no_foot_lock: Annotated[bool, typer.Option("--no-foot-lock", help="Let planted feet slide (no foot locking).")] = False,
     foot_lock: Annotated[float, typer.Option(help="Foot locking strength, 0-1.")] = 1.0,
-    preview: Annotated[bool, typer.Option("--preview", help="Also write NAME.preview.mp4: the 2D skeleton on the video beside a side view of the 3D motion.")] = False,
+    preview: Annotated[bool, typer.Option("--preview", help="Also write NAME.preview.mp4: the 2D skeleton on the video beside a side view of the 3D motion (the body mesh with an SMPL model).")] = False,
+    smpl: SmplOption = None,
     workers: Annotated[int, typer.Option(help="Videos captured at once, each in its own process.")] = 1,
 ) -> None:
     """Video in, world-space SMPL motion out: NAME.npz, NAME.bvh, NAME.fbx and NAME.json per video."""
@@ -344,11 +345,19 @@ def mocap(
         raise _fail(e) from None
     if workers < 1:
         raise _fail(f"--workers must be at least 1, got {workers}")
+    smpl_model = None
+    if preview:  # the body mesh in the preview needs an SMPL model file (and pyrender)
+        from engine.body.smpl_model import SmplModelError, find_smpl_model
+
+        try:
+            smpl_model = find_smpl_model(smpl)
+        except SmplModelError as e:
+            raise _fail(e) from None
     outcomes = []
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as progress:
         overall = progress.add_task("videos", total=len(videos))
         if workers > 1:
-            for outcome in run_many(videos, out, settings, wanted, preview, workers):
+            for outcome in run_many(videos, out, settings, wanted, preview, workers, smpl_model):
                 outcomes.append(outcome)
                 progress.advance(overall)
         else:
@@ -357,7 +366,7 @@ def mocap(
                 def update(name: str, done: int, total: int) -> None:
                     progress.update(stage, description=f"{video.name}: {name}", completed=done, total=total or None)
 
-                outcomes.append(run_one(video, out, settings, wanted, update, preview))
+                outcomes.append(run_one(video, out, settings, wanted, update, preview, smpl=smpl_model))
                 progress.advance(overall)
     table = Table("video", "status", "frames", "seconds", "notes")
     for o in outcomes:

@@ -97,14 +97,16 @@ def test_worker_processes_report_every_video(tmp_path):
 
 def test_small_people_are_looked_at_again_and_others_are_reported(tmp_path):
     from engine.keypoints import detect_pose
-    from engine.pipeline.person import PersonTracker
+    from engine.pipeline.person import PersonTracker, person_boxes
     from engine.video import read_frames
 
-    # Two people: the example dancer beside his mirror image; then the dancer alone, shrunk
+    # Two people: the example dancer beside his mirror image; the same, the mirror image larger
+    # (the taller one is followed); then the dancer alone, shrunk
     # into the corner of a large frame (about a fifth of its height); then tinier still, in a
     # 1080p frame (about an eighth of its height), where the whole-frame detector sees nobody.
-    two, small, tiny = tmp_path / "two.mp4", tmp_path / "small.mp4", tmp_path / "tiny.mp4"
+    two, small, tiny, unequal = (tmp_path / f"{name}.mp4" for name in ("two", "small", "tiny", "unequal"))
     pair = cv2.VideoWriter(str(two), cv2.VideoWriter_fourcc(*"mp4v"), 25, (1280, 360))
+    uneven = cv2.VideoWriter(str(unequal), cv2.VideoWriter_fourcc(*"mp4v"), 25, (1280, 720))
     alone = cv2.VideoWriter(str(small), cv2.VideoWriter_fourcc(*"mp4v"), 25, (1280, 720))
     far = cv2.VideoWriter(str(tiny), cv2.VideoWriter_fourcc(*"mp4v"), 25, (1920, 1080))
     for frame in read_frames(CLIP):
@@ -113,12 +115,16 @@ def test_small_people_are_looked_at_again_and_others_are_reported(tmp_path):
         bgr = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR)
         pair.write(np.concatenate([bgr, bgr[:, ::-1]], axis=1))
         canvas = np.full((720, 1280, 3), 90, np.uint8)
+        canvas[340:700, 0:640] = bgr  # the dancer, his feet near the floor line
+        canvas[0:720, 640:1280] = cv2.resize(bgr[:, ::-1], (640, 720))[:, :]  # his mirror image, twice as tall
+        uneven.write(canvas)
+        canvas = np.full((720, 1280, 3), 90, np.uint8)
         canvas[400:670, 100:580] = cv2.resize(bgr, (480, 270))
         alone.write(canvas)
         canvas = np.full((1080, 1920, 3), 90, np.uint8)
         canvas[700:894, 900:1245] = cv2.resize(bgr, (345, 194))
         far.write(canvas)
-    for writer in (pair, alone, far):
+    for writer in (pair, alone, far, uneven):
         writer.release()
 
     def track(path):
@@ -133,7 +139,38 @@ def test_small_people_are_looked_at_again_and_others_are_reported(tmp_path):
     improved, report = track(small)
     assert report["small_frames"] > 30 and report["redetected_frames"] > 0 and report["frames_with_others"] == []
     assert improved[..., 2].mean() >= landmarks[..., 2].mean()
+    followed, report = track(unequal)
+    heights = np.array([b[3] - b[1] for b in person_boxes(followed) if np.isfinite(b).all()])
+    assert np.median(heights) > 400  # the taller one (about 600 px against 300 px)
     landmarks, _ = detect_pose(f.rgb for f in read_frames(tiny))
     found, report = track(tiny)
     assert landmarks[..., 2].max() == 0 and report["found_by_search"] >= 1  # the first pass sees nobody
     assert (found[..., 2].max(axis=1) > 0).mean() > 0.9 and found[..., 2].mean() > 0.8
+
+
+@needs_weights
+def test_with_an_smpl_model_the_preview_shows_the_body_mesh(tmp_path):
+    pytest.importorskip("pyrender")
+    from engine.pipeline.preview import write_preview
+    from engine.video import read_frames
+    from tests.test_smpl_model import make_synthetic_smpl
+
+    clip = tmp_path / "short.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25, (640, 360))
+    for frame, _ in zip(read_frames(CLIP), range(40)):
+        writer.write(cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+    writer.release()
+    outcome = run_one(clip, tmp_path, Settings(), ("npz",))
+    assert outcome.status == "done", outcome.message
+    motion = Motion.load(tmp_path / "short.npz")
+    model = make_synthetic_smpl(tmp_path / "synthetic_smpl.npz")
+    panels = {}
+    for name, smpl in (("mesh", model), ("skeleton", None)):
+        assert write_preview(clip, motion, tmp_path / f"{name}.mp4", smpl) == []
+        video = cv2.VideoCapture(str(tmp_path / f"{name}.mp4"))
+        video.set(cv2.CAP_PROP_POS_FRAMES, 20)
+        panels[name] = video.read()[1][:, 640:].astype(int)
+    # The mesh panel is a shaded body (many grey-blue pixels), not the skeleton's thin lines.
+    body = (np.abs(panels["mesh"] - 24).max(axis=-1) > 40).mean()
+    lines = (np.abs(panels["skeleton"] - 24).max(axis=-1) > 40).mean()
+    assert body > 3 * lines and body > 0.02

@@ -196,3 +196,10 @@ def test_find_complains_about_a_given_path_without_model(
     make_synthetic_smpl(tmp_path / "synthetic_smpl.npz")
     with pytest.raises(SmplModelError, match="no SMPL model there"):
         find_smpl_model(tmp_path)
+
+
+def test_betas_fitted_to_a_shaped_skeleton_recover_it(model_files):
+    model = SmplModel(model_files["npz"])
+    betas = np.linspace(-1.0, 1.0, model.num_betas)
+    fitted = model.fit_betas(model.rest_joints(betas) + [0.3, 0.0, -0.2])  # placed anywhere
+    np.testing.assert_allclose(model.rest_joints(fitted) - model.rest_joints(fitted)[0], model.rest_joints(betas) - model.rest_joints(betas)[0], atol=1e-6)

@@ -279,6 +279,15 @@ class SmplModel:
         shaped = self.data["v_template"] + shapedirs @ self._betas(betas)
         return self.data["J_regressor"] @ shaped
 
+    def fit_betas(self, rest_joints: np.ndarray) -> np.ndarray:
+        """The betas (num_betas,) whose rest joints best match ``rest_joints`` (24, 3), each
+        relative to its pelvis (least squares: the joints are linear in the betas)."""
+        regressed = self.data["J_regressor"] @ np.moveaxis(self.data["shapedirs"][:, :, : self.num_betas], 2, 0)  # (B, 24, 3)
+        regressed = regressed - regressed[:, :1]
+        target = (rest_joints - rest_joints[0]) - (self.rest_joints(np.zeros(self.num_betas)) - self.rest_joints(np.zeros(self.num_betas))[0])
+        betas, *_ = np.linalg.lstsq(regressed.reshape(self.num_betas, -1).T, target.ravel(), rcond=None)
+        return betas
+
     def forward(
         self, poses: np.ndarray, trans: np.ndarray, betas: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:

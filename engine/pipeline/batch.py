@@ -6,7 +6,7 @@ rates, detection rate, timings, warnings, the files written), each written under
 name and renamed into place only when all succeeded. A video whose report shows the
 same video hash, settings and engine version, with every requested file present, is skipped.
 With ``preview``, ``NAME.preview.mp4`` shows the clip's 2D skeleton beside a side view of the
-3D motion.
+3D motion (the SMPL body mesh when an SMPL model file is given).
 """
 
 from __future__ import annotations
@@ -42,14 +42,16 @@ class Outcome:
     files: list[str] = field(default_factory=list)
 
 
-def run_many(videos: list[Path], out: Path, settings: Settings, formats: tuple[str, ...], preview: bool, workers: int) -> Iterator[Outcome]:
+def run_many(
+    videos: list[Path], out: Path, settings: Settings, formats: tuple[str, ...], preview: bool, workers: int, smpl: Path | None = None
+) -> Iterator[Outcome]:
     """Outcomes of ``videos`` captured ``workers`` at a time in worker processes, as they finish
     (one worker decodes and detects while another lifts, so both cores stay busy)."""
     # Spawned, not forked: a fork of a process already running torch, mediapipe or decoding
     # threads can inherit their locks held and die.
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=spawn, initializer=_worker_threads, initargs=(workers,)) as pool:
-        futures = [pool.submit(run_one, v, out, settings, formats, None, preview) for v in videos]
+        futures = [pool.submit(run_one, v, out, settings, formats, None, preview, None, smpl) for v in videos]
         for future in as_completed(futures):
             yield future.result()
 
@@ -141,7 +143,7 @@ def _up_to_date(video: Path, out: Path, stem: str, settings: Settings, formats: 
 
 def run_one(
     video: Path, out: Path, settings: Settings, formats: tuple[str, ...], progress: Progress | None = None,
-    preview: bool = False, on_frames: FrameSink | None = None,
+    preview: bool = False, on_frames: FrameSink | None = None, smpl: Path | None = None,
 ) -> Outcome:
     """Capture one video into ``out`` (and ``NAME.preview.mp4`` with ``preview``); every error
     becomes a failed :class:`Outcome`. ``on_frames`` gets the motion as it is made (``capture``)."""
@@ -154,7 +156,7 @@ def run_one(
         report["sha256"] = motion.source[1]
         with staged(out) as stage:
             if preview:
-                write_preview(video, motion, stage(f"{stem}.preview.mp4"))
+                report["warnings"] += write_preview(video, motion, stage(f"{stem}.preview.mp4"), smpl)
             files = write_outputs(motion, report, stage, stem, formats, [f"{stem}.preview.mp4"] if preview else [])
         seconds = report["timings_s"]["wall"]
         return Outcome(video, "done", motion.num_frames, seconds, "; ".join(report["warnings"]), files)

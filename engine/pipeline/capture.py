@@ -259,7 +259,9 @@ def capture(
         warnings.append(f"variable frame rate: resampled to {pipeline.fps:.3g} fps by timestamps")
     if person["frames_with_others"]:
         warnings.append(f"someone else is in {len(person['frames_with_others'])} of {person['sampled_frames']} sampled "
-                        "frames; the engine follows the person the detector found first")  # fmt: skip
+                        "frames; the engine follows one person, the tallest in view when it first finds someone")  # fmt: skip
+    if person["chose_larger"]:
+        warnings.append(f"at frames {person['chose_larger']} a taller person than the one first detected was chosen")
     if in_long_gap.any():
         warnings.append(f"{int(in_long_gap.sum())} frames in gaps longer than the bridgeable; pose held, confidence 0")
     report = {

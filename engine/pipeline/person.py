@@ -9,7 +9,9 @@ replace the first ones when they are more confident. While nobody is followed, e
 frame's shorter side), which finds a person down to about an eighth of a 1080p frame's height. Every ``every``-th frame is also
 looked at with the followed person blacked out: a confident pose there (shoulders and hips, at
 least 15 % of the frame tall, away from the followed person) means someone else is in the
-frame, which the report says (the engine follows the person mediapipe found first). Every
+frame, which the report says. When a person is first found (and again whenever the one
+followed was lost), someone taller in the same frame is preferred: the detector is shown the
+frame with the first person blacked out and tracks the taller one from there. Every
 look uses only the frames seen so far, so landmarks are final as soon as a frame is decoded.
 Each look has its own detector, since mediapipe tracks from one image to the next.
 """
@@ -99,6 +101,7 @@ class PersonTracker:
         self._boxes: deque[np.ndarray] = deque(maxlen=steady_frames)
         self.small_frames, self.lost_frames, self.redetected_frames, self.sampled_frames, self.found_by_search = 0, 0, 0, 0, 0
         self.frames_with_others: list[int] = []
+        self.chose_larger: list[int] = []  # frames where someone taller was chosen over the first one found
 
     def __enter__(self) -> PersonTracker:
         return self
@@ -112,6 +115,8 @@ class PersonTracker:
         landmarks, _ = self._main.process(image)
         box = person_boxes(landmarks[None])[0]
         followed = bool(self._boxes) and bool(np.isfinite(np.array(self._boxes)).all(axis=1).any())
+        if not followed and np.isfinite(box).all():
+            landmarks, box = self._largest(image, landmarks, box)
         if not np.isfinite(box).all() and not followed and index % self.search_every == 0:
             landmarks = self._look_around(image, landmarks)
             box = person_boxes(landmarks[None])[0]
@@ -139,6 +144,21 @@ class PersonTracker:
                 self.frames_with_others.append(index)
         return landmarks
 
+    def _largest(self, image: np.ndarray, landmarks: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """When a person is first found: if someone else in the frame is taller, follow them
+        instead (a fresh detector is shown the frame with the first one blacked out, and tracks
+        from there); the landmarks and box of the one followed."""
+        self._others = self._others or PoseDetector()
+        other, _ = self._others.process(_masked(image, box))
+        other_box = person_boxes(other[None])[0]
+        if _someone_else(other, box, image.shape[0]) and other_box[3] - other_box[1] > box[3] - box[1]:
+            self._main.close()  # a fresh detector: a tracking one would keep to the first person's place
+            self._main = PoseDetector()
+            landmarks, _ = self._main.process(_masked(image, box))
+            self.chose_larger.append(len(self._boxes))  # the frame index: one box per frame so far
+            return landmarks, person_boxes(landmarks[None])[0]
+        return landmarks, box
+
     def _look_around(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """The most confident person found on enlarged tiles of the frame (shoulders and hips
         sure), or ``landmarks`` unchanged."""
@@ -154,4 +174,4 @@ class PersonTracker:
     def report(self) -> dict:
         return {"small_frames": self.small_frames, "lost_frames": self.lost_frames, "redetected_frames": self.redetected_frames,
                 "found_by_search": self.found_by_search, "sampled_frames": self.sampled_frames,
-                "frames_with_others": self.frames_with_others}  # fmt: skip
+                "frames_with_others": self.frames_with_others, "chose_larger": self.chose_larger}  # fmt: skip

@@ -1,12 +1,15 @@
 """A preview video: the clip with its 2D skeleton, beside a side view of the 3D motion.
 
-The right panel looks at the world from the person's side (+x, SMPL's left), the floor a line
-at y = 0, framed on the whole clip's extent so the motion reads at a glance. Frames missing
-2D keypoints (confidence 0) draw no 2D skeleton.
+The right panel looks at the world from the person's side (along +x), the floor a line at
+y = 0, framed on the whole clip's extent so the motion reads at a glance. With an SMPL model
+file it shows the body mesh (betas fitted to the clip's skeleton, rendered offscreen by
+pyrender), else the skeleton. Frames missing 2D keypoints (confidence 0) draw no 2D skeleton.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from pathlib import Path
 
 import cv2
@@ -50,11 +53,63 @@ def _side_view(joints: np.ndarray, bounds: tuple[np.ndarray, np.ndarray], size: 
     return panel
 
 
-def write_preview(video: Path, motion: Motion, path: Path) -> None:
-    """Write the preview mp4 of ``motion``, captured from ``video``, to ``path``."""
+class MeshPanel:
+    """The side view as the SMPL body mesh (module docstring); one frame at a time."""
+
+    BATCH = 64  # frames of vertices computed at once
+
+    def __init__(self, smpl: Path, motion: Motion, bounds: tuple[np.ndarray, np.ndarray], side: int) -> None:
+        os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # offscreen, no display needed
+        import pyrender
+        import trimesh
+
+        from engine.body.smpl_model import SmplModel
+
+        self.pyrender, self.trimesh, self.motion = pyrender, trimesh, motion
+        self.model = SmplModel(smpl)
+        self.betas = self.model.fit_betas(motion.rest_joints)
+        # smplx puts the pelvis at its own rest pelvis + trans; ours is at the clip's.
+        self.offset = motion.rest_joints[0] - self.model.rest_joints(self.betas)[0]
+        self.renderer = pyrender.OffscreenRenderer(side, side)
+        low, high = bounds
+        scale = 0.85 * min(side / max(high[0] - low[0], 1e-3), side / max(high[1] - low[1], 1e-3))
+        centre = (low + high) / 2  # (z, y)
+        self.camera_pose = np.array([[0, 0, -1, -10.0], [0, 1, 0, centre[1]], [1, 0, 0, centre[0]], [0, 0, 0, 1]])
+        self.camera = pyrender.OrthographicCamera(xmag=side / 2 / scale, ymag=side / 2 / scale, znear=0.1, zfar=40.0)
+        self.floor_row = int(side / 2 + centre[1] * scale)
+        self.batch_start, self.vertices = -1, None
+
+    def __call__(self, index: int) -> np.ndarray:
+        start = index // self.BATCH * self.BATCH
+        if start != self.batch_start:
+            part = slice(start, start + self.BATCH)
+            self.vertices, _ = self.model.forward(self.motion.poses[part], self.motion.trans[part] + self.offset, self.betas)
+            self.batch_start = start
+        pyrender, trimesh = self.pyrender, self.trimesh
+        body = trimesh.Trimesh(self.vertices[index - start], self.model.faces, process=False)
+        scene = pyrender.Scene(bg_color=[24 / 255] * 3 + [1.0], ambient_light=[0.35] * 3)
+        scene.add(pyrender.Mesh.from_trimesh(body, material=pyrender.MetallicRoughnessMaterial(baseColorFactor=[0.75, 0.8, 0.9, 1.0])))
+        scene.add(self.camera, pose=self.camera_pose)
+        scene.add(pyrender.DirectionalLight(intensity=3.0), pose=self.camera_pose)
+        colour, _ = self.renderer.render(scene)
+        panel = cv2.cvtColor(colour, cv2.COLOR_RGB2BGR)
+        cv2.line(panel, (0, self.floor_row), (panel.shape[1], self.floor_row), (90, 90, 90), 1)
+        return panel
+
+    def close(self) -> None:
+        self.renderer.delete()
+
+
+def write_preview(video: Path, motion: Motion, path: Path, smpl: Path | None = None) -> list[str]:
+    """Write the preview mp4 of ``motion``, captured from ``video``, to ``path`` (the body mesh
+    beside it when ``smpl``, an SMPL model file, is given); returns notes for the report."""
+    notes = []
+    if smpl is not None and importlib.util.find_spec("pyrender") is None:
+        notes.append("preview shows the skeleton: the body mesh needs pyrender (pip install 'mocap-engine[mesh]')")
+        smpl = None
     zy = motion.joints[..., [2, 1]].reshape(-1, 2)
     bounds = (np.minimum(zy.min(axis=0), [np.inf, 0.0]), zy.max(axis=0))
-    writer = None
+    writer, mesh = None, None
     times = np.arange(motion.num_frames) / motion.fps
     try:
         for frame in read_frames(video):
@@ -62,7 +117,9 @@ def write_preview(video: Path, motion: Motion, path: Path) -> None:
             index = min(int(np.searchsorted(times, frame.time - 0.5 / motion.fps)), motion.num_frames - 1)
             image = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR)
             _draw_2d(image, motion.keypoints2d[index])
-            side = _side_view(motion.joints[index], bounds, (image.shape[0], image.shape[0]))
+            if smpl is not None and mesh is None:
+                mesh = MeshPanel(smpl, motion, bounds, image.shape[0])
+            side = mesh(index) if mesh is not None else _side_view(motion.joints[index], bounds, (image.shape[0], image.shape[0]))
             canvas = np.concatenate([image, side], axis=1)
             if writer is None:
                 writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), motion.fps, canvas.shape[1::-1])
@@ -72,3 +129,6 @@ def write_preview(video: Path, motion: Motion, path: Path) -> None:
     finally:
         if writer is not None:
             writer.release()
+        if mesh is not None:
+            mesh.close()
+    return notes
