@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from engine.body.joints import H36M17
 from engine.data.cameras import Camera, look_at
@@ -67,10 +68,16 @@ def test_a_pinned_foot_stays_on_its_spot_and_lets_go_smoothly():
     feet[:, 0, 0] = np.linspace(0, 0.2, frames)  # the left foot creeps forward
     planted = np.zeros((frames, 2), bool)
     planted[5:12, 0] = True
-    pins, reach = FootPins(lock=1.0), []
+    turns = Rotation.from_rotvec(np.linspace(0, 0.5, frames)[:, None, None] * [1.0, 0.0, 0.0]).as_matrix()  # (T, 1, 3, 3)
+    turns = np.repeat(turns, 2, axis=1)  # both feet tip forward as the shins turn
+    pins, reach, held = FootPins(lock=1.0), [], []
     for start in range(0, frames, 7):  # frames arrive in calls of any size
-        reach.append(pins.offsets(feet[start : start + 7], planted[start : start + 7]))
-    where = feet + np.concatenate(reach)
+        moves, turned = pins.pins(feet[start : start + 7], turns[start : start + 7], planted[start : start + 7])
+        reach.append(moves)
+        held.append(turned)
+    where, held = feet + np.concatenate(reach), np.concatenate(held)
+    np.testing.assert_allclose(held[5:12, 0], np.repeat(turns[5:6, 0], 7, axis=0), atol=1e-12)  # turned as it landed
+    np.testing.assert_allclose(held[17:, 0], turns[17:, 0], atol=1e-12)  # then its own turn again
     np.testing.assert_allclose(where[5:12, 0], np.tile([feet[5, 0, 0], FOOT_ABOVE_FLOOR, 0.0], (7, 1)))
     held = feet[11, 0, 0] - feet[5, 0, 0]  # how far behind its creep the pin held the foot
     assert np.abs(np.diff(where[:, 0, 0])).max() < 0.4 * held  # no jump when it lifts: the offset fades

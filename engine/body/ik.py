@@ -159,10 +159,13 @@ def solve_ik(h36m: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return local, pelvis - rest[0]
 
 
-def reach_with_leg(local: np.ndarray, rest: np.ndarray, trans: np.ndarray, side: str, target: np.ndarray) -> np.ndarray:
+def reach_with_leg(
+    local: np.ndarray, rest: np.ndarray, trans: np.ndarray, side: str, target: np.ndarray, ankle_world: np.ndarray | None = None
+) -> np.ndarray:
     """``local`` rotations (T, 24, 3, 3) with the ``side`` ("l" or "r") hip and knee turned so
     that the ankle reaches ``target`` (T, 3, world), as near as the leg's length allows: the
-    knee bends in the plane of the hip, the target and the knee as it was (two-bone IK)."""
+    knee bends in the plane of the hip, the target and the knee as it was (two-bone IK). The
+    ankle keeps its world orientation, or takes ``ankle_world`` (T, 3, 3) when given."""
     hip, knee, ankle = (_S(f"{side}_{j}") for j in ("hip", "knee", "ankle"))
     joints, world = forward_kinematics_np(local, rest, trans, rep="matrix")
     thigh, shin = (np.linalg.norm(rest[b] - rest[a]) for a, b in ((hip, knee), (knee, ankle)))
@@ -184,6 +187,6 @@ def reach_with_leg(local: np.ndarray, rest: np.ndarray, trans: np.ndarray, side:
     out_local = local.copy()
     out_local[:, hip] = np.swapaxes(world[:, SMPL24.parents[hip]], -1, -2) @ hip_world
     out_local[:, knee] = np.swapaxes(hip_world, -1, -2) @ knee_world
-    # The ankle keeps its world orientation, so the foot does not swing with the shin.
-    out_local[:, ankle] = np.swapaxes(knee_world, -1, -2) @ world[:, ankle]
+    # The foot does not swing with the shin.
+    out_local[:, ankle] = np.swapaxes(knee_world, -1, -2) @ (world[:, ankle] if ankle_world is None else ankle_world)
     return out_local

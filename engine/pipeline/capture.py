@@ -185,12 +185,14 @@ class _Capture:
         part = slice(self.emitted, done)
         poses, trans = self.solved["poses"][part], self.solved["trans"][part] + correction[part]
         joints = self.solved["joints"][part] + correction[part, None]
-        reach = self.pins.offsets(joints[:, SMPL_FEET], contacts[part] > 0.5)
-        moved = np.abs(reach).max(axis=(1, 2)) > 1e-6
+        local = Rotation.from_rotvec(poses.reshape(-1, 3)).as_matrix().reshape(-1, 24, 3, 3)
+        turns = forward_kinematics_np(local, self.rest, trans, rep="matrix")[1][:, SMPL_FEET]
+        reach, held = self.pins.pins(joints[:, SMPL_FEET], turns, contacts[part] > 0.5)
+        moved = (np.abs(reach).max(axis=(1, 2)) > 1e-6) | (np.abs(held - turns).max(axis=(1, 2, 3)) > 1e-6)
         if moved.any():
-            local = Rotation.from_rotvec(poses[moved].reshape(-1, 3)).as_matrix().reshape(-1, 24, 3, 3)
+            local = local[moved]
             for f, side in enumerate("lr"):
-                local = reach_with_leg(local, self.rest, trans[moved], side, joints[moved, SMPL_FEET[f]] + reach[moved, f])
+                local = reach_with_leg(local, self.rest, trans[moved], side, joints[moved, SMPL_FEET[f]] + reach[moved, f], held[moved, f])
             poses = poses.copy()
             poses[moved] = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_rotvec().reshape(-1, 72)
             joints = joints.copy()

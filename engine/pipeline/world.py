@@ -187,13 +187,15 @@ def lock_settled(planted: np.ndarray, horizon: int) -> int:
 
 
 class FootPins:
-    """Where each planted foot must be, frame after frame: the spot it landed on, on the floor.
+    """Where each planted foot must be, frame after frame: the spot it landed on, on the floor,
+    turned as it landed.
 
     The root correction (:func:`foot_lock_correction`) holds a single planted foot exactly; with
     both feet planted it can only split their disagreement. A pin asks the leg to reach the
-    spot itself (:func:`~engine.body.ik.reach_with_leg`); when the foot lifts, the pin's last
-    offset fades out over ``FADE_FRAMES`` so the leg does not jump. Frames come in order, in
-    any number of calls; the state carries over.
+    spot itself (:func:`~engine.body.ik.reach_with_leg`) with the foot turned as it was when it
+    landed (so the toes stay put too); when the foot lifts, the pin's last offset and turn fade
+    out over ``FADE_FRAMES`` so the leg does not jump. Frames come in order, in any number of
+    calls; the state carries over.
     """
 
     FADE_FRAMES = 5
@@ -201,22 +203,32 @@ class FootPins:
     def __init__(self, lock: float) -> None:
         self.lock = lock
         self.spots: list[np.ndarray | None] = [None, None]
+        self.turns: list[np.ndarray | None] = [None, None]  # the foot's world rotation at landing
         self.fading = [np.zeros(3), np.zeros(3)]
+        self.fading_turn = [np.zeros(3), np.zeros(3)]  # rotation vector from natural to held, at lift
         self.since_lift = [self.FADE_FRAMES, self.FADE_FRAMES]
 
-    def offsets(self, feet: np.ndarray, planted: np.ndarray) -> np.ndarray:
+    def pins(self, feet: np.ndarray, turns: np.ndarray, planted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """How far (T, 2, 3) each foot of ``feet`` (T, 2, 3: world, after the root correction)
-        must move, given ``planted`` (T, 2)."""
-        out = np.zeros(feet.shape)
+        must move, and the world rotations (T, 2, 3, 3) its ankle must take instead of ``turns``
+        (T, 2, 3, 3), given ``planted`` (T, 2)."""
+        moves, held = np.zeros(feet.shape), turns.copy()
         for t in range(len(feet)):
             for f in range(2):
                 if planted[t, f]:
                     if self.spots[f] is None:
                         self.spots[f] = np.array([feet[t, f, 0], FOOT_ABOVE_FLOOR, feet[t, f, 2]])
-                    out[t, f] = self.spots[f] - feet[t, f]
-                    self.fading[f], self.since_lift[f] = out[t, f], 0
+                        self.turns[f] = turns[t, f]
+                    moves[t, f], held[t, f] = self.spots[f] - feet[t, f], self.turns[f]
+                    self.fading[f], self.since_lift[f] = moves[t, f], 0
+                    self.fading_turn[f] = Rotation.from_matrix(self.turns[f] @ turns[t, f].T).as_rotvec()
                 else:
                     self.spots[f] = None
                     self.since_lift[f] += 1
-                    out[t, f] = self.fading[f] * max(0.0, 1 - self.since_lift[f] / self.FADE_FRAMES)
-        return out * self.lock
+                    weight = max(0.0, 1 - self.since_lift[f] / self.FADE_FRAMES)
+                    moves[t, f] = self.fading[f] * weight
+                    held[t, f] = Rotation.from_rotvec(self.fading_turn[f] * weight).as_matrix() @ turns[t, f]
+        if self.lock < 1:  # a partial lock moves and turns the feet part of the way
+            delta = Rotation.from_matrix((held @ np.swapaxes(turns, -1, -2)).reshape(-1, 3, 3)).as_rotvec() * self.lock
+            held = Rotation.from_rotvec(delta).as_matrix().reshape(held.shape) @ turns
+        return moves * self.lock, held
