@@ -274,6 +274,9 @@ def stop_engine() -> None:
     _ENGINE.clear()
 
 
+atexit.register(stop_engine)  # a local engine ends with Blender
+
+
 class MOCAP_OT_export(bpy.types.Operator):
     bl_idname = "mocap.export"
     bl_label = "Export"
@@ -368,7 +371,6 @@ def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     bpy.types.Scene.mocap = PointerProperty(type=MocapSettings)
-    atexit.register(stop_engine)
 
 
 def unregister() -> None:
