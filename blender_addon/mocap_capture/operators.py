@@ -152,7 +152,7 @@ def tick() -> float | None:
     for key, capture in list(CAPTURES.items()):
         scene = bpy.data.scenes.get(capture.scene)
         if scene is None:
-            capture.session.cancel()
+            capture.session.stop("its scene was deleted")
             del CAPTURES[key]
             continue
         settings = scene.mocap
@@ -167,8 +167,7 @@ def tick() -> float | None:
             try:
                 _key(capture, now, settings)
             except Exception as e:  # e.g. a bone map without a pelvis: stop this capture, say why
-                capture.session.cancel()
-                capture.session.finished, capture.session.error = True, f"could not key {capture.target}: {e}"
+                capture.session.stop(f"could not key {capture.target}: {e}")
                 later = {k: v[:0] for k, v in later.items()}
             capture.waiting = [later] if len(later["poses"]) else []
         session = capture.session

@@ -352,3 +352,26 @@ def test_keying_ten_thousand_frames_of_24_bones_with_retargeting_takes_under_a_s
     print(f"\nkeyed {frames} frames x {len(curves) // 4} bones (+ root) with retargeting in {seconds:.2f} s of CPU ({wall:.2f} s wall)")
     assert len(curves) == 22 * 4 and all(len(c.keyframe_points) == frames for c in curves)
     assert seconds < 1.0
+
+
+def test_a_rig_with_no_bone_for_the_pelvis_is_refused_plainly(addon, engine):
+    address, _, _ = engine
+    prefs, settings = _prefs(), bpy.context.scene.mocap
+    prefs.engine_address = address
+    data = bpy.data.armatures.new("odd_rig")
+    rig = bpy.data.objects.new("odd_rig", data)
+    bpy.context.collection.objects.link(rig)
+    bpy.context.view_layer.objects.active = rig
+    bpy.ops.object.mode_set(mode="EDIT")
+    bone = data.edit_bones.new("Bone")
+    bone.head, bone.tail = (0, 0, 0), (0, 0, 1)
+    bpy.ops.object.mode_set(mode="OBJECT")
+    settings.target, settings.video = rig, str(CLIP)
+    settings.bone_map.clear()
+    deadline = time.monotonic() + 60
+    while bpy.ops.mocap.test_connection() and not prefs.engine_status.startswith("engine"):
+        assert time.monotonic() < deadline, prefs.engine_status
+        time.sleep(0.5)
+    assert bpy.ops.mocap.capture() == {"FINISHED"}
+    _run(addon, 300)
+    assert not addon.CAPTURES and "no bone for the SMPL pelvis on odd_rig" in settings.message, settings.message

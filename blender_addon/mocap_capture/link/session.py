@@ -100,8 +100,14 @@ class CaptureSession:
         return []
 
     def cancel(self) -> None:
+        """Ask the engine to stop the job; its ``error`` (cancelled) ends the session."""
         if not self.finished:
             self.client.cancel(self.job)
+
+    def stop(self, reason: str) -> None:
+        """End the session here and now (cancelling the job), with ``reason`` as its error."""
+        self.cancel()
+        self._end(reason)
 
     def _end(self, error: str | None) -> None:
         self.error, self.finished = error, True
