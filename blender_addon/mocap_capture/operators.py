@@ -322,28 +322,28 @@ class MOCAP_OT_detect_bone_map(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class MOCAP_OT_save_bone_map(bpy.types.Operator):
-    bl_idname = "mocap.save_bone_map"
-    bl_label = "Save bone map"
+class _PicksAFile:
+    """An operator that asks for a file path first."""
+
     filepath: StringProperty(subtype="FILE_PATH")
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
         context.window_manager.fileselect_add(self)
         return {"RUNNING_MODAL"}
+
+
+class MOCAP_OT_save_bone_map(_PicksAFile, bpy.types.Operator):
+    bl_idname = "mocap.save_bone_map"
+    bl_label = "Save bone map"
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         bone_maps.save({i.joint: i.bone for i in context.scene.mocap.bone_map if i.bone}, Path(bpy.path.abspath(self.filepath)))
         return {"FINISHED"}
 
 
-class MOCAP_OT_load_bone_map(bpy.types.Operator):
+class MOCAP_OT_load_bone_map(_PicksAFile, bpy.types.Operator):
     bl_idname = "mocap.load_bone_map"
     bl_label = "Load bone map"
-    filepath: StringProperty(subtype="FILE_PATH")
-
-    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        context.window_manager.fileselect_add(self)
-        return {"RUNNING_MODAL"}
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:

@@ -90,6 +90,14 @@ def _prefs():
     return bpy.context.preferences.addons["bl_ext.user_default.mocap_capture"].preferences
 
 
+def _wait_for_engine(prefs) -> None:
+    """Until the engine at the preferences' address answers (it starts in a few seconds)."""
+    deadline = time.monotonic() + 60
+    while bpy.ops.mocap.test_connection() and not prefs.engine_status.startswith("engine"):
+        assert time.monotonic() < deadline, prefs.engine_status
+        time.sleep(0.5)
+
+
 def _run(operators, seconds: float) -> list[tuple[float, float]]:
     """Call the timer's function as Blender would until the captures end; each tick's CPU and
     wall seconds (CPU time is what the tick costs; wall time also holds the machine's load)."""
@@ -110,6 +118,19 @@ def test_the_extension_installs_headless_and_registers(addon):
     assert prefs.engine_address == "tcp://127.0.0.1:5557" and hasattr(bpy.context.scene, "mocap")
 
 
+def test_a_bone_map_saves_and_loads_as_json(addon, tmp_path):
+    settings = bpy.context.scene.mocap
+    settings.bone_map.clear()
+    item = settings.bone_map.add()
+    item.joint, item.bone = "pelvis", "Hips"
+    assert bpy.ops.mocap.save_bone_map(filepath=str(tmp_path / "map.json")) == {"FINISHED"}
+    settings.bone_map.clear()
+    assert bpy.ops.mocap.load_bone_map(filepath=str(tmp_path / "map.json")) == {"FINISHED"}
+    assert {i.joint: i.bone for i in settings.bone_map if i.bone} == {"pelvis": "Hips"} and settings.preset == "custom"
+    settings.bone_map.clear()  # the captures below detect their rigs' maps
+    settings.preset = ""
+
+
 def test_a_wrong_address_is_said_plainly(addon):
     prefs, settings = _prefs(), bpy.context.scene.mocap
     prefs.engine_address = _free_address()  # nobody listens there
@@ -125,10 +146,7 @@ def test_capture_keys_a_created_smpl_armature_like_the_engines_fk(addon, engine)
     address, served, _ = engine
     prefs, settings = _prefs(), bpy.context.scene.mocap
     prefs.engine_address = address
-    deadline = time.monotonic() + 60
-    while bpy.ops.mocap.test_connection() and not prefs.engine_status.startswith("engine"):
-        assert time.monotonic() < deadline, prefs.engine_status
-        time.sleep(0.5)
+    _wait_for_engine(prefs)
     settings.video, settings.target, settings.start_frame, settings.fps_mode = str(CLIP), None, 1, "SOURCE"
     settings.push_to_nla = True
     assert bpy.ops.mocap.capture() == {"FINISHED"}
@@ -167,14 +185,12 @@ def test_an_engine_killed_mid_capture_is_reported_and_the_keys_stay(addon, engin
     address, _, process = engine
     prefs, settings = _prefs(), bpy.context.scene.mocap
     prefs.engine_address = address
-    deadline = time.monotonic() + 60
-    while bpy.ops.mocap.test_connection() and not prefs.engine_status.startswith("engine"):
-        assert time.monotonic() < deadline, prefs.engine_status
-        time.sleep(0.5)
+    _wait_for_engine(prefs)
     settings.video, settings.target = str(CLIP), None
     assert bpy.ops.mocap.capture() == {"FINISHED"}
     capture = next(iter(addon.CAPTURES.values()))
-    while capture.keyed == 0 and time.monotonic() < deadline + 120:
+    deadline = time.monotonic() + 120
+    while capture.keyed == 0 and time.monotonic() < deadline:
         addon.tick()
         time.sleep(0.01)
     process.kill()
@@ -253,10 +269,7 @@ def test_capture_onto_an_a_posed_mixamo_rig_with_odd_rolls(addon, engine):
     settings.target, settings.video, settings.start_frame, settings.fps_mode = rig, str(CLIP), 1, "SOURCE"
     assert bpy.ops.mocap.detect_bone_map() == {"FINISHED"} and settings.preset == "Mixamo"
     assert sum(bool(i.bone) for i in settings.bone_map) == 22  # no hand bones on this rig
-    deadline = time.monotonic() + 60
-    while bpy.ops.mocap.test_connection() and not prefs.engine_status.startswith("engine"):
-        assert time.monotonic() < deadline, prefs.engine_status
-        time.sleep(0.5)
+    _wait_for_engine(prefs)
     assert bpy.ops.mocap.capture() == {"FINISHED"}
     _run(addon, 300)
     assert settings.message.startswith("captured 217 frames onto mixamo_rig"), settings.message
@@ -305,10 +318,7 @@ def test_exported_fbx_and_bvh_reimport_with_the_same_motion(addon, engine, tmp_p
     rig, _ = _a_pose_mixamo_rig(seed=1)
     settings.target, settings.video, settings.start_frame, settings.fps_mode = rig, str(CLIP), 1, "SCENE"
     bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = 24, 1.0
-    deadline = time.monotonic() + 60
-    while bpy.ops.mocap.test_connection() and not prefs.engine_status.startswith("engine"):
-        assert time.monotonic() < deadline, prefs.engine_status
-        time.sleep(0.5)
+    _wait_for_engine(prefs)
     assert bpy.ops.mocap.capture() == {"FINISHED"}
     _run(addon, 300)
     start, end = rig.animation_data.action.frame_range  # 217 clip frames at 25 fps on a 24 fps scene
@@ -368,10 +378,7 @@ def test_a_rig_with_no_bone_for_the_pelvis_is_refused_plainly(addon, engine):
     bpy.ops.object.mode_set(mode="OBJECT")
     settings.target, settings.video = rig, str(CLIP)
     settings.bone_map.clear()
-    deadline = time.monotonic() + 60
-    while bpy.ops.mocap.test_connection() and not prefs.engine_status.startswith("engine"):
-        assert time.monotonic() < deadline, prefs.engine_status
-        time.sleep(0.5)
+    _wait_for_engine(prefs)
     assert bpy.ops.mocap.capture() == {"FINISHED"}
     _run(addon, 300)
     assert not addon.CAPTURES and "no bone for the SMPL pelvis on odd_rig" in settings.message, settings.message
