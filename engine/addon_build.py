@@ -5,6 +5,11 @@ The zip is built from ``blender_addon/mocap_capture`` plus the engine's own ``pr
 the same code), and pyzmq wheels for every platform Blender 4.2+ runs on (its Python is 3.11),
 downloaded once from PyPI into a cache folder. Building and validating use Blender's extension
 tool (``blender_ext.py``), which ships inside the ``bpy`` module.
+
+The zip's files sit in one top-level ``mocap_capture/`` folder, which both installers accept:
+Blender's extension installer (it looks for the manifest one folder down) and the legacy
+add-on installer (which unpacks the folder as the add-on's package; ``bl_info`` and the
+bundled wheels, unpacked by the add-on itself, make it work there).
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from importlib.metadata import version
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "blender_addon" / "mocap_capture"
-WHEEL_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_28_aarch64", "win_amd64", "macosx_10_15_universal2")
+# pip's platform tag for each platform Blender 4.2+ runs on, and what names its wheel
+WHEEL_PLATFORMS = {"manylinux_2_28_x86_64": ("linux", "x86_64"), "manylinux_2_28_aarch64": ("linux", "aarch64"),
+                   "win_amd64": ("win_amd64",), "macosx_10_15_universal2": ("macosx", "universal2")}
 
 
 class AddonBuildError(RuntimeError):
@@ -38,23 +46,24 @@ def blender_ext_tool() -> Path:
     return found[-1]
 
 
+def _cached_wheels(cache: Path, fragments: tuple[str, ...]) -> list[Path]:
+    return [w for w in cache.glob(f"pyzmq-{version('pyzmq')}-*.whl") if all(f in w.name for f in fragments)]
+
+
 def pyzmq_wheels(cache: Path) -> list[Path]:
     """pyzmq wheels (this environment's pyzmq version) for CPython 3.11 on each platform, cached."""
     cache.mkdir(parents=True, exist_ok=True)
     pinned = f"pyzmq=={version('pyzmq')}"
     wheels = []
-    for platform in WHEEL_PLATFORMS:
-        tag = platform.split("_")[-1] if platform.startswith("manylinux") else platform.split("_", 1)[0]
-        have = [w for w in cache.glob(f"pyzmq-{version('pyzmq')}-*.whl") if tag in w.name and ("win" in tag) == ("win" in w.name)]
-        if not have:
+    for platform, fragments in WHEEL_PLATFORMS.items():
+        if not _cached_wheels(cache, fragments):
             command = [sys.executable, "-m", "pip", "download", pinned, "--only-binary=:all:", "--no-deps", "--quiet",
                        "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3",
                        "--platform", platform, "--dest", str(cache)]  # fmt: skip
             result = subprocess.run(command, capture_output=True, text=True)
             if result.returncode != 0:
                 raise AddonBuildError(f"could not download {pinned} for {platform}: {result.stderr.strip()[-500:]}")
-            have = [w for w in cache.glob(f"pyzmq-{version('pyzmq')}-*.whl") if tag in w.name]
-        wheels += have[:1]
+        wheels += _cached_wheels(cache, fragments)[:1]
     return wheels
 
 
@@ -83,6 +92,17 @@ def build_addon(out: Path, cache: Path = REPO / "build" / "wheels") -> Path:
         out.mkdir(parents=True, exist_ok=True)
         target = out / f"mocap_capture-{addon_version}.zip"
         target.unlink(missing_ok=True)
-        _run_tool("build", "--source-dir", str(staging), "--output-filepath", str(target))
+        flat = Path(scratch) / "flat.zip"
+        _run_tool("build", "--source-dir", str(staging), "--output-filepath", str(flat))
+        _nest(flat, target, SOURCE.name)
     _run_tool("validate", str(target))
     return target
+
+
+def _nest(flat: Path, target: Path, folder: str) -> None:
+    """Copy the zip ``flat`` to ``target`` with every file moved into ``folder/``."""
+    with zipfile.ZipFile(flat) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as nested:
+        for info in source.infolist():
+            info_copy = zipfile.ZipInfo(f"{folder}/{info.filename}", info.date_time)
+            info_copy.external_attr = info.external_attr
+            nested.writestr(info_copy, source.read(info), zipfile.ZIP_DEFLATED)

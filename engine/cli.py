@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import platform
+import signal
+import threading
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -398,7 +400,9 @@ def serve(
     except PermissionError as e:
         raise _fail(e) from None
     console.print(f"engine serving on {server.address}")
-    server.serve()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a terminated engine ends its capture processes too
+    server.serve(stop)
 
 
 @keys_app.command("generate")

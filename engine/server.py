@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
+import os
 import queue
 import threading
 import uuid
@@ -79,9 +80,18 @@ def generate_keys(folder: Path) -> tuple[Path, Path]:
     return folder / "server.pub", folder / "server.key"
 
 
+def _exit_with_server() -> None:
+    """End this capture process when the server's process ends, even when it was killed (SIGKILL
+    gives it no chance to end its children): an orphan would hold its memory and its inherited
+    stdout forever."""
+    mp.parent_process().join()
+    os._exit(1)
+
+
 def _work(jobs: mp.Queue, events: mp.Queue) -> None:
     """A capture process: loads the pipeline first (seconds), then waits for one job and runs it
     as ``engine mocap`` does, passing progress and frames back through ``events``."""
+    threading.Thread(target=_exit_with_server, daemon=True).start()
     import mediapipe.python.solutions.pose  # noqa: F401  (the detector's import takes seconds)
 
     from engine.pipeline.batch import run_one

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -146,6 +150,44 @@ def test_fuzzed_messages_get_errors_and_the_engine_keeps_serving(engine, frames)
     assert socket.poll(2000) and b"pong" in socket.recv_multipart()[0]
     socket.close(0)
     assert b'"error"' in reply[0] or b'"pong"' in reply[0] or b'"welcome"' in reply[0]
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads child processes from /proc")
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["terminated", "killed"])
+def test_the_capture_process_ends_with_the_engine_however_it_is_stopped(how, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    engine = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--bind", address, "--out", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    client = Client(address)
+    try:
+        deadline = time.monotonic() + 120
+        while not client.hello(timeout_s=5.0).fields["capabilities"]["warm"]:
+            assert time.monotonic() < deadline, "no capture process loaded within 120 s"
+            time.sleep(0.2)
+        workers = _children(engine.pid)
+        assert workers
+        engine.send_signal(how)
+        assert engine.wait(10) == (0 if how == signal.SIGTERM else -signal.SIGKILL)  # SIGTERM: a clean stop
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, f"capture processes outlived the engine ({how.name})"
+            time.sleep(0.1)
+    finally:
+        client.close()
+        engine.kill()
 
 
 def test_exposed_bind_needs_keys(tmp_path):

@@ -6,7 +6,7 @@ Only bpy, numpy and pyzmq run here; the engine's protocol and client modules are
 ``link/`` by ``engine addon build``, so both sides speak through the same code.
 """
 
-bl_info = {  # for installing as a legacy add-on; Blender 4.2+ reads blender_manifest.toml
+bl_info = {  # for installing as a legacy add-on (the same zip); extensions read blender_manifest.toml
     "name": "Mocap Capture",
     "description": "Capture a person's motion from a video onto any rig",
     "author": "mocap-engine developers",
@@ -16,7 +16,11 @@ bl_info = {  # for installing as a legacy add-on; Blender 4.2+ reads blender_man
     "category": "Animation",
 }
 
-from . import operators, panel, preferences  # noqa: E402  (bl_info first: Blender reads it without importing)
+from .bundled_pyzmq import ensure_pyzmq  # noqa: E402  (bl_info first: Blender reads it without importing)
+
+ensure_pyzmq()  # a legacy install has no wheels installed by Blender
+
+from . import operators, panel, preferences  # noqa: E402
 
 _MODULES = (preferences, operators, panel)
 

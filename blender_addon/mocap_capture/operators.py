@@ -258,18 +258,35 @@ class MOCAP_OT_start_engine(bpy.types.Operator):
         if _ENGINE and _ENGINE[0].poll() is None:
             self.report({"INFO"}, "the local engine is running")
             return {"FINISHED"}
-        command = bpy.path.abspath(prefs.engine_command)
-        if not command or not Path(command).is_file():
-            self.report({"ERROR"}, f"no engine executable at {command!r}: set it in the add-on's preferences")
+        program = bpy.path.abspath(prefs.engine_command)
+        if not program or not Path(program).is_file():
+            self.report({"ERROR"}, f"no engine executable or Python at {program!r}: set it in the add-on's preferences")
             return {"CANCELLED"}
-        _ENGINE[:] = [subprocess.Popen([command, "serve", "--bind", prefs.engine_address])]
-        prefs.engine_status = f"started {command}"
+        command = engine_command(program, prefs.engine_address)
+        try:
+            _ENGINE[:] = [subprocess.Popen(command)]
+        except OSError as e:
+            self.report({"ERROR"}, f"could not start {program}: {e}")
+            return {"CANCELLED"}
+        prefs.engine_status = f"started {' '.join(command)}"
         return {"FINISHED"}
 
 
+def engine_command(program: str, address: str) -> list[str]:
+    """The command that serves at ``address`` from ``program``: the ``engine`` executable, or the
+    Python of the environment mocap-engine is installed in."""
+    engine = [program, "-m", "engine"] if Path(program).name.lower().startswith("python") else [program]
+    return [*engine, "serve", "--bind", address]
+
+
 def stop_engine() -> None:
+    """Stop the engine this Blender started, if any (it has a few seconds to end its captures)."""
     for process in _ENGINE:
         process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
     _ENGINE.clear()
 
 

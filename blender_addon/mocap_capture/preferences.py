@@ -14,7 +14,7 @@ class MocapPreferences(bpy.types.AddonPreferences):
     server_key: StringProperty(name="Server key", subtype="FILE_PATH",
                                description="The engine's server.pub, when it serves beyond this machine with CURVE keys")  # fmt: skip
     engine_command: StringProperty(name="Local engine", subtype="FILE_PATH",
-                                   description="The `engine` executable of an installed mocap-engine, to start one here on demand")  # fmt: skip
+                                   description="The `engine` executable of an installed mocap-engine, or the Python of its environment, to start one here on demand")  # fmt: skip
     engine_status: StringProperty(name="Status", default="not tested")
 
     def draw(self, context: bpy.types.Context) -> None:

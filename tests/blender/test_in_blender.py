@@ -116,6 +116,29 @@ def test_the_extension_installs_headless_and_registers(addon):
         assert hasattr(bpy.ops.mocap, name)
     prefs = _prefs()
     assert prefs.engine_address == "tcp://127.0.0.1:5557" and hasattr(bpy.context.scene, "mocap")
+    python = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    wheels_installed = Path(bpy.utils.user_resource("EXTENSIONS", path=f".local/lib/{python}/site-packages"))
+    assert (wheels_installed / "zmq").is_dir()  # Blender installed the bundled pyzmq wheel for this platform
+
+
+@pytest.mark.parametrize("program", ["engine", "python"])
+def test_a_local_engine_starts_from_its_executable_or_its_python_and_stops(addon, program, tmp_path, monkeypatch):
+    prefs = _prefs()
+    monkeypatch.chdir(tmp_path)  # where the started engine writes its captures
+    prefs.engine_command = os.path.join(os.path.dirname(os.environ["MOCAP_ENGINE"]), program)
+    prefs.engine_address = _free_address()
+    assert bpy.ops.mocap.start_engine() == {"FINISHED"}
+    process = addon._ENGINE[0]
+    _wait_for_engine(prefs)
+    addon.stop_engine()
+    assert process.poll() is not None and not addon._ENGINE
+
+
+def test_a_missing_local_engine_is_said_plainly(addon):
+    prefs = _prefs()
+    prefs.engine_command = "/nowhere/engine"
+    with pytest.raises(RuntimeError, match="no engine executable or Python at '/nowhere/engine'"):
+        bpy.ops.mocap.start_engine()
 
 
 def test_a_bone_map_saves_and_loads_as_json(addon, tmp_path):
