@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import platform
+import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -38,8 +39,11 @@ def ensure_pyzmq(wheels: Path = HERE / "wheels", vendor: Path = HERE / "vendor")
         raise ImportError(f"Mocap Capture needs pyzmq: no bundled wheel for {sys.platform} {platform.machine()} "
                           f"in {wheels}; install pyzmq into Blender's Python")  # fmt: skip
     target = vendor / matching[-1].stem
-    if not (target / "zmq").is_dir():
+    if not target.is_dir():
+        partial = target.with_name(target.name + ".partial")  # renamed when whole: an interrupted unpack is redone
+        shutil.rmtree(partial, ignore_errors=True)
         with zipfile.ZipFile(matching[-1]) as wheel:
-            wheel.extractall(target)
+            wheel.extractall(partial)
+        partial.rename(target)
     sys.path.insert(0, str(target))
     importlib.invalidate_caches()
