@@ -221,19 +221,25 @@ def eval_lift(
     frames: Annotated[int, typer.Option(help="Window length in frames.")] = 243,
     seed: Annotated[int, typer.Option(help="Seed of the cameras and the noise.")] = 0,
     json_out: JsonOption = None,
+    card: Annotated[bool, typer.Option("--card", help="Also record the scores in the shipped model's card (test_metrics).")] = False,
 ) -> None:
     """Score a 3D lifter on mocap seen by random virtual cameras (same cameras for every model)."""
     from engine.eval.lift import evaluate_lifter
-    from engine.lifting import load_lifter
+    from engine.lifting import SHIPPED_WEIGHTS, load_lifter
+    from engine.lifting.weights import record_test_metrics
 
     if not data.is_dir():
         raise _fail(f"{data}: not a folder")
+    if card and model not in SHIPPED_WEIGHTS:
+        raise _fail(f"--card: {model!r} has no model card; shipped models: {', '.join(SHIPPED_WEIGHTS)}")
     try:
         lifter = load_lifter(model)
     except KeyError as e:
         raise _fail(e.args[0]) from None
     results = evaluate_lifter(lifter, model, data, noise=noise.value, frames=frames, seed=seed)
     _report(results, f"{model} on {data} ({noise.value} 2D)", json_out)
+    if card:
+        console.print(f"recorded in {record_test_metrics(SHIPPED_WEIGHTS[model], results)}")
 
 
 @eval_app.command("motion")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -120,6 +122,19 @@ def test_training_checkpoints_resumes_and_exports_a_card(prepared, tmp_path, mon
     assert [h["step"] for h in card["history"]] == [1, 2, 3, 4]
     assert (tmp_path / "weights" / "tiny.pt").is_file() and card["data"]["licences"]
     assert card["config"] == SMALL.to_dict() and card["command"].endswith("configs/tiny.toml")
+    non_commercial = any("non-commercial" in licence for licence in card["data"]["licences"])
+    assert card["licence"].startswith("non-commercial" if non_commercial else "commercial use allowed")
+
+
+def test_test_scores_are_recorded_in_the_model_card_per_kind_of_noise(tmp_path, monkeypatch):
+    import engine.lifting.weights as weights
+
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
+    (tmp_path / "tiny.json").write_text(json.dumps({"name": "tiny", "steps": 4}))
+    weights.record_test_metrics("tiny", {"noise": "realistic", "mpjpe_mm": 60.0})
+    weights.record_test_metrics("tiny", {"noise": "clean", "mpjpe_mm": 55.0})
+    card = json.loads((tmp_path / "tiny.json").read_text())
+    assert card["steps"] == 4 and {k: v["mpjpe_mm"] for k, v in card["test_metrics"].items()} == {"realistic": 60.0, "clean": 55.0}
 
 
 def test_flipped_training_pairs_stay_consistent():

@@ -14,14 +14,15 @@ import torch
 from engine.lifting.baselines import MeanPose
 from engine.lifting.inference import SequenceLifter
 from engine.lifting.weights import load_hot
+from engine.pipeline.settings import LIFTER_WEIGHTS
 
 Lifter = Callable[[torch.Tensor], torch.Tensor]
-# Shipped models by name: "hot" trained on all the mocap (non-commercial), "hot-free" on CMU only.
+# Shipped trained models by name, and their weights' names: the pipeline's lifters ("hot" trained
+# on all the mocap, non-commercial; "hot-free" on CMU only) and "mixste", the unpruned baseline.
+SHIPPED_WEIGHTS = {**LIFTER_WEIGHTS, "mixste": "mixste_default"}
 LIFTERS: dict[str, Callable[[], Lifter]] = {
     "mean-pose": MeanPose.load,
-    "hot": lambda: SequenceLifter(load_hot("hot_default"), "hot"),
-    "hot-free": lambda: SequenceLifter(load_hot("hot_free"), "hot-free"),
-    "mixste": lambda: SequenceLifter(load_hot("mixste_default"), "mixste"),
+    **{name: (lambda name=name: SequenceLifter(load_hot(SHIPPED_WEIGHTS[name]), name)) for name in SHIPPED_WEIGHTS},
 }
 
 

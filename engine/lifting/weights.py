@@ -22,3 +22,13 @@ def load_hot(name: str) -> HoT:
     model.load_state_dict(torch.load(WEIGHTS_DIR / f"{name}.pt", weights_only=True))
     model.card = card
     return model.eval()
+
+
+def record_test_metrics(name: str, results: dict) -> Path:
+    """Write ``results`` (``engine eval lift``'s, for one kind of 2D noise) into the card of the
+    shipped weights ``name``, under ``test_metrics`` and the noise's name; returns the card's path."""
+    card_path = WEIGHTS_DIR / f"{name}.json"
+    card = json.loads(card_path.read_text())
+    card.setdefault("test_metrics", {})[results["noise"]] = results
+    card_path.write_text(json.dumps(card, indent=1) + "\n")
+    return card_path

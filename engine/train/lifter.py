@@ -181,14 +181,16 @@ def export(config: TrainConfig, state: dict, train_set: MocapWindows) -> dict:
     run = Path(config.runs) / config.name
     WEIGHTS_DIR.mkdir(exist_ok=True)
     torch.save(torch.load(run / "best.pt"), WEIGHTS_DIR / f"{config.name}.pt")
+    licences = sorted({c["licence"] for c in train_set.clips})
+    use = "non-commercial" if any("non-commercial" in licence for licence in licences) else "commercial use allowed"
     card = {
         "name": config.name,
         "model": "HoT (MixSTE backbone, TPC + TRA)" if config.model.pruned else "MixSTE (unpruned)",
         "config": config.model.to_dict(),
         "training": {k: v for k, v in vars(config).items() if k not in ("model", "name")},
         "data": {"folder": config.data, "split": "train (validation for model selection)",
-                 "clips": len(train_set.clips), "licences": sorted({c["licence"] for c in train_set.clips}),
-                 "split_manifest": "splits/mocap_split.csv"},  # fmt: skip
+                 "clips": len(train_set.clips), "licences": licences, "split_manifest": "splits/mocap_split.csv"},  # fmt: skip
+        "licence": f"{use}: trained on {'; '.join(licences)}",
         "steps": state["step"],
         "training_hours": round(state["seconds"] / 3600, 3),
         "machine": f"{platform.machine()}, {config.threads} CPU threads, torch {torch.__version__}",
