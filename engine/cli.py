@@ -216,7 +216,7 @@ JsonOption = Annotated[Optional[Path], typer.Option("--json", help="Also write e
 @eval_app.command("lift")
 def eval_lift(
     data: Annotated[Path, typer.Argument(help="A prepared folder (its test split) or a folder of BVH files (all of it).")],
-    model: Annotated[str, typer.Option("--model", help="Lifter name: mean-pose.")],
+    model: Annotated[str, typer.Option("--model", help="Lifter name: mean-pose, hot, hot-free or mixste (shipped weights).")],
     noise: Annotated[NoiseKind, typer.Option(help="2D input: exact projections, or with calibrated detector noise.")] = NoiseKind.realistic,
     frames: Annotated[int, typer.Option(help="Window length in frames.")] = 243,
     seed: Annotated[int, typer.Option(help="Seed of the cameras and the noise.")] = 0,

@@ -78,13 +78,18 @@ def bench_lift(hot: str = "hot_default", unpruned: str = "mixste_default", data:
         "hot_gflops": gflops(hot_model) / config.frames,
         "unpruned_gflops": gflops(plain) / config.frames,
         "gflops_are": "per output frame",
+        # how each was trained: the accuracy check compares models trained the same way
+        "hot_training_steps": hot_model.card["steps"] if have[hot] else None,
+        "unpruned_training_steps": plain.card["steps"] if have[unpruned] else None,
         "hot_mpjpe_mm": None,
         "unpruned_mpjpe_mm": None,
+        "mpjpe_ratio": None,
     }
     if data is not None and all(have.values()):
         from engine.eval.lift import evaluate_lifter
 
         for key, name, model in (("hot", hot, hot_model), ("unpruned", unpruned, plain)):
             results[f"{key}_mpjpe_mm"] = evaluate_lifter(SequenceLifter(model, name), name, data)["mpjpe_mm"]
+        results["mpjpe_ratio"] = results["hot_mpjpe_mm"] / results["unpruned_mpjpe_mm"]
     results.update(long_clip(hot_model))
     return results
