@@ -142,6 +142,8 @@ def test_small_people_are_looked_at_again_and_others_are_reported(tmp_path):
     followed, report = track(unequal)
     heights = np.array([b[3] - b[1] for b in person_boxes(followed) if np.isfinite(b).all()])
     assert np.median(heights) > 400  # the taller one (about 600 px against 300 px)
+    first_found = int(np.argmax(followed[..., 2].max(axis=1) > 0))
+    assert report["chose_larger"] == [first_found]  # the report names the frame of the switch
     landmarks, _ = detect_pose(f.rgb for f in read_frames(tiny))
     found, report = track(tiny)
     assert landmarks[..., 2].max() == 0 and report["found_by_search"] >= 1  # the first pass sees nobody

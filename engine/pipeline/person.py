@@ -116,7 +116,7 @@ class PersonTracker:
         box = person_boxes(landmarks[None])[0]
         followed = bool(self._boxes) and bool(np.isfinite(np.array(self._boxes)).all(axis=1).any())
         if not followed and np.isfinite(box).all():
-            landmarks, box = self._largest(image, landmarks, box)
+            landmarks, box = self._largest(index, image, landmarks, box)
         if not np.isfinite(box).all() and not followed and index % self.search_every == 0:
             landmarks = self._look_around(image, landmarks)
             box = person_boxes(landmarks[None])[0]
@@ -144,7 +144,7 @@ class PersonTracker:
                 self.frames_with_others.append(index)
         return landmarks
 
-    def _largest(self, image: np.ndarray, landmarks: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _largest(self, index: int, image: np.ndarray, landmarks: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """When a person is first found: if someone else in the frame is taller, follow them
         instead (a fresh detector is shown the frame with the first one blacked out, and tracks
         from there); the landmarks and box of the one followed."""
@@ -155,7 +155,7 @@ class PersonTracker:
             self._main.close()  # a fresh detector: a tracking one would keep to the first person's place
             self._main = PoseDetector()
             landmarks, _ = self._main.process(_masked(image, box))
-            self.chose_larger.append(len(self._boxes))  # the frame index: one box per frame so far
+            self.chose_larger.append(index)
             return landmarks, person_boxes(landmarks[None])[0]
         return landmarks, box
 
