@@ -284,7 +284,8 @@ class SmplModel:
         relative to its pelvis (least squares: the joints are linear in the betas)."""
         regressed = self.data["J_regressor"] @ np.moveaxis(self.data["shapedirs"][:, :, : self.num_betas], 2, 0)  # (B, 24, 3)
         regressed = regressed - regressed[:, :1]
-        target = (rest_joints - rest_joints[0]) - (self.rest_joints(np.zeros(self.num_betas)) - self.rest_joints(np.zeros(self.num_betas))[0])
+        template = self.rest_joints(np.zeros(self.num_betas))
+        target = (rest_joints - rest_joints[0]) - (template - template[0])
         betas, *_ = np.linalg.lstsq(regressed.reshape(self.num_betas, -1).T, target.ravel(), rcond=None)
         return betas
 

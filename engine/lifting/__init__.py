@@ -8,6 +8,7 @@ by name; ``LIFTERS`` lists the names.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 
@@ -20,10 +21,13 @@ Lifter = Callable[[torch.Tensor], torch.Tensor]
 # Shipped trained models by name, and their weights' names: the pipeline's lifters ("hot" trained
 # on all the mocap, non-commercial; "hot-free" on CMU only) and "mixste", the unpruned baseline.
 SHIPPED_WEIGHTS = {**LIFTER_WEIGHTS, "mixste": "mixste_default"}
-LIFTERS: dict[str, Callable[[], Lifter]] = {
-    "mean-pose": MeanPose.load,
-    **{name: (lambda name=name: SequenceLifter(load_hot(SHIPPED_WEIGHTS[name]), name)) for name in SHIPPED_WEIGHTS},
-}
+
+
+def _shipped(name: str) -> Lifter:
+    return SequenceLifter(load_hot(SHIPPED_WEIGHTS[name]), name)
+
+
+LIFTERS: dict[str, Callable[[], Lifter]] = {"mean-pose": MeanPose.load, **{name: partial(_shipped, name) for name in SHIPPED_WEIGHTS}}
 
 
 def load_lifter(name: str) -> Lifter:
