@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 import pytest
+from real_engine import free_address, start_engine, wait_for_engine
 
 CLIP = Path(os.environ["MOCAP_CLIP"])
 STEM = CLIP.stem
@@ -70,17 +69,10 @@ def _user_repo() -> int:
     return next(i for i, r in enumerate(bpy.context.preferences.extensions.repos) if r.module == "user_default")
 
 
-def _free_address() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
-
-
 @pytest.fixture
 def engine(tmp_path):
-    address = _free_address()
-    process = subprocess.Popen([os.environ["MOCAP_ENGINE"], "serve", "--bind", address, "--out", str(tmp_path / "served")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    address = free_address()
+    process = start_engine(address, tmp_path / "served")
     yield address, tmp_path / "served", process
     process.kill()
     process.wait()
@@ -88,14 +80,6 @@ def engine(tmp_path):
 
 def _prefs():
     return bpy.context.preferences.addons["bl_ext.user_default.mocap_capture"].preferences
-
-
-def _wait_for_engine(prefs) -> None:
-    """Until the engine at the preferences' address answers (it starts in a few seconds)."""
-    deadline = time.monotonic() + 60
-    while bpy.ops.mocap.test_connection() and not prefs.engine_status.startswith("engine"):
-        assert time.monotonic() < deadline, prefs.engine_status
-        time.sleep(0.5)
 
 
 def _run(operators, seconds: float) -> list[tuple[float, float]]:
@@ -126,10 +110,10 @@ def test_a_local_engine_starts_from_its_executable_or_its_python_and_stops(addon
     prefs = _prefs()
     monkeypatch.chdir(tmp_path)  # where the started engine writes its captures
     prefs.engine_command = os.path.join(os.path.dirname(os.environ["MOCAP_ENGINE"]), program)
-    prefs.engine_address = _free_address()
+    prefs.engine_address = free_address()
     assert bpy.ops.mocap.start_engine() == {"FINISHED"}
     process = addon._ENGINE[0]
-    _wait_for_engine(prefs)
+    wait_for_engine(prefs)
     addon.stop_engine()
     assert process.poll() is not None and not addon._ENGINE
 
@@ -156,7 +140,7 @@ def test_a_bone_map_saves_and_loads_as_json(addon, tmp_path):
 
 def test_a_wrong_address_is_said_plainly(addon):
     prefs, settings = _prefs(), bpy.context.scene.mocap
-    prefs.engine_address = _free_address()  # nobody listens there
+    prefs.engine_address = free_address()  # nobody listens there
     bpy.ops.mocap.test_connection()
     assert prefs.engine_status.startswith(f"no engine at {prefs.engine_address}")
     settings.video = str(CLIP)
@@ -169,7 +153,7 @@ def test_capture_keys_a_created_smpl_armature_like_the_engines_fk(addon, engine)
     address, served, _ = engine
     prefs, settings = _prefs(), bpy.context.scene.mocap
     prefs.engine_address = address
-    _wait_for_engine(prefs)
+    wait_for_engine(prefs)
     settings.video, settings.target, settings.start_frame, settings.fps_mode = str(CLIP), None, 1, "SOURCE"
     settings.push_to_nla = True
     assert bpy.ops.mocap.capture() == {"FINISHED"}
@@ -188,7 +172,7 @@ def test_capture_keys_a_created_smpl_armature_like_the_engines_fk(addon, engine)
     rig.animation_data.action = track.strips[0].action
     names = [b.name for b in rig.pose.bones]
     parents = {b.name: b.parent.name for b in rig.pose.bones if b.parent}
-    worst_direction = worst_twist = 0.0
+    worst_direction = 0.0
     for frame in range(len(motion["poses"])):
         bpy.context.scene.frame_set(1 + frame)
         heads = {n: np.array(rig.matrix_world @ rig.pose.bones[n].head) for n in names}
@@ -208,7 +192,7 @@ def test_an_engine_killed_mid_capture_is_reported_and_the_keys_stay(addon, engin
     address, _, process = engine
     prefs, settings = _prefs(), bpy.context.scene.mocap
     prefs.engine_address = address
-    _wait_for_engine(prefs)
+    wait_for_engine(prefs)
     settings.video, settings.target = str(CLIP), None
     assert bpy.ops.mocap.capture() == {"FINISHED"}
     capture = next(iter(addon.CAPTURES.values()))
@@ -292,7 +276,7 @@ def test_capture_onto_an_a_posed_mixamo_rig_with_odd_rolls(addon, engine):
     settings.target, settings.video, settings.start_frame, settings.fps_mode = rig, str(CLIP), 1, "SOURCE"
     assert bpy.ops.mocap.detect_bone_map() == {"FINISHED"} and settings.preset == "Mixamo"
     assert sum(bool(i.bone) for i in settings.bone_map) == 22  # no hand bones on this rig
-    _wait_for_engine(prefs)
+    wait_for_engine(prefs)
     assert bpy.ops.mocap.capture() == {"FINISHED"}
     _run(addon, 300)
     assert settings.message.startswith("captured 217 frames onto mixamo_rig"), settings.message
@@ -341,7 +325,7 @@ def test_exported_fbx_and_bvh_reimport_with_the_same_motion(addon, engine, tmp_p
     rig, _ = _a_pose_mixamo_rig(seed=1)
     settings.target, settings.video, settings.start_frame, settings.fps_mode = rig, str(CLIP), 1, "SCENE"
     bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = 24, 1.0
-    _wait_for_engine(prefs)
+    wait_for_engine(prefs)
     assert bpy.ops.mocap.capture() == {"FINISHED"}
     _run(addon, 300)
     start, end = rig.animation_data.action.frame_range  # 217 clip frames at 25 fps on a 24 fps scene
@@ -367,7 +351,7 @@ def test_exported_fbx_and_bvh_reimport_with_the_same_motion(addon, engine, tmp_p
 @pytest.mark.parametrize("rig_kind, bones", [("smpl", 24), ("mixamo", 22)])  # a Mixamo rig has no bones for SMPL's hands
 def test_keying_ten_thousand_frames_of_24_bones_with_retargeting_takes_under_a_second(addon, rig_kind, bones):
     link = sys.modules["bl_ext.user_default.mocap_capture.link.session"]
-    client = sys.modules["bl_ext.user_default.mocap_capture.link.client"].Client(_free_address())  # never used: no engine here
+    client = sys.modules["bl_ext.user_default.mocap_capture.link.client"].Client(free_address())  # never used: no engine here
     session = link.CaptureSession(client, "bench", fps=30.0, rest_joints=default_rest_joints())
     target = _a_pose_mixamo_rig(seed=2)[0].name if rig_kind == "mixamo" else None  # None: the capture creates an SMPL armature
     bpy.context.scene.mocap.root_motion, bpy.context.scene.mocap.fps_mode = "FULL", "SCENE"
@@ -402,7 +386,7 @@ def test_a_rig_with_no_bone_for_the_pelvis_is_refused_plainly(addon, engine):
     bpy.ops.object.mode_set(mode="OBJECT")
     settings.target, settings.video = rig, str(CLIP)
     settings.bone_map.clear()
-    _wait_for_engine(prefs)
+    wait_for_engine(prefs)
     assert bpy.ops.mocap.capture() == {"FINISHED"}
     _run(addon, 300)
     assert not addon.CAPTURES and "no bone for the SMPL pelvis on odd_rig" in settings.message, settings.message

@@ -13,10 +13,7 @@ import importlib.abc
 import importlib.machinery
 import os
 import site
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 
@@ -38,12 +35,7 @@ sys.meta_path.insert(0, HideEnvironmentPyzmq())
 import bpy  # noqa: E402  (puts Blender's own modules on the path)
 import addon_utils  # noqa: E402
 import pytest  # noqa: E402
-
-
-def _free_address() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+from real_engine import free_address, start_engine, wait_for_engine  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -69,14 +61,10 @@ def test_the_zip_installs_as_a_legacy_addon_with_its_own_pyzmq(legacy_addon):
 
 def test_the_legacy_addon_talks_to_a_real_engine(legacy_addon, tmp_path):
     prefs = bpy.context.preferences.addons["mocap_capture"].preferences
-    prefs.engine_address = _free_address()
-    engine = subprocess.Popen([os.environ["MOCAP_ENGINE"], "serve", "--bind", prefs.engine_address, "--out", str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    prefs.engine_address = free_address()
+    engine = start_engine(prefs.engine_address, tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while bpy.ops.mocap.test_connection() and not prefs.engine_status.startswith("engine"):
-            assert time.monotonic() < deadline, prefs.engine_status
-            time.sleep(0.5)
+        wait_for_engine(prefs)
     finally:
         engine.kill()
         engine.wait()
