@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import venv
+from pathlib import Path
 
 import pytest
 
@@ -38,9 +39,9 @@ def blender_python(version: str):
     return python
 
 
-def _run_in_blender(version: str, module: str, **environment: str) -> None:
+def _run_in_blender(version: str, module: str, addon_zip: Path, **environment: str) -> None:
     """Run one module of tests/blender/ with pytest inside bpy ``version`` (each in a fresh process)."""
-    environment = {**os.environ, "MOCAP_ADDON_ZIP": "", "MOCAP_ENGINE": str(os.path.join(os.path.dirname(sys.executable), "engine")),
+    environment = {**os.environ, "MOCAP_ADDON_ZIP": str(addon_zip), "MOCAP_ENGINE": str(os.path.join(os.path.dirname(sys.executable), "engine")),
                    "MOCAP_CLIP": str(REPO / "examples" / "pexels_2795750_man_dancing_on_rooftop.mp4"),
                    "MOCAP_SKELETON": str(DEFAULT_SKELETON_PATH), **environment}  # fmt: skip
     command = [str(blender_python(version)), "-m", "pytest", "-c", "tests/blender/pytest.ini", f"tests/blender/{module}", "-q", "-s"]
@@ -53,9 +54,9 @@ def _run_in_blender(version: str, module: str, **environment: str) -> None:
 @pytest.mark.skipif(not (WEIGHTS_DIR / "hot_default.pt").is_file(), reason="no shipped HoT weights")
 @pytest.mark.parametrize("version", BLENDER_VERSIONS)
 def test_the_addon_inside_blender(version, addon_zip):
-    _run_in_blender(version, "test_in_blender.py", MOCAP_ADDON_ZIP=str(addon_zip))
+    _run_in_blender(version, "test_in_blender.py", addon_zip)
 
 
 @pytest.mark.parametrize("version", BLENDER_VERSIONS)
 def test_the_zip_as_a_legacy_addon_inside_blender(version, addon_zip, tmp_path):
-    _run_in_blender(version, "test_legacy_install.py", MOCAP_ADDON_ZIP=str(addon_zip), BLENDER_USER_SCRIPTS=str(tmp_path / "scripts"))
+    _run_in_blender(version, "test_legacy_install.py", addon_zip, BLENDER_USER_SCRIPTS=str(tmp_path / "scripts"))
