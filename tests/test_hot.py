@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from engine.body.joints import H36M17
-from engine.lifting.hot import HoT, HoTConfig, dpc_knn_centres
+from engine.lifting.hot import HoT, HoTConfig, dpc_knn_centres, tra_time_bias
 from engine.lifting.inference import fill_unsure_joints, lift_sequence
 from tests.paths import REFERENCE
 
@@ -59,6 +59,24 @@ def test_tra_restores_every_frame_and_pruning_off_is_mixste():
     plain = HoT(HoTConfig(**{**SMALL.to_dict(), "prune_layer": None}))
     assert plain(x).shape == (2, SMALL.frames, 17, 3)
     assert not any("x_token" in n or "cross_attention" in n or "pos_embed_token" in n for n, _ in plain.named_parameters())
+
+
+def test_tra_time_bias_makes_each_frame_read_its_nearest_kept_tokens():
+    kept = torch.tensor([[0, 10, 20, 26]])
+    weights = tra_time_bias(kept, frames=27, heads=4).softmax(-1)  # (1, 1, heads, frames, kept)
+    assert weights.shape == (1, 1, 4, 27, 4)
+    sharpest = weights[0, 0, 0]
+    assert sharpest.argmax(-1).tolist() == [int((kept[0] - t).abs().argmin()) for t in range(27)]
+    assert sharpest[10, 1] > 0.9 and weights[0, 0, -1].max() < 0.5  # the last head sees the whole window
+
+
+def test_tra_time_bias_adds_no_parameters_and_is_off_in_the_official_model():
+    biased = HoT(HoTConfig(**{**SMALL.to_dict(), "tra_time_bias": True}))
+    plain = HoT(SMALL)
+    plain.load_state_dict(biased.state_dict(), strict=True)
+    x = torch.randn(2, SMALL.frames, 17, 3)
+    assert not torch.allclose(biased(x), plain(x))
+    assert not HoTConfig.official().tra_time_bias
 
 
 def test_wrong_window_length_is_refused():
