@@ -10,7 +10,7 @@ SMALL = HoTConfig(frames=27, dim=32, depth=3, heads=4, mlp_dim=64, prune_layer=1
 
 def test_pruning_cuts_the_flops_and_both_models_are_timed():
     hot = HoT(SMALL).eval()
-    plain = HoT(HoTConfig(**{**SMALL.to_dict(), "prune_layer": None})).eval()
+    plain = HoT(SMALL.unpruned()).eval()
     assert gflops(hot) < 0.75 * gflops(plain)
     fps = frames_per_second({"hot": hot, "unpruned": plain}, batch=2, rounds=2)
     assert set(fps) == {"hot", "unpruned"} and min(fps.values()) > 0

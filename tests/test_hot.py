@@ -56,7 +56,7 @@ def test_tpc_keeps_exactly_n_tokens_increasing():
 def test_tra_restores_every_frame_and_pruning_off_is_mixste():
     x = torch.randn(2, SMALL.frames, 17, 3)
     assert HoT(SMALL)(x).shape == (2, SMALL.frames, 17, 3)
-    plain = HoT(HoTConfig(**{**SMALL.to_dict(), "prune_layer": None}))
+    plain = HoT(SMALL.unpruned())
     assert plain(x).shape == (2, SMALL.frames, 17, 3)
     assert not any("x_token" in n or "cross_attention" in n or "pos_embed_token" in n for n, _ in plain.named_parameters())
 

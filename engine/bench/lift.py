@@ -63,8 +63,8 @@ def bench_lift(hot: str = "hot_default", unpruned: str = "mixste_default", data:
     have = {name: (WEIGHTS_DIR / f"{name}.json").is_file() for name in (hot, unpruned)}
     hot_model = load_hot(hot) if have[hot] else HoT(HoTConfig()).eval()
     config = hot_model.config
-    plain = load_hot(unpruned) if have[unpruned] else HoT(HoTConfig(**{**config.to_dict(), "prune_layer": None})).eval()
-    if plain.config != HoTConfig(**{**config.to_dict(), "prune_layer": None}):
+    plain = load_hot(unpruned) if have[unpruned] else HoT(config.unpruned()).eval()
+    if plain.config != config.unpruned():
         raise ValueError(f"{unpruned} is not {hot} with pruning off")
     fps = frames_per_second({"hot": hot_model, "unpruned": plain})
     results = {

@@ -16,7 +16,7 @@ checkpoint loads with ``strict=True`` into ``HoT(HoTConfig.official())``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -43,6 +43,10 @@ class HoTConfig:
     def official(cls) -> HoTConfig:
         """The published HoT-MixSTE size: 243 frames, width 512, 8 block pairs, 81 tokens after layer 3."""
         return cls(frames=243, in_chans=2, dim=512, depth=8, heads=8, mlp_dim=1024, prune_layer=3, n_tokens=81)
+
+    def unpruned(self) -> HoTConfig:
+        """The plain MixSTE of the same size: pruning off, and with it TRA and its time bias."""
+        return replace(self, prune_layer=None, tra_time_bias=False)
 
     @property
     def pruned(self) -> bool:
