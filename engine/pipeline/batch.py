@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from engine import __version__
 from engine.io.bvh import write_bvh
+from engine.io.staging import staged
 from engine.io.fbx import FbxUnavailableError, write_fbx
 from engine.motion import Motion
 from engine.pipeline.capture import FrameSink, Progress, capture, file_sha256
@@ -74,28 +74,6 @@ def find_videos(paths: Iterable[Path]) -> list[Path]:
         else:
             found.append(path)
     return found
-
-
-@contextmanager
-def staged(out: Path) -> Iterator[Callable[[str], Path]]:
-    """Temporary paths for the files named (``stage(name)``), renamed into place together when
-    the block succeeds and removed when it fails, so a failure never leaves a half-written file."""
-    moves: dict[Path, Path] = {}
-
-    def stage(name: str) -> Path:
-        temporary = out / f".{name}.partial{Path(name).suffix}"  # keep the suffix: writers check it
-        moves[temporary] = out / name
-        return temporary
-
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        yield stage
-        for temporary, final in moves.items():
-            if temporary.exists():
-                os.replace(temporary, final)
-    finally:
-        for temporary in moves:
-            temporary.unlink(missing_ok=True)
 
 
 def write_outputs(motion: Motion, report: dict, stage: Callable[[str], Path], stem: str, formats: tuple[str, ...], also: list[str] = ()) -> list[str]:

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, RandomSampler, Subset
 
 from engine.body.joints import H36M17
 from engine.data.dataset import MocapWindows
+from engine.io.staging import staged
 from engine.lifting.hot import HoT, HoTConfig
 from engine.lifting.weights import WEIGHTS_DIR
 
@@ -165,11 +166,12 @@ def train(config: TrainConfig) -> dict:
                                          "train_loss": round(sum(recent_losses) / max(len(recent_losses), 1), 4),
                                          "lr": scheduler.get_last_lr()[0], "hours": round(state["seconds"] / 3600, 3)})  # fmt: skip
                 recent_losses.clear()
-                if val_mm < state["best_mm"]:
-                    state["best_mm"] = val_mm
-                    torch.save(model.state_dict(), run / "best.pt")
-                torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                            "scheduler": scheduler.state_dict(), "state": state}, run / "last.pt")  # fmt: skip
+                with staged(run) as stage:  # a run killed while saving keeps its previous checkpoint
+                    if val_mm < state["best_mm"]:
+                        state["best_mm"] = val_mm
+                        torch.save(model.state_dict(), stage("best.pt"))
+                    torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                                "scheduler": scheduler.state_dict(), "state": state}, stage("last.pt"))  # fmt: skip
                 progress.update(task, val=val_mm)
             if out_of_time:
                 break
