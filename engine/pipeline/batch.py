@@ -21,8 +21,8 @@ from pathlib import Path
 
 from engine import __version__
 from engine.io.bvh import write_bvh
-from engine.io.staging import staged
 from engine.io.fbx import FbxUnavailableError, write_fbx
+from engine.io.staging import staged
 from engine.motion import Motion
 from engine.pipeline.capture import FrameSink, Progress, capture, file_sha256
 from engine.pipeline.settings import Settings
