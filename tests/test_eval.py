@@ -48,6 +48,21 @@ def test_lifters_see_the_same_inputs_and_every_frame_counts_once(prepared):
 
 
 @needs_mocap
+def test_lifter_scores_split_by_source_dataset_add_up_to_the_whole(tmp_path):
+    from tests.paths import MOCAP
+
+    for clip in ("cmu/02_01", "bandai2/dataset-2_walk_normal_002"):
+        (tmp_path / clip).parent.mkdir(exist_ok=True)
+        (tmp_path / f"{clip}.bvh.gz").write_bytes((MOCAP / f"{clip}.bvh.gz").read_bytes())
+    result = evaluate_lifter(load_lifter("mean-pose"), "mean-pose", tmp_path, frames=27, workers=0)
+    parts = result["by_dataset"]
+    assert sorted(parts) == ["Bandai Namco Research Motion Dataset 2", "CMU Graphics Lab Motion Capture Database"]
+    assert sum(part["frames"] for part in parts.values()) == result["frames"]
+    weighted = sum(part["mpjpe_mm"] * part["frames"] for part in parts.values()) / result["frames"]
+    assert abs(weighted - result["mpjpe_mm"]) < 1e-6
+
+
+@needs_mocap
 def test_eval_lift_cli_writes_json_for_a_bvh_folder(tmp_path):
     from tests.paths import MOCAP
 

@@ -56,14 +56,14 @@ class MocapWindows(Dataset):
         self.frames, self.noise, self.fixed, self.seed = frames, noise, fixed, seed
         self.detector = DetectorNoise.load() if noise == "realistic" else None
         stride = stride or max(frames // 3, 1)
-        # (clip start, clip length, window start within the clip) for every window; a last,
-        # padded window reaches the clip's end, so with stride == frames every frame counts once.
+        # (clip index, clip start, clip length, window start within the clip) for every window; a
+        # last, padded window reaches the clip's end, so with stride == frames every frame counts once.
         self.windows = []
-        for c in clips:
+        for i, c in enumerate(clips):
             starts = list(range(0, max(c["frames"] - frames, 0) + 1, stride))
             if starts[-1] + frames < c["frames"]:
                 starts.append(starts[-1] + stride)
-            self.windows += [(c["start"], c["frames"], s) for s in starts]
+            self.windows += [(i, c["start"], c["frames"], s) for s in starts]
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -74,7 +74,7 @@ class MocapWindows(Dataset):
         return np.random.default_rng(int(torch.randint(2**62, ()).item()))
 
     def _window(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        clip_start, length, offset = self.windows[index]
+        _, clip_start, length, offset = self.windows[index]
         picks = np.clip(np.arange(offset, offset + self.frames), 0, length - 1)
         real = np.arange(offset, offset + self.frames) < length
         return np.asarray(self.h36m[clip_start + picks], np.float64), real & self.valid[clip_start + picks]

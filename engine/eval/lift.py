@@ -5,6 +5,8 @@ a folder of BVH files, prepared on the fly with every clip in the test split. Wi
 overlap, so every frame counts once; cameras and detector noise are drawn from a fixed seed,
 so two lifters see exactly the same inputs. Errors are over real, glitch-free frames
 (padding and glitches masked out); acceleration error is over windows with no masked frame.
+MPJPE and PA-MPJPE are also given per source dataset (the part of a clip's licence before the
+colon), since a lifter trained on one source is partly scored out of its domain.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def _test_windows(data: Path, frames: int, noise: Noise, seed: int, workers: int
     from engine.data.prepare import prepare
 
     scratch = tempfile.TemporaryDirectory(prefix="engine-eval-")
-    prepare(data, Path(scratch.name), workers=workers, force_split="test")
+    prepare(data, Path(scratch.name), workers=max(workers, 1), force_split="test")
     return MocapWindows(scratch.name, "test", frames=frames, stride=frames, noise=noise, fixed=True, seed=seed), scratch
 
 
@@ -53,6 +55,12 @@ def evaluate_lifter(
     pred, truth, mask = np.concatenate(preds), np.concatenate(truths), np.concatenate(masks)
     p, t = pred[mask], truth[mask]  # (N, 17, 3) real frames
     whole = mask.all(axis=1)
+    sources = np.array([dataset.clips[clip]["licence"].split(":")[0] for clip, *_ in dataset.windows])
+    by_dataset = {}
+    for source in sorted(set(sources)):
+        picked = mask & (sources == source)[:, None]
+        ps, ts = pred[picked], truth[picked]
+        by_dataset[source] = {"frames": len(ps), "mpjpe_mm": metrics.mpjpe(ps, ts) * MM, "pa_mpjpe_mm": metrics.pa_mpjpe(ps, ts) * MM}
     return {
         "model": model,
         "data": str(data),
@@ -68,6 +76,7 @@ def evaluate_lifter(
         "accel_error_mm": metrics.accel_error(pred[whole], truth[whole]) * MM if whole.any() else float("nan"),
         "bone_length_std_mm": metrics.bone_length_std(pred[whole], H36M17.parents) * MM if whole.any() else float("nan"),
         "per_joint_mm": dict(zip(H36M17.names, (metrics.per_joint_error(p, t) * MM).round(2).tolist())),
+        "by_dataset": by_dataset,
     }
 
 
