@@ -9,7 +9,7 @@ import signal
 import threading
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import numpy as np
 import typer
@@ -18,6 +18,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from engine import __version__
+
+if TYPE_CHECKING:
+    from engine.lifting.hot import HoT
 
 app = typer.Typer(
     help="Markerless motion capture: video of a person in, SMPL motion, BVH and FBX out.",
@@ -211,12 +214,26 @@ def _report(results: dict, title: str, json_out: Path | None) -> None:
 
 
 JsonOption = Annotated[Optional[Path], typer.Option("--json", help="Also write every metric to this JSON file.")]
+LifterWeightsOption = Annotated[Optional[Path], typer.Option(
+    "--lifter-weights", help="HoT weights file to use instead of the shipped ones: an official HoT-MixSTE checkpoint, "
+    "or weights of ours with their model card NAME.json beside NAME.pt.")]  # fmt: skip
+
+
+def _check_lifter_weights(path: Path) -> HoT:
+    """The HoT in ``path``, or exit 2 saying why it does not load."""
+    from engine.lifting.weights import load_hot_file
+
+    try:
+        return load_hot_file(path)
+    except (OSError, ValueError) as e:
+        raise _fail(f"--lifter-weights: {e}") from None
 
 
 @eval_app.command("lift")
 def eval_lift(
     data: Annotated[Path, typer.Argument(help="A prepared folder (its test split) or a folder of BVH files (all of it).")],
-    model: Annotated[str, typer.Option("--model", help="Lifter name: mean-pose, hot, hot-free or mixste (shipped weights).")],
+    model: Annotated[str, typer.Option("--model", help="Lifter name: mean-pose, hot, hot-free or mixste (shipped weights).")] = "",
+    lifter_weights: LifterWeightsOption = None,
     noise: Annotated[NoiseKind, typer.Option(help="2D input: exact projections, or with calibrated detector noise.")] = NoiseKind.realistic,
     frames: Annotated[int, typer.Option(help="Window length in frames.")] = 243,
     seed: Annotated[int, typer.Option(help="Seed of the cameras and the noise.")] = 0,
@@ -226,16 +243,22 @@ def eval_lift(
     """Score a 3D lifter on mocap seen by random virtual cameras (same cameras for every model)."""
     from engine.eval.lift import evaluate_lifter
     from engine.lifting import SHIPPED_WEIGHTS, load_lifter
+    from engine.lifting.inference import SequenceLifter
     from engine.lifting.weights import record_test_metrics
 
     if not data.is_dir():
         raise _fail(f"{data}: not a folder")
+    if bool(model) == bool(lifter_weights):
+        raise _fail("give --model (a shipped lifter) or --lifter-weights (a file), one of them")
     if card and model not in SHIPPED_WEIGHTS:
-        raise _fail(f"--card: {model!r} has no model card; shipped models: {', '.join(SHIPPED_WEIGHTS)}")
-    try:
-        lifter = load_lifter(model)
-    except KeyError as e:
-        raise _fail(e.args[0]) from None
+        raise _fail(f"--card: {model or str(lifter_weights)!r} has no model card; shipped models: {', '.join(SHIPPED_WEIGHTS)}")
+    if lifter_weights is not None:
+        model, lifter = str(lifter_weights), SequenceLifter(_check_lifter_weights(lifter_weights), lifter_weights.stem)
+    else:
+        try:
+            lifter = load_lifter(model)
+        except KeyError as e:
+            raise _fail(e.args[0]) from None
     results = evaluate_lifter(lifter, model, data, noise=noise.value, frames=frames, seed=seed)
     _report(results, f"{model} on {data} ({noise.value} 2D)", json_out)
     if card:
@@ -330,6 +353,7 @@ def mocap(
     no_foot_lock: Annotated[bool, typer.Option("--no-foot-lock", help="Let planted feet slide (no foot locking).")] = False,
     foot_lock: Annotated[float, typer.Option(help="Foot locking strength, 0-1.")] = 1.0,
     preview: Annotated[bool, typer.Option("--preview", help="Also write NAME.preview.mp4: the 2D skeleton on the video beside a side view of the 3D motion (the body mesh with an SMPL model).")] = False,
+    lifter_weights: LifterWeightsOption = None,
     smpl: SmplOption = None,
     workers: Annotated[int, typer.Option(help="Videos captured at once, each in its own process.")] = 1,
 ) -> None:
@@ -347,8 +371,11 @@ def mocap(
     videos = find_videos(paths)
     if not videos:
         raise _fail("no videos or images found in " + ", ".join(map(str, paths)))
+    if lifter_weights is not None:
+        _check_lifter_weights(lifter_weights)
     try:
-        settings = Settings(lifter=lifter, fov_deg=fov, smooth=smooth, foot_lock=0.0 if no_foot_lock else foot_lock)
+        settings = Settings(lifter=lifter, fov_deg=fov, smooth=smooth, foot_lock=0.0 if no_foot_lock else foot_lock,
+                            lifter_weights=str(lifter_weights.resolve()) if lifter_weights else "")  # fmt: skip
     except ValueError as e:
         raise _fail(e) from None
     if workers < 1:

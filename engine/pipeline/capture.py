@@ -33,7 +33,7 @@ from engine.body.skeleton import default_rest_joints
 from engine.data.cameras import normalise_screen
 from engine.keypoints import blazepose_to_h36m17
 from engine.lifting.inference import WindowedLifting, fill_unsure_joints
-from engine.lifting.weights import load_hot
+from engine.lifting.weights import load_hot, load_hot_file
 from engine.motion import Motion
 from engine.pipeline.person import PersonTracker
 from engine.pipeline.settings import LIFTER_WEIGHTS, Settings
@@ -77,7 +77,7 @@ class _Capture:
     def __init__(self, info: VideoInfo, settings: Settings, on_frames: FrameSink) -> None:
         self.info, self.settings, self.on_frames = info, settings, on_frames
         self.camera = intrinsics(info.width, info.height, settings.fov_deg)
-        self.model = load_hot(LIFTER_WEIGHTS[settings.lifter])
+        self.model = load_hot_file(settings.lifter_weights) if settings.lifter_weights else load_hot(LIFTER_WEIGHTS[settings.lifter])
         self.lifting = WindowedLifting(self.model)
         self.times: list[float] = []
         self.keypoints: list[np.ndarray] = []  # H36M17 pixels and confidence per decoded frame
@@ -269,7 +269,7 @@ def capture(
     report = {
         "video": str(path), "frames_decoded": len(times), "frames": motion.num_frames, "fps": pipeline.fps,
         "width": info.width, "height": info.height, "rotation": info.rotation,
-        "detection_rate": float(detected.mean()), "person": person, "lifter": settings.lifter,
+        "detection_rate": float(detected.mean()), "person": person, "lifter": settings.lifter_weights or settings.lifter,
         "lifter_card": pipeline.model.card["name"], "settings": asdict(settings), "settings_key": settings.key(),
         "timings_s": timings, "warnings": warnings,
     }  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 # A phone's main camera (26 mm equivalent) sees about 69° across the frame's long side.
 DEFAULT_FOV_DEG = 69.0
@@ -18,10 +19,13 @@ class Settings:
     fov_deg: float = DEFAULT_FOV_DEG
     smooth: float = 1.5  # frames (Gaussian sigma) for the root trajectory
     foot_lock: float = 1.0  # 0 switches foot locking off
+    lifter_weights: str = ""  # a HoT weights file used instead of the lifter's shipped weights
 
     def __post_init__(self) -> None:
         if self.lifter not in LIFTER_WEIGHTS:
             raise ValueError(f"lifter must be one of {', '.join(LIFTER_WEIGHTS)}, got {self.lifter!r}")
+        if self.lifter_weights and not Path(self.lifter_weights).is_file():
+            raise ValueError(f"lifter_weights: {self.lifter_weights}: no such file")
         for name, (low, high) in RANGES.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
@@ -29,10 +33,12 @@ class Settings:
 
     @classmethod
     def from_options(cls, options: dict) -> Settings:
-        """Settings from a client's options (keys as the dataclass's fields); ValueError names a bad one."""
-        unknown = set(options) - {f.name for f in fields(cls)}
+        """Settings from a client's options (keys as the dataclass's fields but ``lifter_weights``:
+        a client does not make the engine load files); ValueError names a bad one."""
+        known = [f.name for f in fields(cls) if f.name != "lifter_weights"]
+        unknown = set(options) - set(known)
         if unknown:
-            raise ValueError(f"unknown options {sorted(unknown)}; known: {', '.join(f.name for f in fields(cls))}")
+            raise ValueError(f"unknown options {sorted(unknown)}; known: {', '.join(known)}")
         return cls(**options)
 
     def key(self) -> str:
