@@ -13,6 +13,7 @@ from engine.body.joints import H36M17
 from engine.body.retarget import reference_pose
 from engine.data.cameras import look_at, normalise_screen, random_camera
 from engine.data.dataset import MocapWindows
+from engine.data.proportions import GROUPS, random_bone_factors, scale_bones
 from engine.data.prepare import RejectedClip, choose_unit, contact_labels, read_split_manifest
 from engine.io.bvh import read_bvh
 from tests.conftest import PREPARED_CLIPS
@@ -121,6 +122,33 @@ def test_windows_serve_camera_and_noise_drawn_per_sample(prepared, frames):
     assert (a["keypoints"][..., 2] < 1).any()  # realistic noise lowers some confidences
     fixed = MocapWindows(out, split, frames=frames, noise="clean", fixed=True)
     assert torch.equal(fixed[1]["keypoints"], fixed[1]["keypoints"]) and torch.all(fixed[1]["keypoints"][..., 2] == 1)
+
+
+def test_bone_groups_are_scaled_alike_on_both_sides_keeping_directions():
+    rng = np.random.default_rng(0)
+    joints = rng.normal(size=(5, 17, 3))
+    factors = random_bone_factors(rng)
+    scaled = scale_bones(joints, factors)
+    np.testing.assert_array_equal(scaled[:, 0], joints[:, 0])
+    for joint, parent in enumerate(H36M17.parents[1:], start=1):
+        np.testing.assert_allclose(scaled[:, joint] - scaled[:, parent], factors[joint] * (joints[:, joint] - joints[:, parent]))
+    for names, (low, high) in GROUPS.values():
+        group = factors[[H36M17.index(n) for n in names]]
+        assert np.all(group == group[0]) and low <= group[0] <= high
+    np.testing.assert_allclose(scale_bones(joints, np.ones(17)), joints, atol=1e-12)
+
+
+@needs_mocap
+def test_training_windows_vary_the_shoulder_width_when_asked(prepared):
+    out, _, _ = prepared
+    split = json.loads((out / "clips.json").read_text())[0]["split"]
+
+    def shoulder_widths(dataset):
+        torch.manual_seed(0)
+        return {round(float((s["joints"][0, 11] - s["joints"][0, 14]).norm()), 4) for s in (dataset[0] for _ in range(8))}
+
+    assert len(shoulder_widths(MocapWindows(out, split, frames=27, noise="clean"))) == 1
+    assert len(shoulder_widths(MocapWindows(out, split, frames=27, noise="clean", proportions=True))) == 8
 
 
 def _head_points_in_torso_frame(h36m: np.ndarray) -> np.ndarray:

@@ -6,6 +6,8 @@ padded by repeating their edge frames, and the padding is masked out). A camera
 (``engine.data.noise.DetectorNoise``) are drawn per sample: from torch's random stream when
 training (so ``torch.manual_seed`` and DataLoader workers make it reproducible), from a
 fixed seed per index when ``fixed=True`` (evaluation sees the same cameras every time).
+With ``proportions=True`` each window's bones are first scaled by random factors
+(``engine.data.proportions``), so the lifter sees every rig's proportions.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from torch.utils.data import Dataset
 
 from engine.data.cameras import normalise_screen, random_camera
 from engine.data.noise import DetectorNoise
+from engine.data.proportions import random_bone_factors, scale_bones
 
 Noise = Literal["clean", "realistic"]
 
@@ -43,6 +46,7 @@ class MocapWindows(Dataset):
         fixed: bool = False,
         seed: int = 0,
         licences: tuple[str, ...] | None = None,
+        proportions: bool = False,
     ) -> None:
         root = Path(root)
         clips = [c for c in json.loads((root / "clips.json").read_text()) if c["split"] == split]
@@ -53,7 +57,7 @@ class MocapWindows(Dataset):
         self.clips = clips
         self.h36m = np.load(root / split / "h36m.npy", mmap_mode="r")
         self.valid = np.load(root / split / "valid.npy", mmap_mode="r")
-        self.frames, self.noise, self.fixed, self.seed = frames, noise, fixed, seed
+        self.frames, self.noise, self.fixed, self.seed, self.proportions = frames, noise, fixed, seed, proportions
         self.detector = DetectorNoise.load() if noise == "realistic" else None
         stride = stride or max(frames // 3, 1)
         # (clip index, clip start, clip length, window start within the clip) for every window; a
@@ -82,6 +86,8 @@ class MocapWindows(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = self._rng(index)
         joints, mask = self._window(index)
+        if self.proportions:
+            joints = scale_bones(joints, random_bone_factors(rng))
         camera = random_camera(rng, joints)
         uv = camera.project(joints)
         if self.detector is not None:

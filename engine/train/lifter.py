@@ -49,6 +49,7 @@ class TrainConfig:
     val_every: int = 200
     val_windows: int = 256
     noise: str = "realistic"
+    proportions: bool = False  # random bone-group lengths per training window (engine.data.proportions)
     seed: int = 0
     workers: int = 1
     threads: int = 2
@@ -117,7 +118,7 @@ def train(config: TrainConfig) -> dict:
     run.mkdir(parents=True, exist_ok=True)
     licences = tuple(config.licences) if config.licences else None
     frames = config.model.frames
-    train_set = MocapWindows(config.data, "train", frames=frames, noise=config.noise, licences=licences)
+    train_set = MocapWindows(config.data, "train", frames=frames, noise=config.noise, licences=licences, proportions=config.proportions)
     val_set = MocapWindows(config.data, "validation", frames=frames, stride=frames, noise="realistic", fixed=True, licences=licences)
     val_set = Subset(val_set, torch.linspace(0, len(val_set) - 1, min(config.val_windows, len(val_set))).long().tolist())
     val_loader = DataLoader(val_set, batch_size=config.batch, num_workers=config.workers)
