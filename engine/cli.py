@@ -421,15 +421,20 @@ def serve(
     root: Annotated[Optional[Path], typer.Option(help="Only capture videos inside this folder.")] = None,
     curve_keys: Annotated[Optional[Path], typer.Option("--curve-keys", help="Folder with server.key and server.pub (engine keys generate).")] = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Allow a non-loopback bind without CURVE keys (logged loudly).")] = False,
+    lifter_weights: Annotated[Optional[Path], typer.Option(
+        "--lifter-weights", help="HoT weights file every job uses, whichever lifter its client names: an official "
+        "HoT-MixSTE checkpoint, or weights of ours with their model card NAME.json beside NAME.pt.")] = None,  # fmt: skip
 ) -> None:
     """Run the engine as a ZeroMQ server that captures videos for clients (docs/protocol.md)."""
     import logging
 
     from engine.server import Server
 
+    if lifter_weights is not None:
+        _check_lifter_weights(lifter_weights)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        server = Server(bind, out, root, curve_keys, insecure)
+        server = Server(bind, out, root, curve_keys, insecure, lifter_weights)
     except PermissionError as e:
         raise _fail(e) from None
     console.print(f"engine serving on {server.address}")

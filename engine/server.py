@@ -114,7 +114,7 @@ def _work(jobs: mp.Queue, events: mp.Queue) -> None:
 class Server:
     def __init__(
         self, bind: str = DEFAULT_BIND, out: Path = Path("out/served"), root: Path | None = None,
-        curve_keys: Path | None = None, insecure: bool = False,
+        curve_keys: Path | None = None, insecure: bool = False, lifter_weights: Path | None = None,
     ) -> None:  # fmt: skip
         if not is_loopback(bind) and curve_keys is None:
             if not insecure:
@@ -122,6 +122,9 @@ class Server:
                                       "(engine keys generate DIR, then --curve-keys DIR) or --insecure")  # fmt: skip
             log.warning("INSECURE: serving %s without encryption or authentication", bind)
         self.out, self.root = out, root.resolve() if root else None
+        # The operator's weights file serves every job in place of the lifter a client names;
+        # clients cannot name files themselves (Settings.from_options).
+        self.lifter_weights = lifter_weights.resolve() if lifter_weights else None
         self.context = zmq.Context.instance()
         self.socket = self.context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES + 4096)
@@ -169,7 +172,8 @@ class Server:
             self._error(identity, "failed", f"the engine failed on this message: {type(e).__name__}: {e}")
 
     def _on_hello(self, identity: bytes, message: Message) -> None:
-        capabilities = {"lifters": list(LIFTER_WEIGHTS), "formats": ["npz", "bvh", "fbx"], "chunk_frames": CHUNK_FRAMES, "warm": self.warm}
+        capabilities = {"lifters": list(LIFTER_WEIGHTS), "lifter_weights": self.lifter_weights.name if self.lifter_weights else None,
+                        "formats": ["npz", "bvh", "fbx"], "chunk_frames": CHUNK_FRAMES, "warm": self.warm}  # fmt: skip
         self._send(identity, Message("welcome", fields={"engine": __version__, "capabilities": capabilities}))
 
     def _on_ping(self, identity: bytes, message: Message) -> None:
@@ -243,7 +247,8 @@ class Server:
             return
         job = self.jobs[self.waiting.popleft()]
         options = {"lifter": job.settings.lifter, "fov_deg": job.settings.fov_deg,
-                   "smooth": job.settings.smooth, "foot_lock": job.settings.foot_lock}  # fmt: skip
+                   "smooth": job.settings.smooth, "foot_lock": job.settings.foot_lock,
+                   "lifter_weights": str(self.lifter_weights or "")}  # fmt: skip
         try:
             worker = self.standby if self.standby is not None and self.standby.process.is_alive() else self._new_worker()
             self.standby = None

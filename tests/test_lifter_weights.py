@@ -90,3 +90,10 @@ def test_mocap_captures_with_a_weights_file_and_says_so_in_the_report(tmp_path):
     refused = CliRunner().invoke(app, ["mocap", str(CLIP), "--out", str(tmp_path / "out2"), "--lifter-weights", str(tmp_path / "bad.pt")])
     assert refused.exit_code == 2 and "bad.pt: not a PyTorch checkpoint" in " ".join(refused.output.split())
     assert not (tmp_path / "out2").exists()
+
+
+def test_serve_refuses_a_bad_weights_file_before_it_binds(tmp_path):
+    (tmp_path / "bad.pt").write_text("not weights")
+    # An address ZeroMQ cannot bind: had the file been let through, binding would fail another way.
+    refused = CliRunner().invoke(app, ["serve", "--bind", "nowhere", "--lifter-weights", str(tmp_path / "bad.pt")])
+    assert refused.exit_code == 2 and "bad.pt: not a PyTorch checkpoint" in " ".join(refused.output.split())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 import cv2
 import numpy as np
@@ -42,16 +45,24 @@ def short_clip(tmp_path_factory) -> "Path":
     return path
 
 
-@pytest.fixture
-def engine(tmp_path):
-    """A server on a free loopback port, in a thread; yields (server, address)."""
-    server = Server("tcp://127.0.0.1:0", out=tmp_path / "served")
+@contextmanager
+def serving(server: Server):
+    """``server`` serving in a thread until the block ends."""
     stop = threading.Event()
     thread = threading.Thread(target=server.serve, args=(stop,), daemon=True)
     thread.start()
-    yield server, server.address
-    stop.set()
-    thread.join(5)
+    try:
+        yield server
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+@pytest.fixture
+def engine(tmp_path):
+    """A server on a free loopback port, in a thread; yields (server, address)."""
+    with serving(Server("tcp://127.0.0.1:0", out=tmp_path / "served")) as server:
+        yield server, server.address
 
 
 @needs_weights
@@ -83,6 +94,19 @@ def test_streamed_motion_equals_engine_mocap_and_starts_early(engine, tmp_path):
     reference = Motion.load(tmp_path / "mocap" / f"{CLIP.stem}.npz")
     for name in ("poses", "trans", "contacts"):
         np.testing.assert_allclose(streamed[name], getattr(reference, name), atol=1e-5)
+
+
+@needs_weights
+def test_the_operators_weights_file_lifts_every_job_whatever_lifter_the_client_names(tmp_path, short_clip):
+    for suffix in (".pt", ".json"):  # weights of ours with their card, as an operator would keep them
+        shutil.copy(WEIGHTS_DIR / f"hot_free{suffix}", tmp_path / f"mine{suffix}")
+    with serving(Server("tcp://127.0.0.1:0", out=tmp_path / "served", lifter_weights=tmp_path / "mine.pt")) as server:
+        client = Client(server.address)
+        assert client.hello().fields["capabilities"]["lifter_weights"] == "mine.pt"
+        job, _ = client.capture(str(short_clip), options={"lifter": "hot"})
+        assert next(m for m in client.events(job, timeout_s=120) if m.type in ("done", "error")).type == "done"
+        client.close()
+    assert json.loads((tmp_path / "served" / "short.json").read_text())["lifter"] == str((tmp_path / "mine.pt").resolve())
 
 
 def test_clients_get_only_their_own_messages(engine, tmp_path):
