@@ -126,22 +126,47 @@ def test_unsure_joints_are_filled_from_sure_frames():
     assert (filled[3:6, 13, 2] == 0.05).all()
 
 
-@pytest.mark.usefixtures("prepared")
-def test_training_checkpoints_resumes_and_exports_a_card(prepared, tmp_path, monkeypatch):
+def _tiny_run(prepared, tmp_path, monkeypatch, **options):
+    """A two-step training config on the test's prepared data, exporting into ``tmp_path``."""
     import engine.train.lifter as lifter
 
-    out, _, _ = prepared
     monkeypatch.setattr(lifter, "WEIGHTS_DIR", tmp_path / "weights")
-    config = lifter.TrainConfig(name="tiny", data=str(out), model=SMALL, steps=2, val_every=1, val_windows=4,
-                                batch=2, workers=0, runs=str(tmp_path / "runs"))  # fmt: skip
-    lifter.train(config)
+    return lifter.TrainConfig(name="tiny", data=str(prepared[0]), model=SMALL, steps=2, val_every=1, val_windows=4,
+                              batch=2, workers=0, runs=str(tmp_path / "runs"), **options)  # fmt: skip
+
+
+def test_training_checkpoints_resumes_and_exports_a_card(prepared, tmp_path, monkeypatch):
+    from engine.train.lifter import train
+
+    config = _tiny_run(prepared, tmp_path, monkeypatch)
+    train(config)
     config.steps = 4
-    card = lifter.train(config)  # picks up at step 2
+    card = train(config)  # picks up at step 2
     assert [h["step"] for h in card["history"]] == [1, 2, 3, 4]
     assert (tmp_path / "weights" / "tiny.pt").is_file() and card["data"]["licences"]
     assert card["config"] == SMALL.to_dict() and card["command"].endswith("configs/tiny.toml")
     non_commercial = any("non-commercial" in licence for licence in card["data"]["licences"])
     assert card["licence"].startswith("non-commercial" if non_commercial else "commercial use allowed")
+    assert ("CPU threads" in card["machine"]) != torch.cuda.is_available()  # "auto" took the GPU where there is one
+
+
+def test_training_device_auto_is_cuda_only_where_there_is_one():
+    from engine.train.lifter import training_device
+
+    assert training_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert training_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_run_trained_on_the_gpu_resumes_on_the_cpu_and_its_weights_are_cpu_tensors(prepared, tmp_path, monkeypatch):
+    from engine.train.lifter import train
+
+    config = _tiny_run(prepared, tmp_path, monkeypatch, device="cuda")
+    assert "CPU threads" not in train(config)["machine"]
+    config.steps, config.device = 4, "cpu"
+    card = train(config)
+    assert [h["step"] for h in card["history"]] == [1, 2, 3, 4] and "CPU threads" in card["machine"]
+    assert all(v.device.type == "cpu" for v in torch.load(tmp_path / "weights" / "tiny.pt").values())
 
 
 def test_test_scores_are_recorded_in_the_model_card_per_kind_of_noise(tmp_path, monkeypatch):

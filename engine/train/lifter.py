@@ -3,6 +3,8 @@
 Losses (HoT/MixSTE): joint-weighted MPJPE + 0.5 × temporal consistency (weighted squared
 frame-to-frame motion) + 2 × mean velocity error, over unmasked frames. AdamW with a linear
 warm-up and cosine decay, gradient clipping, random left/right flips of 2D and 3D together.
+It trains on a CUDA GPU when one is available (``device = "auto"``), else on the CPU, with
+the same code; checkpoints and exported weights are saved as CPU tensors either way.
 Every ``val_every`` steps the run scores a fixed set of validation windows (realistic 2D
 noise, fixed cameras), saves ``runs/NAME/last.pt`` (model, optimiser, schedule, step) and,
 when it is the best so far, ``runs/NAME/best.pt``. Started again, a run resumes from
@@ -53,6 +55,7 @@ class TrainConfig:
     seed: int = 0
     workers: int = 1
     threads: int = 2
+    device: str = "auto"  # "auto": CUDA when available, else the CPU; or a torch device such as "cpu"
     max_hours: float = 2.0
     runs: str = "runs"
 
@@ -91,10 +94,11 @@ def lifter_loss(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> 
 def validate(model: HoT, loader: DataLoader) -> float:
     """MPJPE in millimetres over the unmasked frames of ``loader``."""
     model.eval()
+    device = next(model.parameters()).device
     total, count = 0.0, 0
     with torch.no_grad():
         for batch in loader:
-            error = (model(batch["keypoints"]) - batch["joints"]).norm(dim=-1).mean(-1)
+            error = (model(batch["keypoints"].to(device)) - batch["joints"].to(device)).norm(dim=-1).mean(-1).cpu()
             total += float((error * batch["mask"]).sum())
             count += int(batch["mask"].sum())
     model.train()
@@ -111,9 +115,21 @@ def _schedule(config: TrainConfig):
     return factor
 
 
+def training_device(name: str) -> torch.device:
+    """``name`` as a torch device; "auto" is CUDA when one is available, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _cpu(state: dict) -> dict:
+    return {key: value.cpu() for key, value in state.items()}
+
+
 def train(config: TrainConfig) -> dict:
     """Train (or resume) the run described by ``config``; returns the exported model card."""
     torch.set_num_threads(config.threads)
+    device = training_device(config.device)
     run = Path(config.runs) / config.name
     run.mkdir(parents=True, exist_ok=True)
     licences = tuple(config.licences) if config.licences else None
@@ -124,12 +140,12 @@ def train(config: TrainConfig) -> dict:
     val_loader = DataLoader(val_set, batch_size=config.batch, num_workers=config.workers)
 
     torch.manual_seed(config.seed)
-    model = HoT(config.model)
+    model = HoT(config.model).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, _schedule(config))
     state = {"step": 0, "best_mm": float("inf"), "seconds": 0.0, "history": []}
     if (run / "last.pt").is_file():
-        checkpoint = torch.load(run / "last.pt", weights_only=False)
+        checkpoint = torch.load(run / "last.pt", map_location=device, weights_only=False)
         model.load_state_dict(checkpoint["model"])
         optimiser.load_state_dict(checkpoint["optimiser"])
         scheduler.load_state_dict(checkpoint["scheduler"])
@@ -150,7 +166,7 @@ def train(config: TrainConfig) -> dict:
             keypoints, joints = batch["keypoints"], batch["joints"]
             flipped = torch.rand(len(keypoints)) < 0.5
             keypoints[flipped], joints[flipped] = flip(keypoints[flipped], joints[flipped])
-            loss = lifter_loss(model(keypoints), joints, batch["mask"])
+            loss = lifter_loss(model(keypoints.to(device)), joints.to(device), batch["mask"].to(device))
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -170,21 +186,22 @@ def train(config: TrainConfig) -> dict:
                 with staged(run) as stage:  # a run killed while saving keeps its previous checkpoint
                     if val_mm < state["best_mm"]:
                         state["best_mm"] = val_mm
-                        torch.save(model.state_dict(), stage("best.pt"))
-                    torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                        torch.save(_cpu(model.state_dict()), stage("best.pt"))
+                    torch.save({"model": _cpu(model.state_dict()), "optimiser": optimiser.state_dict(),
                                 "scheduler": scheduler.state_dict(), "state": state}, stage("last.pt"))  # fmt: skip
                 progress.update(task, val=val_mm)
             if out_of_time:
                 break
-    return export(config, state, train_set)
+    return export(config, state, train_set, device)
 
 
-def export(config: TrainConfig, state: dict, train_set: MocapWindows) -> dict:
+def export(config: TrainConfig, state: dict, train_set: MocapWindows, device: torch.device) -> dict:
     """Copy the run's best weights into the package with a model card."""
     run = Path(config.runs) / config.name
     WEIGHTS_DIR.mkdir(exist_ok=True)
-    torch.save(torch.load(run / "best.pt"), WEIGHTS_DIR / f"{config.name}.pt")
+    torch.save(torch.load(run / "best.pt", map_location="cpu"), WEIGHTS_DIR / f"{config.name}.pt")
     licences = sorted({c["licence"] for c in train_set.clips})
+    processor = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{config.threads} CPU threads"
     use = "non-commercial" if any("non-commercial" in licence for licence in licences) else "commercial use allowed"
     card = {
         "name": config.name,
@@ -196,7 +213,7 @@ def export(config: TrainConfig, state: dict, train_set: MocapWindows) -> dict:
         "licence": f"{use}: trained on {'; '.join(licences)}",
         "steps": state["step"],
         "training_hours": round(state["seconds"] / 3600, 3),
-        "machine": f"{platform.machine()}, {config.threads} CPU threads, torch {torch.__version__}",
+        "machine": f"{platform.machine()}, {processor}, torch {torch.__version__}",
         "best_val_mpjpe_mm": round(state["best_mm"], 2),
         "history": state["history"],
         "command": f"engine train lifter --config configs/{config.name}.toml",
