@@ -88,8 +88,12 @@ def test_streamed_motion_equals_engine_mocap_and_starts_early(engine, tmp_path):
     streamed = assemble(chunks)  # raises if any frame is missing
     assert any(m.type == "progress" for m in messages)
     first, finished = next(t for t, m in arrivals if m.type == "frames"), arrivals[-1][0]
-    print(f"\nfirst frames after {first:.1f} s, all {len(streamed['poses'])} frames and done after {finished:.1f} s")
-    assert first < finished / 2, f"first frames after {first:.1f} s of {finished:.1f} s"
+    # How far 2D detection (which runs as the video is decoded) had got when the first frames came:
+    # the worker sends progress and frames through one queue, so the order is the order of events.
+    before_first = messages[: next(i for i, m in enumerate(messages) if m.type == "frames")]
+    detected = max(m.fields["done"] for m in before_first if m.type == "progress" and m.fields["stage"] == "2D keypoints")
+    print(f"\nfirst frames after {first:.1f} s ({detected} of {len(streamed['poses'])} frames detected), done after {finished:.1f} s")
+    assert detected <= 0.75 * len(streamed["poses"]), f"first frames only after {detected} of {len(streamed['poses'])} frames were detected"
     assert run_one(CLIP, tmp_path / "mocap", Settings(), ("npz",)).status == "done"
     reference = Motion.load(tmp_path / "mocap" / f"{CLIP.stem}.npz")
     for name in ("poses", "trans", "contacts"):
