@@ -24,7 +24,7 @@ import queue
 import threading
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from ipaddress import ip_address
 from pathlib import Path
 
@@ -189,6 +189,8 @@ class Server:
             settings = Settings.from_options(message.fields.get("options", {}))
         except (TypeError, ValueError) as e:
             raise ProtocolError("bad-field", f"capture options: {e}") from None
+        if self.lifter_weights is not None:
+            settings = replace(settings, lifter_weights=str(self.lifter_weights))
         job = Job(uuid.uuid4().hex[:12], identity, video.resolve(), settings)
         self.jobs[job.id] = job
         self.waiting.append(job.id)
@@ -246,9 +248,7 @@ class Server:
                 self.standby = self._new_worker()
             return
         job = self.jobs[self.waiting.popleft()]
-        options = {"lifter": job.settings.lifter, "fov_deg": job.settings.fov_deg,
-                   "smooth": job.settings.smooth, "foot_lock": job.settings.foot_lock,
-                   "lifter_weights": str(self.lifter_weights or "")}  # fmt: skip
+        options = asdict(job.settings)
         try:
             worker = self.standby if self.standby is not None and self.standby.process.is_alive() else self._new_worker()
             self.standby = None
