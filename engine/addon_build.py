@@ -1,10 +1,13 @@
 """`engine addon build`: the Blender extension zip, with pyzmq wheels, checked by Blender's own validator.
 
-The zip is built from ``blender_addon/mocap_capture`` plus the engine's own ``protocol.py`` and
-``client.py`` (copied into its ``link/`` package, so the add-on and the engine speak through
-the same code), and pyzmq wheels for every platform Blender 4.2+ runs on (its Python is 3.11),
-downloaded once from PyPI into a cache folder. Building and validating use Blender's extension
-tool (``blender_ext.py``), which ships inside the ``bpy`` module.
+The zip is built from ``blender_addon/mocap_capture`` plus the engine's own modules that need
+neither torch nor anything beyond numpy and pyzmq (:data:`LINKED`: the protocol and client, the
+SMPL24 joint table, the numpy geometry and the lifter registry), copied into its ``link/``
+package in the staging folder only (never into the source tree), so the add-on and the engine
+speak through the same code and the same tables; and pyzmq wheels for every platform Blender
+4.2+ runs on (its Python is 3.11), downloaded once from PyPI into a cache folder. Building and
+validating use Blender's extension tool (``blender_ext.py``), which ships inside the ``bpy``
+module.
 
 The zip's files sit in one top-level ``mocap_capture/`` folder, which both installers accept:
 Blender's extension installer (it looks for the manifest one folder down) and the legacy
@@ -26,9 +29,21 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "blender_addon" / "mocap_capture"
+# the engine's files the add-on carries: name in the add-on's link/ package -> the engine's file
+LINKED = {
+    "protocol.py": REPO / "engine" / "protocol.py",
+    "client.py": REPO / "engine" / "client.py",
+    "joints.py": REPO / "engine" / "body" / "joints.py",
+    "geometry.py": REPO / "engine" / "geometry.py",
+    "lifters.py": REPO / "engine" / "lifting" / "registry.py",
+}
 # pip's platform tag for each platform Blender 4.2+ runs on, and what names its wheel
-WHEEL_PLATFORMS = {"manylinux_2_28_x86_64": ("linux", "x86_64"), "manylinux_2_28_aarch64": ("linux", "aarch64"),
-                   "win_amd64": ("win_amd64",), "macosx_10_15_universal2": ("macosx", "universal2")}
+WHEEL_PLATFORMS = {
+    "manylinux_2_28_x86_64": ("linux", "x86_64"),
+    "manylinux_2_28_aarch64": ("linux", "aarch64"),
+    "win_amd64": ("win_amd64",),
+    "macosx_10_15_universal2": ("macosx", "universal2"),
+}
 
 
 class AddonBuildError(RuntimeError):
@@ -57,9 +72,28 @@ def pyzmq_wheels(cache: Path) -> list[Path]:
     wheels = []
     for platform, fragments in WHEEL_PLATFORMS.items():
         if not _cached_wheels(cache, fragments):
-            command = [sys.executable, "-m", "pip", "download", pinned, "--only-binary=:all:", "--no-deps", "--quiet",
-                       "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3",
-                       "--platform", platform, "--dest", str(cache)]  # fmt: skip
+            command = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                pinned,
+                "--only-binary=:all:",
+                "--no-deps",
+                "--quiet",
+                "--python-version",
+                "3.11",
+                "--implementation",
+                "cp",
+                "--abi",
+                "cp311",
+                "--abi",
+                "abi3",
+                "--platform",
+                platform,
+                "--dest",
+                str(cache),
+            ]
             result = subprocess.run(command, capture_output=True, text=True)
             if result.returncode != 0:
                 raise AddonBuildError(f"could not download {pinned} for {platform}: {result.stderr.strip()[-500:]}")
@@ -82,8 +116,8 @@ def build_addon(out: Path, cache: Path = REPO / "build" / "wheels") -> Path:
     with tempfile.TemporaryDirectory() as scratch:
         staging = Path(scratch) / "mocap_capture"
         shutil.copytree(SOURCE, staging, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        for name in ("protocol.py", "client.py"):
-            shutil.copy2(REPO / "engine" / name, staging / "link" / name)
+        for name, engine_file in LINKED.items():
+            shutil.copy2(engine_file, staging / "link" / name)
         (staging / "wheels").mkdir()
         for wheel in wheels:
             shutil.copy2(wheel, staging / "wheels" / wheel.name)

@@ -18,9 +18,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from engine import __version__
+from engine.io import FORMATS
+from engine.lifting.registry import LIFTERS, capture_lifters
+from engine.pipeline.settings import Settings
+from engine.protocol import DEFAULT_ADDRESS
+from engine.server import DEFAULT_OUT
+from engine.solving import SOLVERS
 
 if TYPE_CHECKING:
-    from engine.lifting.hot import HoT
+    import torch
 
 app = typer.Typer(
     help="Markerless motion capture: video of a person in, SMPL motion, BVH and FBX out.",
@@ -53,10 +59,7 @@ SmplOption = Annotated[
 ]
 
 
-class Format(str, Enum):
-    bvh = "bvh"
-    fbx = "fbx"
-    npz = "npz"
+Format = Enum("Format", [(name, name) for name in FORMATS], type=str)
 
 
 class NoiseKind(str, Enum):
@@ -136,8 +139,8 @@ def export(
 ) -> None:
     """Write a motion file as BVH, FBX or our Motion .npz."""
     from engine.body.smpl_model import SmplModelError
-    from engine.io.bvh import write_bvh
-    from engine.io.fbx import FbxUnavailableError, write_fbx
+    from engine.io.fbx import FbxUnavailableError
+    from engine.io.write import write_motion
     from engine.motion import Motion, MotionFileError
 
     out = out or motion_path.with_suffix("." + to.value)
@@ -146,18 +149,14 @@ def export(
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         motion = Motion.load(motion_path)
-        if to is Format.npz:
-            motion.save(out)
-        else:
+        rest = None
+        if to.value != "npz":
             if motion.rest_joints is not None and smpl is None:
                 rest, described = motion.rest_joints.astype(np.float64), "the motion's own rest skeleton"
             else:
                 rest, described = rest_joints_for(motion.betas, smpl)
             console.print(f"skeleton: {described}")
-            if to is Format.bvh:
-                write_bvh(out, motion.poses, motion.trans, motion.fps, rest, units=units.value)
-            else:
-                write_fbx(out, motion.poses, motion.trans, motion.fps, rest)
+        write_motion(motion, out, to.value, rest, units=units.value)
     except (MotionFileError, SmplModelError) as e:
         raise _fail(e) from None
     except FbxUnavailableError as e:
@@ -171,17 +170,40 @@ def data_prepare(
     out: Annotated[Path, typer.Option("--out", help="Output folder for the prepared arrays (large; keep it out of git).")],
     fps: Annotated[float, typer.Option(help="Frame rate to resample to.")] = 30.0,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    split_manifest: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--split-manifest",
+            metavar="FILE",
+            help="Split manifest (group,split rows) to read; default: the shipped "
+            "splits/mocap_split.csv. Only read: the split used, with any new groups, is written to OUT/split.csv.",
+        ),
+    ] = None,
+    update_split_manifest: Annotated[
+        bool,
+        typer.Option(
+            "--update-split-manifest",
+            help="Also add the newly drawn groups to the --split-manifest file (the shipped one when none is given).",
+        ),
+    ] = False,
 ) -> None:
-    """Turn mocap into training data: joints, SMPL rotations, contacts; split by subject."""
+    """Turn mocap into training data: joints, SMPL rotations, contacts; split by subject.
+
+    Groups (subjects, or clips where no subject is known) that the split manifest lacks are
+    drawn by a hash of their name; the split used goes to OUT/split.csv, and the manifest file
+    changes only with --update-split-manifest."""
     import time
 
     from engine.data.prepare import SPLIT_MANIFEST, prepare
 
     if not src.is_dir():
         raise _fail(f"{src}: not a folder")
+    if split_manifest is not None and not split_manifest.is_file() and not update_split_manifest:
+        raise _fail(f"--split-manifest: {split_manifest}: no such file (give --update-split-manifest to start one)")
+    manifest = split_manifest or SPLIT_MANIFEST
     started = time.perf_counter()
     try:
-        summary = prepare(src, out, fps=fps, workers=workers)
+        summary = prepare(src, out, fps=fps, workers=workers, manifest_path=manifest, update_manifest=update_split_manifest)
     except FileNotFoundError as e:
         raise _fail(e) from None
     table = Table("split", "clips", "groups", "frames", "hours", "direction error (°)")
@@ -190,7 +212,11 @@ def data_prepare(
     console.print(table)
     for path, reason in summary["rejected"].items():
         console.print(f"[yellow]rejected[/yellow] {escape(reason)}", highlight=False)
-    console.print(f"{summary['prepared']} of {summary['files']} files prepared in {time.perf_counter() - started:.0f} s -> {out}; split manifest {SPLIT_MANIFEST}")
+    console.print(f"{summary['prepared']} of {summary['files']} files prepared in {time.perf_counter() - started:.0f} s -> {out}")
+    split = summary["split_manifest"]
+    new = len(split["new_groups"])
+    added = f"added to {manifest}" if split["manifest_updated"] else f"not added to {manifest} (read only)"
+    console.print(f"split: {split['written']} ({new} new group{'' if new == 1 else 's'}, {added})", highlight=False)
 
 
 def _report(results: dict, title: str, json_out: Path | None) -> None:
@@ -214,55 +240,98 @@ def _report(results: dict, title: str, json_out: Path | None) -> None:
 
 
 JsonOption = Annotated[Optional[Path], typer.Option("--json", help="Also write every metric to this JSON file.")]
-LifterWeightsOption = Annotated[Optional[Path], typer.Option(
-    "--lifter-weights", help="HoT weights file to use instead of the shipped ones: an official HoT-MixSTE checkpoint, "
-    "or weights of ours with their model card NAME.json beside NAME.pt.")]  # fmt: skip
+LifterWeightsOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--lifter-weights",
+        help="Weights file to use instead of the lifter's shipped ones: an official HoT-MixSTE checkpoint, "
+        "or weights of ours with their model card NAME.json beside NAME.pt.",
+    ),
+]
+DEFAULTS = Settings()
 
 
-def _check_lifter_weights(path: Path) -> HoT:
-    """The HoT in ``path``, or exit 2 saying why it does not load."""
-    from engine.lifting.weights import load_hot_file
+def _lifter_choices(names: list[str] | None = None) -> str:
+    """Registered lifters (all by default) with their summaries, for --help and for refusing a bad name."""
+    return "; ".join(f"{name}: {LIFTERS[name].summary}" for name in names or LIFTERS)
+
+
+def _check_lifter_weights(path: Path) -> torch.nn.Module:
+    """The model in weights file ``path``, or exit 2 saying why it does not load."""
+    from engine.lifting.weights import load_weights
 
     try:
-        return load_hot_file(path)
+        return load_weights(path)
     except (OSError, ValueError) as e:
         raise _fail(f"--lifter-weights: {e}") from None
+
+
+def _check_card(path: Path) -> dict:
+    """The model card at ``path`` (a JSON object), or exit 2 saying why it is not one."""
+    import json
+
+    if not path.is_file():
+        raise _fail(
+            f"--card: {path}: no such file (give the model card to record the scores in, e.g. engine/lifting/weights/hot_default.json)"
+        )
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise _fail(f"--card: {path}: not a model card ({e})") from None
+    if not isinstance(card, dict):
+        raise _fail(f"--card: {path}: not a model card (a JSON object)")
+    return card
 
 
 @eval_app.command("lift")
 def eval_lift(
     data: Annotated[Path, typer.Argument(help="A prepared folder (its test split) or a folder of BVH files (all of it).")],
-    model: Annotated[str, typer.Option("--model", help="Lifter name: mean-pose, hot, hot-free or mixste (shipped weights).")] = "",
+    lifter_name: Annotated[
+        str, typer.Option("--lifter", metavar="NAME", help=f"Lifter to score, with its shipped weights. {_lifter_choices()}.")
+    ] = "",
     lifter_weights: LifterWeightsOption = None,
     noise: Annotated[NoiseKind, typer.Option(help="2D input: exact projections, or with calibrated detector noise.")] = NoiseKind.realistic,
-    frames: Annotated[int, typer.Option(help="Window length in frames.")] = 243,
+    window: Annotated[
+        int, typer.Option("--window", metavar="N", help="Window length in frames: the test clips are cut into windows of N frames.")
+    ] = 243,
     seed: Annotated[int, typer.Option(help="Seed of the cameras and the noise.")] = 0,
     json_out: JsonOption = None,
-    card: Annotated[bool, typer.Option("--card", help="Also record the scores in the shipped model's card (test_metrics).")] = False,
+    card: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--card",
+            metavar="FILE",
+            help="Also record the scores in the model card FILE "
+            "(test_metrics, by kind of noise); a shipped lifter's card is engine/lifting/weights/NAME.json.",
+        ),
+    ] = None,
 ) -> None:
-    """Score a 3D lifter on mocap seen by random virtual cameras (same cameras for every model)."""
-    from engine.eval.lift import evaluate_lifter
-    from engine.lifting import SHIPPED_WEIGHTS, load_lifter
+    """Score a 3D lifter on mocap seen by random virtual cameras (same cameras for every model).
+
+    Writes nothing but the --json report and, when given, the scores into the --card FILE."""
+    from engine.eval.lift import evaluate_lifter, record_test_metrics
+    from engine.lifting import load_lifter
     from engine.lifting.inference import SequenceLifter
-    from engine.lifting.weights import record_test_metrics
 
     if not data.is_dir():
         raise _fail(f"{data}: not a folder")
-    if bool(model) == bool(lifter_weights):
-        raise _fail("give --model (a shipped lifter) or --lifter-weights (a file), one of them")
-    if card and model not in SHIPPED_WEIGHTS:
-        raise _fail(f"--card: {model or str(lifter_weights)!r} has no model card; shipped models: {', '.join(SHIPPED_WEIGHTS)}")
+    if bool(lifter_name) == bool(lifter_weights):
+        raise _fail("give --lifter NAME (a shipped lifter) or --lifter-weights FILE, one of them")
+    if lifter_name and lifter_name not in LIFTERS:
+        raise _fail(f"--lifter: unknown lifter {lifter_name!r}; choose from {_lifter_choices()}")
+    card_document = _check_card(card) if card is not None else None
     if lifter_weights is not None:
-        model, lifter = str(lifter_weights), SequenceLifter(_check_lifter_weights(lifter_weights), lifter_weights.stem)
+        loaded = _check_lifter_weights(lifter_weights)
+        model, lifter, model_card = str(lifter_weights), SequenceLifter(loaded, lifter_weights.stem), getattr(loaded, "card", {})
     else:
-        try:
-            lifter = load_lifter(model)
-        except KeyError as e:
-            raise _fail(e.args[0]) from None
-    results = evaluate_lifter(lifter, model, data, noise=noise.value, frames=frames, seed=seed)
+        model, lifter, model_card = lifter_name, load_lifter(lifter_name), LIFTERS[lifter_name].card
+    named, expected = (card_document or {}).get("name"), model_card.get("name")
+    if named and expected and named != expected:  # the scores of one model in another's card
+        raise _fail(f"--card: {card} is the card of {named!r}, not of {model!r} (whose card is {expected!r})")
+    results = evaluate_lifter(lifter, model, data, noise=noise.value, frames=window, seed=seed)
     _report(results, f"{model} on {data} ({noise.value} 2D)", json_out)
-    if card:
-        console.print(f"recorded in {record_test_metrics(SHIPPED_WEIGHTS[model], results)}")
+    if card is not None:
+        console.print(f"recorded in {record_test_metrics(card, results)}")
 
 
 @eval_app.command("motion")
@@ -285,25 +354,49 @@ def eval_motion(
 @train_app.command("lifter")
 def train_lifter(
     config: Annotated[Path, typer.Option("--config", help="Training configuration (TOML), e.g. configs/hot_default.toml.")],
+    ship: Annotated[
+        bool,
+        typer.Option(
+            "--ship",
+            help="Also copy the best weights and their card into the package's "
+            "weights folder (engine/lifting/weights/NAME.pt, .json), replacing the shipped ones.",
+        ),
+    ] = False,
 ) -> None:
-    """Train a HoT lifter; resumes from runs/NAME/last.pt, exports engine/lifting/weights/NAME.pt and its card."""
+    """Train a lifter (HoT unless the config names another architecture); resumes from RUNS/NAME/last.pt.
+
+    The best weights and their model card go to RUNS/NAME/NAME.pt and NAME.json (RUNS is the
+    config's `runs`, default runs/); the package's shipped weights change only with --ship."""
+    from engine.lifting.registry import WEIGHTS_DIR
     from engine.train.lifter import TrainConfig, train
 
-    card = train(TrainConfig.load(config))
-    console.print(f"best validation MPJPE {card['best_val_mpjpe_mm']:.1f} mm after {card['steps']} steps "
-                  f"({card['training_hours']:.2f} h) -> engine/lifting/weights/{card['name']}.pt")
+    settings = TrainConfig.load(config)
+    card = train(settings, ship=ship)
+    run = Path(settings.runs) / settings.name
+    written = [run / f"{settings.name}.pt", run / f"{settings.name}.json"]
+    if ship:
+        written += [WEIGHTS_DIR / f"{settings.name}.pt", WEIGHTS_DIR / f"{settings.name}.json"]
+    console.print(
+        f"best validation MPJPE {card['best_val_mpjpe_mm']:.1f} mm after {card['steps']} steps "
+        f"({card['training_hours']:.2f} h) -> {', '.join(map(str, written))}"
+    )
 
 
 @bench_app.command("lift")
 def bench_lift_command(
     data: Annotated[Optional[Path], typer.Option(help="Prepared folder whose test split scores both models (needs both trained).")] = None,
     threads: Annotated[int, typer.Option(help="CPU threads for torch.")] = 2,
+    lifter: Annotated[str, typer.Option(help=f"The pruned lifter. {_lifter_choices()}.")] = "hot",
+    baseline: Annotated[str, typer.Option(help="The unpruned lifter of the same size to compare it with.")] = "mixste",
     json_out: JsonOption = None,
 ) -> None:
     """HoT vs the unpruned model of the same size: GFLOPs, CPU frames/s, MPJPE; and an 18,000-frame lift."""
     from engine.bench.lift import bench_lift
 
-    _report(bench_lift(data=data, threads=threads), "HoT vs unpruned (same size)", json_out)
+    for option, name in (("--lifter", lifter), ("--baseline", baseline)):
+        if name not in LIFTERS:
+            raise _fail(f"{option}: choose from {', '.join(LIFTERS)}, got {name!r}")
+    _report(bench_lift(lifter, baseline, data=data, threads=threads), f"{lifter} vs unpruned {baseline} (same size)", json_out)
 
 
 @bench_app.command("frames")
@@ -344,15 +437,26 @@ def addon_build(
 
 @app.command()
 def mocap(
-    paths: Annotated[list[Path], typer.Argument(help="Videos (mp4, mov, avi, mkv, webm), images, or folders of them (searched recursively).")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Videos (mp4, mov, avi, mkv, webm), images, or folders of them (searched recursively).")
+    ],
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out"),
     formats: Annotated[str, typer.Option(help="Files to write, comma-separated: npz, bvh, fbx.")] = "npz,bvh,fbx",
-    lifter: Annotated[str, typer.Option(help="3D lifter: hot (trained on all our mocap, non-commercial) or hot-free (CMU only).")] = "hot",
-    fov: Annotated[float, typer.Option(help="Camera field of view across the frame's long side, degrees (69 = a phone's main camera).")] = 69.0,
-    smooth: Annotated[float, typer.Option(help="Smoothing of the root trajectory (Gaussian sigma, frames; 0 = none).")] = 1.5,
-    no_foot_lock: Annotated[bool, typer.Option("--no-foot-lock", help="Let planted feet slide (no foot locking).")] = False,
-    foot_lock: Annotated[float, typer.Option(help="Foot locking strength, 0-1.")] = 1.0,
-    preview: Annotated[bool, typer.Option("--preview", help="Also write NAME.preview.mp4: the 2D skeleton on the video beside a side view of the 3D motion (the body mesh with an SMPL model).")] = False,
+    lifter: Annotated[str, typer.Option(help=f"3D lifter. {_lifter_choices(capture_lifters())}.")] = DEFAULTS.lifter,
+    solver: Annotated[str, typer.Option(help=f"What turns 3D joints into SMPL rotations: {', '.join(SOLVERS)}.")] = DEFAULTS.solver,
+    fov: Annotated[
+        float, typer.Option(help="Camera field of view across the frame's long side, degrees (69 = a phone's main camera).")
+    ] = DEFAULTS.fov_deg,
+    smooth: Annotated[float, typer.Option(help="Smoothing of the root trajectory (Gaussian sigma, frames; 0 = none).")] = DEFAULTS.smooth,
+    foot_lock: Annotated[float, typer.Option(help="Foot locking strength, 0-1 (0: planted feet may slide).")] = DEFAULTS.foot_lock,
+    no_foot_lock: Annotated[bool, typer.Option("--no-foot-lock", hidden=True, help="Old spelling of --foot-lock 0.")] = False,
+    preview: Annotated[
+        bool,
+        typer.Option(
+            "--preview",
+            help="Also write NAME.preview.mp4: the 2D skeleton on the video beside a side view of the 3D motion (the body mesh with an SMPL model).",
+        ),
+    ] = False,
     lifter_weights: LifterWeightsOption = None,
     smpl: SmplOption = None,
     workers: Annotated[int, typer.Option(help="Videos captured at once, each in its own process.")] = 1,
@@ -360,22 +464,27 @@ def mocap(
     """Video in, world-space SMPL motion out: NAME.npz, NAME.bvh, NAME.fbx and NAME.json per video."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from engine.pipeline.batch import FORMATS, find_videos, run_many, run_one
-    from engine.pipeline.settings import LIFTER_WEIGHTS, Settings
+    from engine.pipeline.batch import find_videos, run_many, run_one
 
     wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
     if not wanted or set(wanted) - set(FORMATS):
         raise _fail(f"--formats: choose from {', '.join(FORMATS)}, got {formats!r}")
-    if lifter not in LIFTER_WEIGHTS:
-        raise _fail(f"--lifter: choose from {', '.join(LIFTER_WEIGHTS)}, got {lifter!r}")
+    if lifter not in capture_lifters():
+        raise _fail(f"--lifter: choose from {', '.join(capture_lifters())}, got {lifter!r}")
     videos = find_videos(paths)
     if not videos:
         raise _fail("no videos or images found in " + ", ".join(map(str, paths)))
     if lifter_weights is not None:
         _check_lifter_weights(lifter_weights)
     try:
-        settings = Settings(lifter=lifter, fov_deg=fov, smooth=smooth, foot_lock=0.0 if no_foot_lock else foot_lock,
-                            lifter_weights=str(lifter_weights.resolve()) if lifter_weights else "")  # fmt: skip
+        settings = Settings(
+            lifter=lifter,
+            solver=solver,
+            fov_deg=fov,
+            smooth=smooth,
+            foot_lock=0.0 if no_foot_lock else foot_lock,
+            lifter_weights=str(lifter_weights.resolve()) if lifter_weights else "",
+        )
     except ValueError as e:
         raise _fail(e) from None
     if workers < 1:
@@ -389,7 +498,9 @@ def mocap(
         except SmplModelError as e:
             raise _fail(e) from None
     outcomes = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console
+    ) as progress:
         overall = progress.add_task("videos", total=len(videos))
         if workers > 1:
             for outcome in run_many(videos, out, settings, wanted, preview, workers, smpl_model):
@@ -398,6 +509,7 @@ def mocap(
         else:
             stage = progress.add_task("", total=None)
             for video in videos:
+
                 def update(name: str, done: int, total: int) -> None:
                     progress.update(stage, description=f"{video.name}: {name}", completed=done, total=total or None)
 
@@ -416,14 +528,21 @@ def mocap(
 
 @app.command()
 def serve(
-    bind: Annotated[str, typer.Option(help="ZeroMQ address to bind.")] = "tcp://127.0.0.1:5557",
-    out: Annotated[Path, typer.Option(help="Where every job writes its files, as engine mocap does.")] = Path("out/served"),
+    bind: Annotated[str, typer.Option(help="ZeroMQ address to bind.")] = DEFAULT_ADDRESS,
+    out: Annotated[Path, typer.Option(help="Where every job writes its files, as engine mocap does.")] = DEFAULT_OUT,
     root: Annotated[Optional[Path], typer.Option(help="Only capture videos inside this folder.")] = None,
-    curve_keys: Annotated[Optional[Path], typer.Option("--curve-keys", help="Folder with server.key and server.pub (engine keys generate).")] = None,
+    curve_keys: Annotated[
+        Optional[Path], typer.Option("--curve-keys", help="Folder with server.key and server.pub (engine keys generate).")
+    ] = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Allow a non-loopback bind without CURVE keys (logged loudly).")] = False,
-    lifter_weights: Annotated[Optional[Path], typer.Option(
-        "--lifter-weights", help="HoT weights file every job uses, whichever lifter its client names: an official "
-        "HoT-MixSTE checkpoint, or weights of ours with their model card NAME.json beside NAME.pt.")] = None,  # fmt: skip
+    lifter_weights: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--lifter-weights",
+            help="HoT weights file every job uses, whichever lifter its client names: an official "
+            "HoT-MixSTE checkpoint, or weights of ours with their model card NAME.json beside NAME.pt.",
+        ),
+    ] = None,
 ) -> None:
     """Run the engine as a ZeroMQ server that captures videos for clients (docs/protocol.md)."""
     import logging
@@ -455,37 +574,31 @@ def keys_generate(folder: Annotated[Path, typer.Argument(help="Folder for server
 @client_app.command("capture")
 def client_capture(
     video: Annotated[Path, typer.Argument(help="A video the engine's machine can read.")],
-    addr: Annotated[str, typer.Option(help="Engine address.")] = "tcp://127.0.0.1:5557",
+    addr: Annotated[str, typer.Option(help="Engine address.")] = DEFAULT_ADDRESS,
     out: Annotated[Optional[Path], typer.Option(help="Save the streamed motion as this .npz.")] = None,
     server_key: Annotated[Optional[Path], typer.Option("--server-key", help="The engine's server.pub, for CURVE.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds of engine silence before giving up.")] = 120.0,
 ) -> None:
     """Capture a video through a running engine, printing progress; save what it streams."""
-    from engine.client import Client, EngineError, assemble
+    from engine.client import CaptureFollower, Client, EngineError
     from engine.motion import Motion
 
-    client = Client(addr, server_key.read_bytes() if server_key else None)
+    def show(follow: CaptureFollower) -> None:  # first when the job is accepted, then at each progress message
+        if not accepted:
+            accepted.append(follow.job)
+            console.print(f"job {follow.job} accepted, {follow.position} ahead of it")
+        else:
+            console.print(f"  {follow.stage}: {follow.done}/{follow.total}", end="\r")
+
+    client, accepted = Client(addr, server_key.read_bytes() if server_key else None), []
     try:
         welcome = client.hello()
         console.print(f"engine {welcome.fields['engine']} at {addr}")
-        job, position = client.capture(str(video.resolve()))
-        console.print(f"job {job} accepted, {position} ahead of it")
-        chunks, fps, rest = [], 30.0, None
-        for message in client.events(job, timeout):
-            if message.type == "skeleton":
-                rest = message.arrays["rest_joints"].astype(np.float64)
-            elif message.type == "progress":
-                console.print(f"  {message.fields['stage']}: {message.fields['done']}/{message.fields['total']}", end="\r")
-            elif message.type == "frames":
-                chunks.append(message)
-                fps = message.fields["fps"]
-            elif message.type == "error":
-                raise EngineError(message.fields["code"], message.fields["message"])
-            elif message.type == "done":
-                console.print(f"\ndone: {message.fields['summary'].get('frames')} frames; files: {message.fields['files']}")
+        motion = client.capture_motion(str(video.resolve()), timeout_s=timeout, on_progress=show)
+        console.print(f"\ndone: {motion.summary.get('frames')} frames; files: {motion.files}")
         if out is not None:
-            arrays = assemble(chunks)
-            Motion(arrays["poses"], arrays["trans"], fps, contacts=arrays["contacts"], rest_joints=rest).save(out)
+            fps = motion.fps if motion.fps is not None else 30.0
+            Motion(motion.poses, motion.trans, fps, contacts=motion.contacts, rest_joints=motion.rest_joints).save(out)
             console.print(f"wrote {out}")
     except (EngineError, TimeoutError) as e:
         raise _fail(e) from None

@@ -1,16 +1,21 @@
-"""A client of ``engine serve``: what the Blender add-on and the tests use (zmq and numpy, no torch)."""
+"""A client of ``engine serve``: what the Blender add-on and the tests use (zmq and numpy, no torch).
+
+:class:`Client` sends requests and reads replies; :class:`CaptureFollower` keeps track of one
+capture job from its messages (stage, skeleton, frames put in order, summary, error), for
+:meth:`Client.capture_motion` (which follows a capture to its end, blocking) and for the Blender
+add-on's non-blocking session alike.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 import zmq
 
-from .protocol import Message, ProtocolError, decode, encode  # relative: the add-on carries both files
-
-DEFAULT_ADDRESS = "tcp://127.0.0.1:5557"
+from .protocol import DEFAULT_ADDRESS, Message, ProtocolError, decode, encode  # relative: the add-on carries both files
 
 
 class EngineError(RuntimeError):
@@ -81,6 +86,33 @@ class Client:
         self._expect({"pong"}, timeout_s)
         return time.monotonic() - started
 
+    def capture_motion(
+        self,
+        video: str,
+        options: dict | None = None,
+        timeout_s: float = 120.0,
+        on_progress: Callable[[CaptureFollower], None] | None = None,
+    ) -> CaptureResult:
+        """Capture ``video`` (a path the engine can read) to its end and return the motion.
+
+        ``on_progress`` is called with the job's :class:`CaptureFollower` once when the engine
+        accepts the job (its ``job``, ``position``; stage "queued") and again after every
+        ``progress`` message. Raises :class:`EngineError` when the engine refuses or fails the
+        job, TimeoutError when it says nothing for ``timeout_s`` seconds (waiting for the job to
+        be accepted: at most 5 s), ProtocolError if frames are missing at the end."""
+        job, position = self.capture(video, options, timeout_s=min(timeout_s, 5.0))
+        follow = CaptureFollower(job, position=position)
+        if on_progress is not None:
+            on_progress(follow)
+        chunks: list[Message] = []
+        for message in self.events(job, timeout_s):
+            chunks += follow.take(message)
+            if message.type == "progress" and on_progress is not None:
+                on_progress(follow)
+        if follow.failure is not None:
+            raise follow.failure
+        return follow.result(chunks)
+
     def events(self, job: str, timeout_s: float = 120.0) -> Iterator[Message]:
         """Messages of ``job`` up to and including its ``done`` or ``error``; TimeoutError when the
         engine stays silent for ``timeout_s``."""
@@ -108,3 +140,88 @@ def assemble(chunks: list[Message]) -> dict[str, np.ndarray]:
             raise ProtocolError("bad-array", f"frames {expected}..{chunk.fields['start'] - 1} are missing or repeated")
         expected += len(chunk.arrays["poses"])
     return {name: np.concatenate([c.arrays[name] for c in chunks]) for name in ("poses", "trans", "contacts")}
+
+
+FRAME_ARRAYS = ("poses", "trans", "contacts")
+
+
+@dataclass
+class CaptureResult:
+    """A finished capture: ``poses`` (T, 72) axis-angle, ``trans`` (T, 3), ``contacts`` (T, 4),
+    in frame order; ``fps``; the clip's SMPL ``rest_joints`` (24, 3; None if the engine sent no
+    skeleton); the engine's ``summary`` and ``files`` (format -> path on the engine's machine)."""
+
+    job: str
+    poses: np.ndarray
+    trans: np.ndarray
+    contacts: np.ndarray
+    fps: float | None
+    rest_joints: np.ndarray | None
+    summary: dict
+    files: dict
+
+
+@dataclass
+class CaptureFollower:
+    """One capture job followed through its messages (:meth:`take` each one as it comes).
+
+    Keeps the stage and its ``done``/``total`` count, the clip's ``rest_joints`` (from
+    ``skeleton``), ``fps``, and hands ``frames`` chunks back in frame order: a chunk that comes
+    early waits in ``early`` for the ones before it; ``received`` counts the frames handed back.
+    ``done`` ends it with ``summary`` and ``files``; ``error`` ends it with the engine's reason
+    (``failure``, an :class:`EngineError`; ``error`` its text, also set by whoever ends it for
+    another reason). Messages about other jobs are ignored.
+    """
+
+    job: str
+    position: int = 0
+    stage: str = "queued"
+    done: int = 0
+    total: int = 0
+    fps: float | None = None
+    rest_joints: np.ndarray | None = None  # the clip's SMPL rest skeleton, before the first frames
+    received: int = 0  # frames handed back so far, in order
+    error: str | None = None
+    failure: EngineError | None = None
+    finished: bool = False
+    summary: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)
+    early: dict[int, Message] = field(default_factory=dict)  # chunks by start frame, waiting for earlier ones
+
+    def take(self, message: Message) -> list[Message]:
+        """Update from ``message``; the ``frames`` chunks now ready, in order (often none)."""
+        if message.job not in (None, self.job):
+            return []
+        if message.type == "skeleton":
+            self.rest_joints = message.arrays["rest_joints"].astype(np.float64)
+        elif message.type == "progress":
+            self.stage, self.done, self.total = message.fields["stage"], message.fields["done"], message.fields["total"]
+        elif message.type == "frames":
+            self.fps = message.fields["fps"]
+            self.early[message.fields["start"]] = message
+            ready = []
+            while self.received in self.early:
+                chunk = self.early.pop(self.received)
+                self.received += len(chunk.arrays["poses"])
+                ready.append(chunk)
+            return ready
+        elif message.type == "done":
+            self.stage, self.summary, self.files = "done", message.fields["summary"], message.fields["files"]
+            self.finished = True
+        elif message.type == "error":
+            self.failure = EngineError(message.fields["code"], message.fields["message"])
+            self.error, self.finished = str(self.failure), True
+        return []
+
+    def result(self, chunks: list[Message]) -> CaptureResult:
+        """The finished capture from the chunks :meth:`take` handed back (all of them, in order);
+        ProtocolError if frames never came."""
+        if self.early:
+            raise ProtocolError("bad-array", f"frames {self.received}..{min(self.early) - 1} never came")
+        if chunks:
+            arrays = assemble(chunks)
+        else:
+            arrays = {name: np.zeros((0, width), np.float32) for name, width in zip(FRAME_ARRAYS, (72, 3, 4))}
+        return CaptureResult(
+            self.job, arrays["poses"], arrays["trans"], arrays["contacts"], self.fps, self.rest_joints, self.summary, self.files
+        )

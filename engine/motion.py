@@ -3,8 +3,8 @@
 The AMASS keys (``poses`` (T, 72) axis-angle, ``trans`` (T, 3), ``betas`` (10,),
 ``mocap_framerate``, ``gender``) let other SMPL tools load our files. The rest are ours and
 optional: ``joints`` (T, 24, 3) world joint positions, ``keypoints2d`` (T, K, 3) pixels and
-confidence, ``contacts`` (T, 4) foot contact probabilities (left heel, left toe, right heel,
-right toe), ``camera`` (fx, fy, cx, cy), ``source`` (file name, sha256), ``engine_version``,
+confidence, ``contacts`` (T, 4) foot contacts (left heel, left toe, right heel,
+right toe; a capture knows each ankle's 0/1 contact only and gives it to heel and toe alike), ``camera`` (fx, fy, cx, cy), ``source`` (file name, sha256), ``engine_version``,
 ``rest_joints`` (24, 3) the rest skeleton the poses are meant for (bone lengths fitted to the
 clip; without it, the SMPL model's or the default skeleton).
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+DEFAULT_ADDRESS = "tcp://127.0.0.1:5557"  # where the engine serves and clients look: loopback only
 VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 MAX_HEADER_BYTES = 64 * 1024
@@ -47,8 +48,20 @@ ARRAYS: dict[str, dict[str, tuple[str, tuple[int | None, ...]]]] = {
     "skeleton": {"rest_joints": ("<f4", (24, 3))},
     "frames": {"poses": ("<f4", (None, 72)), "trans": ("<f4", (None, 3)), "contacts": ("<f4", (None, 4))},
 }
-ERROR_CODES = ("bad-message", "version", "unknown-type", "bad-field", "bad-array", "too-large",
-               "no-such-file", "outside-root", "no-such-job", "busy", "cancelled", "failed")  # fmt: skip
+ERROR_CODES = (
+    "bad-message",
+    "version",
+    "unknown-type",
+    "bad-field",
+    "bad-array",
+    "too-large",
+    "no-such-file",
+    "outside-root",
+    "no-such-job",
+    "busy",
+    "cancelled",
+    "failed",
+)
 
 
 class ProtocolError(ValueError):
@@ -83,8 +96,10 @@ def _field(header: dict, name: str, kind: type, required: bool) -> None:
             raise ProtocolError("bad-field", f"{header['type']}: missing field {name!r}")
         return
     value = header[name]
-    ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)) if kind is float else (
-        isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    ok = (
+        (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+        if kind is float
+        else (isinstance(value, kind) and not (kind is int and isinstance(value, bool)))
     )
     if not ok:
         raise ProtocolError("bad-field", f"{header['type']}: field {name!r} must be {kind.__name__}, got {type(value).__name__}")
@@ -111,9 +126,13 @@ def _arrays(header: dict, buffers: list[bytes]) -> dict[str, np.ndarray]:
         want_dtype, want_shape = allowed[name]
         if dtype != want_dtype:
             raise ProtocolError("bad-array", f"array {name!r}: dtype must be {want_dtype}, got {dtype!r}")
-        if (not isinstance(shape, list) or len(shape) != len(want_shape) or len(shape) > MAX_DIMS
-                or any(not isinstance(n, int) or isinstance(n, bool) or n < 0 for n in shape)
-                or any(w is not None and w != n for w, n in zip(want_shape, shape))):  # fmt: skip
+        if (
+            not isinstance(shape, list)
+            or len(shape) != len(want_shape)
+            or len(shape) > MAX_DIMS
+            or any(not isinstance(n, int) or isinstance(n, bool) or n < 0 for n in shape)
+            or any(w is not None and w != n for w, n in zip(want_shape, shape))
+        ):
             raise ProtocolError("bad-array", f"array {name!r}: shape must be {list(want_shape)} (None = any), got {shape!r}")
         if frames is not None and shape[0] != frames:
             raise ProtocolError("bad-array", f"array {name!r}: {shape[0]} frames, the others have {frames}")

@@ -31,11 +31,14 @@ from pathlib import Path
 import zmq
 
 from engine import __version__
-from engine.pipeline.settings import LIFTER_WEIGHTS, Settings
-from engine.protocol import MAX_MESSAGE_BYTES, Message, ProtocolError, decode, encode
+from engine.io import FORMATS
+from engine.lifting.registry import capture_lifters
+from engine.pipeline.settings import Settings
+from engine.protocol import DEFAULT_ADDRESS, MAX_MESSAGE_BYTES, Message, ProtocolError, decode, encode
+from engine.solving import SOLVERS
 
 log = logging.getLogger("engine.serve")
-DEFAULT_BIND = "tcp://127.0.0.1:5557"
+DEFAULT_OUT = Path("out/served")
 CHUNK_FRAMES = 60
 HEARTBEAT_MS = 2000
 CLIENT_TYPES = {"hello", "capture", "cancel", "attach", "ping"}
@@ -107,19 +110,26 @@ def _work(jobs: mp.Queue, events: mp.Queue) -> None:
             events.put(("skeleton", rest))
         events.put(("frames", start, fps, {key: arrays[key] for key in ("poses", "trans", "contacts")}))
 
-    outcome = run_one(Path(video), Path(out), Settings(**options), ("npz", "bvh", "fbx"), progress, on_frames=frames)
+    outcome = run_one(Path(video), Path(out), Settings(**options), FORMATS, progress, on_frames=frames)
     events.put(("outcome", outcome.status, outcome.message, outcome.files))
 
 
 class Server:
     def __init__(
-        self, bind: str = DEFAULT_BIND, out: Path = Path("out/served"), root: Path | None = None,
-        curve_keys: Path | None = None, insecure: bool = False, lifter_weights: Path | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        bind: str = DEFAULT_ADDRESS,
+        out: Path = DEFAULT_OUT,
+        root: Path | None = None,
+        curve_keys: Path | None = None,
+        insecure: bool = False,
+        lifter_weights: Path | None = None,
+    ) -> None:
         if not is_loopback(bind) and curve_keys is None:
             if not insecure:
-                raise PermissionError(f"binding {bind} exposes the engine beyond this machine: give CURVE keys "
-                                      "(engine keys generate DIR, then --curve-keys DIR) or --insecure")  # fmt: skip
+                raise PermissionError(
+                    f"binding {bind} exposes the engine beyond this machine: give CURVE keys "
+                    "(engine keys generate DIR, then --curve-keys DIR) or --insecure"
+                )
             log.warning("INSECURE: serving %s without encryption or authentication", bind)
         self.out, self.root = out, root.resolve() if root else None
         # The operator's weights file serves every job in place of the lifter a client names;
@@ -172,8 +182,14 @@ class Server:
             self._error(identity, "failed", f"the engine failed on this message: {type(e).__name__}: {e}")
 
     def _on_hello(self, identity: bytes, message: Message) -> None:
-        capabilities = {"lifters": list(LIFTER_WEIGHTS), "lifter_weights": self.lifter_weights.name if self.lifter_weights else None,
-                        "formats": ["npz", "bvh", "fbx"], "chunk_frames": CHUNK_FRAMES, "warm": self.warm}  # fmt: skip
+        capabilities = {
+            "lifters": capture_lifters(),
+            "solvers": list(SOLVERS),
+            "lifter_weights": self.lifter_weights.name if self.lifter_weights else None,
+            "formats": list(FORMATS),
+            "chunk_frames": CHUNK_FRAMES,
+            "warm": self.warm,
+        }
         self._send(identity, Message("welcome", fields={"engine": __version__, "capabilities": capabilities}))
 
     def _on_ping(self, identity: bytes, message: Message) -> None:
@@ -256,7 +272,9 @@ class Server:
         except Exception as e:  # e.g. out of processes: this job fails, the engine goes on
             log.exception("could not start a capture process")
             job.status = "failed"
-            self._tell(job, Message("error", job=job.id, fields={"code": "failed", "message": f"could not start the capture: {e}"}), keep=True)
+            self._tell(
+                job, Message("error", job=job.id, fields={"code": "failed", "message": f"could not start the capture: {e}"}), keep=True
+            )
             return
         job.worker = worker
         job.status, self.running = "running", job
@@ -322,4 +340,3 @@ class Server:
                 if worker is not None:
                     worker.process.kill()
             self.socket.close(0)
-

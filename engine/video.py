@@ -92,8 +92,9 @@ def probe(path: str | Path) -> VideoInfo:
         rotation = int(capture.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
         # With auto-rotation on, OpenCV reports the size as displayed.
         width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        return VideoInfo(path, width, height, rotation, capture.get(cv2.CAP_PROP_FPS) or 0.0,
-                         int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), False)  # fmt: skip
+        return VideoInfo(
+            path, width, height, rotation, capture.get(cv2.CAP_PROP_FPS) or 0.0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), False
+        )
     finally:
         capture.release()
 

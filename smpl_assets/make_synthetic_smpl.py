@@ -117,9 +117,7 @@ _FakeCh.__qualname__ = _FakeCh.__name__ = "Ch"
 
 def _write_official_pkl(data: dict[str, np.ndarray], path: Path) -> None:
     """A pickle in the official SMPL file's layout (protocol 2, as the Python-2 original)."""
-    content = {
-        key: _FakeCh(data[key]) for key in ("v_template", "shapedirs", "posedirs", "weights")
-    }
+    content = {key: _FakeCh(data[key]) for key in ("v_template", "shapedirs", "posedirs", "weights")}
     content["J_regressor"] = scipy.sparse.csc_matrix(data["J_regressor"])
     content["kintree_table"] = data["kintree_table"]
     content["f"] = data["f"]
@@ -152,8 +150,9 @@ def make_synthetic_smpl(path: str | Path, seed: int = 0) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("synthetic_smpl.npz"),
-                        help="output file, .npz or .pkl (default: %(default)s)")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).with_name("synthetic_smpl.npz"), help="output file, .npz or .pkl (default: %(default)s)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     print(make_synthetic_smpl(args.out, args.seed))

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-# tests/blender runs inside Blender's own environments (tests/test_addon.py starts it there).
-collect_ignore = ["blender"]
-
 import shutil
 
 import numpy as np
@@ -14,6 +11,9 @@ from engine.body.skeleton import default_rest_joints
 from engine.data.prepare import prepare
 from tests.paths import MOCAP
 from tests.test_bvh import TWO_JOINTS
+
+# tests/blender runs inside Blender's own environments (tests/test_addon.py starts it there).
+collect_ignore = ["blender"]
 
 
 @pytest.fixture
@@ -38,8 +38,9 @@ def prepared(tmp_path_factory):
         shutil.copy(MOCAP / f"{clip}.bvh.gz", folder)
     (src / "cmu" / "not_a_person.bvh").write_text(TWO_JOINTS)
     manifest = src.parent / "split.csv"
-    manifest.write_text("group,split\nsubject:cmu/02,test\nsubject:cmu/05,train\n"
-                        "clip:bandai2/dataset-2_walk_normal_002.bvh.gz,validation\n")
+    manifest.write_text(
+        "group,split\nsubject:cmu/02,test\nsubject:cmu/05,train\nclip:bandai2/dataset-2_walk_normal_002.bvh.gz,validation\n"
+    )
     out = src.parent / "prepared"
     summary = prepare(src, out, workers=1, manifest_path=manifest)
     return out, summary, manifest

@@ -8,13 +8,14 @@ import os
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from engine.addon_build import build_addon
 from engine.body.skeleton import DEFAULT_SKELETON_PATH
-from engine.lifting.weights import WEIGHTS_DIR
+from engine.lifting.registry import WEIGHTS_DIR
 from tests.paths import REPO
 
 BLENDER_VERSIONS = ("5.0.1", "4.2.23")  # the current release and the LTS
@@ -41,14 +42,34 @@ def blender_python(version: str):
 
 def _run_in_blender(version: str, module: str, addon_zip: Path, **environment: str) -> None:
     """Run one module of tests/blender/ with pytest inside bpy ``version`` (each in a fresh process)."""
-    environment = {**os.environ, "MOCAP_ADDON_ZIP": str(addon_zip), "MOCAP_ENGINE": str(os.path.join(os.path.dirname(sys.executable), "engine")),
-                   "MOCAP_CLIP": str(REPO / "examples" / "pexels_2795750_man_dancing_on_rooftop.mp4"),
-                   "MOCAP_SKELETON": str(DEFAULT_SKELETON_PATH), **environment}  # fmt: skip
+    environment = {
+        **os.environ,
+        "MOCAP_ADDON_ZIP": str(addon_zip),
+        "MOCAP_ENGINE": str(os.path.join(os.path.dirname(sys.executable), "engine")),
+        "MOCAP_CLIP": str(REPO / "examples" / "pexels_2795750_man_dancing_on_rooftop.mp4"),
+        "MOCAP_SKELETON": str(DEFAULT_SKELETON_PATH),
+        **environment,
+    }
     command = [str(blender_python(version)), "-m", "pytest", "-c", "tests/blender/pytest.ini", f"tests/blender/{module}", "-q", "-s"]
     result = subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True, timeout=1800)
     report = [line for line in result.stdout.splitlines() if not line.startswith(("W0000", "INFO:", "WARNING:"))]
     print(f"\nbpy {version}, {module}:\n" + "\n".join(report[-40:]))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_the_zip_carries_the_engines_own_joints_geometry_and_lifter_registry_unchanged(addon_zip):
+    engine_files = {
+        "link/joints.py": REPO / "engine" / "body" / "joints.py",
+        "link/geometry.py": REPO / "engine" / "geometry.py",
+        "link/lifters.py": REPO / "engine" / "lifting" / "registry.py",
+        "link/protocol.py": REPO / "engine" / "protocol.py",
+        "link/client.py": REPO / "engine" / "client.py",
+    }
+    with zipfile.ZipFile(addon_zip) as built:
+        for inside, engine_file in engine_files.items():
+            assert built.read(f"mocap_capture/{inside}") == engine_file.read_bytes(), inside
+    for name in ("joints.py", "geometry.py", "lifters.py", "protocol.py", "client.py"):  # copied into the zip only
+        assert not (REPO / "blender_addon" / "mocap_capture" / "link" / name).exists()
 
 
 @pytest.mark.skipif(not (WEIGHTS_DIR / "hot_default.pt").is_file(), reason="no shipped HoT weights")

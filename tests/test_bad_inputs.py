@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.lifting.weights import WEIGHTS_DIR
+from engine.lifting.registry import WEIGHTS_DIR
 from engine.pipeline.batch import find_videos, run_many
 from engine.pipeline.settings import Settings
 from engine.video import read_frames
@@ -41,8 +41,10 @@ def corpus(tmp_path_factory):
     _write(folder / "uhd.mp4", frames[:8], size=(3840, 2160))
     _write(folder / "short.mp4", frames)
     ffmpeg = pytest.importorskip("imageio_ffmpeg").get_ffmpeg_exe()
-    subprocess.run([ffmpeg, "-v", "error", "-y", "-display_rotation", "90", "-i", str(folder / "short.mp4"),
-                    "-c", "copy", str(folder / "phone.mp4")], check=True)  # fmt: skip
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-y", "-display_rotation", "90", "-i", str(folder / "short.mp4"), "-c", "copy", str(folder / "phone.mp4")],
+        check=True,
+    )
     (folder / "gone.mp4").symlink_to(folder / "deleted_long_ago.mp4")
     os.mkfifo(folder / "pipe.mp4")
     return folder

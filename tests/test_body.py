@@ -80,9 +80,29 @@ def test_skeletons_are_recognised_by_their_names():
     assert side_and_stem("mixamorig:LeftForeArm") == ("l", "forearm")
     assert side_and_stem("lShin") == ("l", "shin") and side_and_stem("UpperArm_R") == ("r", "upperarm")
     assert side_and_stem("lfemur") == ("l", "femur") and side_and_stem("lowerback") == (None, "lowerback")
-    names = ["Hips", "Spine", "Chest", "Neck", "Head", "LeftShoulder", "LeftArm", "LeftForeArm", "LeftHand",
-             "RightShoulder", "RightArm", "RightForeArm", "RightHand", "LeftUpLeg", "LeftLeg", "LeftFoot",
-             "LeftToeBase", "RightUpLeg", "RightLeg", "RightFoot", "RightToeBase"]  # fmt: skip
+    names = [
+        "Hips",
+        "Spine",
+        "Chest",
+        "Neck",
+        "Head",
+        "LeftShoulder",
+        "LeftArm",
+        "LeftForeArm",
+        "LeftHand",
+        "RightShoulder",
+        "RightArm",
+        "RightForeArm",
+        "RightHand",
+        "LeftUpLeg",
+        "LeftLeg",
+        "LeftFoot",
+        "LeftToeBase",
+        "RightUpLeg",
+        "RightLeg",
+        "RightFoot",
+        "RightToeBase",
+    ]
     parents = [-1, 0, 1, 2, 3, 2, 5, 6, 7, 2, 9, 10, 11, 0, 13, 14, 15, 0, 17, 18, 19]
     lm = find_landmarks(names, parents)
     assert (lm.pelvis, lm.chest, lm.neck_base, lm.head) == (0, 2, 3, 4)

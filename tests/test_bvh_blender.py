@@ -21,9 +21,7 @@ def test_blender_imports_our_bvh_as_our_fk(tmp_path, rest_joints):
     bpy.ops.wm.read_factory_settings(use_empty=True)
     # Default axes (forward -Z, up Y) turn our y-up file z-up. Without use_fps_scale the
     # importer puts BVH frame i on Blender frame frame_start + i.
-    result = bpy.ops.import_anim.bvh(
-        filepath=str(path), global_scale=0.01, frame_start=1, use_fps_scale=False, update_scene_fps=True
-    )
+    result = bpy.ops.import_anim.bvh(filepath=str(path), global_scale=0.01, frame_start=1, use_fps_scale=False, update_scene_fps=True)
     assert result == {"FINISHED"}
     scene = bpy.context.scene
     armature = next(o for o in scene.objects if o.type == "ARMATURE")

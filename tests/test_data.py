@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
-from engine.body.correspondence import HEAD_LANDMARKS, joint_maps, torso_frame
+from engine.body.correspondence import HEAD_LANDMARKS, joint_maps
 from engine.body.joints import H36M17
 from engine.body.retarget import reference_pose
-from engine.data.cameras import look_at, normalise_screen, random_camera
+from engine.cli import app
+from engine.data.cameras import look_at, random_camera
 from engine.data.dataset import MocapWindows
+from engine.data.prepare import SPLIT_MANIFEST, RejectedClip, choose_unit, contact_labels, read_split_manifest
 from engine.data.proportions import GROUPS, random_bone_factors, scale_bones
-from engine.data.prepare import RejectedClip, choose_unit, contact_labels, read_split_manifest
+from engine.geometry import torso_frame
 from engine.io.bvh import read_bvh
+from engine.lifting import normalise_screen
 from tests.conftest import PREPARED_CLIPS
-from tests.paths import MOCAP, VIDEOS, needs_mocap, needs_videos
+from tests.paths import MOCAP, REPO, VIDEOS, needs_mocap, needs_videos
+
 
 @needs_mocap
 def test_prepare_keeps_every_person_and_says_why_it_rejects_the_rest(prepared):
@@ -40,7 +47,10 @@ def test_prepared_arrays_line_up_frame_by_frame(prepared):
     assert units["02_01"] == "cmu" and units["05_01"] == "cm" and units["dataset-2_walk_normal_002"] == "cm"
     for clip in clips:
         assert 1.4 <= clip["height_m"] <= 2.1 and clip["direction_error_deg"] < 1.0 and clip["fps"] == 30.0
-    assert {c["licence"].split(":")[0] for c in clips} == {"CMU Graphics Lab Motion Capture Database", "Bandai Namco Research Motion Dataset 2"}
+    assert {c["licence"].split(":")[0] for c in clips} == {
+        "CMU Graphics Lab Motion Capture Database",
+        "Bandai Namco Research Motion Dataset 2",
+    }
     daz = next(c for c in clips if c["name"] == "05_01")
     assert daz["dropped_leading_frames"] > 0  # its frame 0 is a reference T-pose
 
@@ -54,6 +64,44 @@ def test_the_manifest_splits_by_subject_and_gains_new_groups(prepared):
     bandai = next(c for c in clips if c["subject"] is None)
     assert bandai["group"] == "clip:bandai2/dataset-2_walk_normal_002.bvh.gz"  # no subject: its own group
     assert read_split_manifest(manifest)[bandai["group"]] == bandai["split"] == "validation"
+    assert read_split_manifest(out / "split.csv") == read_split_manifest(manifest)  # the split used, beside the arrays
+
+
+def _git_status() -> str:
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+
+
+@needs_mocap
+@pytest.mark.skipif(shutil.which("git") is None or not (REPO / ".git").exists(), reason="not a git checkout")
+def test_data_prepare_on_a_new_folder_leaves_the_repository_alone(tmp_path):
+    """New groups are drawn into OUT/split.csv; the shipped manifest changes only when asked."""
+    src = tmp_path / "mystudio"  # CMU-style names: subject "02" of a folder the manifest has never seen
+    src.mkdir()
+    for clip in ("02_01", "02_02"):
+        shutil.copy(MOCAP / "cmu" / f"{clip}.bvh.gz", src)
+    group = "subject:mystudio/02"
+    assert group not in read_split_manifest(SPLIT_MANIFEST)
+    shipped, before = SPLIT_MANIFEST.read_bytes(), _git_status()
+    result = CliRunner().invoke(app, ["data", "prepare", str(src), "--out", str(tmp_path / "out"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert _git_status() == before and SPLIT_MANIFEST.read_bytes() == shipped
+    split = read_split_manifest(tmp_path / "out" / "split.csv")
+    assert split[group] in ("train", "validation", "test")
+    assert split == {**read_split_manifest(SPLIT_MANIFEST), group: split[group]}  # the shipped groups and the new one
+    clips = json.loads((tmp_path / "out" / "clips.json").read_text())
+    assert {(c["group"], c["split"]) for c in clips} == {(group, split[group])}
+
+    # Only an explicit option writes new groups back, into the manifest it names.
+    mine = tmp_path / "my_split.csv"
+    mine.write_text("group,split\nsubject:other/01,test\n")
+    args = ["data", "prepare", str(src), "--out", str(tmp_path / "out2"), "--workers", "1", "--split-manifest", str(mine)]
+    assert CliRunner().invoke(app, args).exit_code == 0 and read_split_manifest(mine) == {"subject:other/01": "test"}
+    assert CliRunner().invoke(app, [*args, "--update-split-manifest"]).exit_code == 0
+    assert read_split_manifest(mine) == {"subject:other/01": "test", group: split[group]}
+    missing = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "nope.csv")])
+    assert missing.exit_code == 2 and "nope.csv: no such file" in " ".join(missing.output.split())
 
 
 @needs_mocap
@@ -170,8 +218,9 @@ def test_mocap_targets_and_the_2d_model_define_nose_and_head_alike():
     walking mocap (CMU, Daz and Bandai skeletons) against an upright dancer facing the camera,
     medians in the torso's frame. (Heads move: dribbling lowers the nose by 0.2 shoulder
     widths, dancing with the head up raises it; compare like with like.)"""
-    from engine.keypoints import blazepose_to_h36m17, detect_pose
     import cv2
+
+    from engine.keypoints import blazepose_to_h36m17, detect_pose
 
     expected = np.array([HEAD_LANDMARKS["nose"], HEAD_LANDMARKS["ears"]])
     for clip in ("cmu/02_01", "cmu/05_01", "bandai2/dataset-2_walk_normal_002"):

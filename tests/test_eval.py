@@ -69,9 +69,53 @@ def test_eval_lift_cli_writes_json_for_a_bvh_folder(tmp_path):
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "walk.bvh.gz").write_bytes((MOCAP / "cmu" / "02_01.bvh.gz").read_bytes())
-    result = CliRunner().invoke(app, ["eval", "lift", str(folder), "--model", "mean-pose", "--frames", "27",
-                                      "--noise", "clean", "--json", str(tmp_path / "r.json")])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        ["eval", "lift", str(folder), "--lifter", "mean-pose", "--window", "27", "--noise", "clean", "--json", str(tmp_path / "r.json")],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["frames"] == 86 and report["noise"] == "clean" and report["model"] == "mean-pose"
-    assert CliRunner().invoke(app, ["eval", "lift", str(folder), "--model", "nope"]).exit_code == 2
+    assert CliRunner().invoke(app, ["eval", "lift", str(folder), "--lifter", "nope"]).exit_code == 2
+
+
+@needs_mocap
+def test_eval_lift_records_its_scores_in_the_card_it_is_given_and_nowhere_else(tmp_path):
+    from engine.lifting.registry import LIFTERS
+    from tests.paths import MOCAP
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "walk.bvh.gz").write_bytes((MOCAP / "cmu" / "02_01.bvh.gz").read_bytes())
+    shipped = LIFTERS["mean-pose"].card_path
+    card, before = tmp_path / shipped.name, shipped.read_bytes()
+    card.write_bytes(before)
+    args = ["eval", "lift", str(folder), "--lifter", "mean-pose", "--window", "27", "--noise", "clean"]
+    result = CliRunner().invoke(app, [*args, "--card", str(card)])
+    assert result.exit_code == 0, result.output
+    recorded, original = json.loads(card.read_text()), json.loads(before)
+    assert recorded["test_metrics"]["clean"]["frames"] == 86 and shipped.read_bytes() == before
+    original.setdefault("test_metrics", {})["clean"] = recorded["test_metrics"]["clean"]
+    assert recorded == original  # the rest of the card as it was
+    missing = CliRunner().invoke(app, [*args, "--card", str(tmp_path / "nope.json")])
+    assert missing.exit_code == 2 and "nope.json: no such file" in " ".join(missing.output.split())
+    other = tmp_path / "hot_default.json"
+    other.write_bytes(LIFTERS["hot"].card_path.read_bytes())
+    wrong = CliRunner().invoke(app, [*args, "--card", str(other)])  # another model's card: refused before scoring
+    assert wrong.exit_code == 2 and "is the card of 'hot_default'" in " ".join(wrong.output.split())
+    assert json.loads(other.read_text()) == json.loads(LIFTERS["hot"].card_path.read_text())
+
+
+@needs_mocap
+def test_the_mean_pose_tool_writes_a_card_like_the_shipped_one_where_it_is_told(prepared, tmp_path):
+    from engine.lifting.registry import LIFTERS
+    from tools import fit_mean_pose
+
+    out, _, _ = prepared
+    written = fit_mean_pose.main([str(out), "--out", str(tmp_path / "mine" / "mean.json"), "--windows", "20"])
+    card = json.loads(written.read_text())
+    assert list(card) == list(LIFTERS["mean-pose"].card)  # the shipped file's format, key for key
+    assert card["name"] == "mean" and card["architecture"] == "mean-pose" and card["config"] == {"frames": 1, "joints": 17}
+    assert card["windows"] == 20 and card["command"].endswith(f"--out {written} --windows 20")
+    pose = np.array(card["pose"])
+    assert pose.shape == (17, 3) and np.all(pose[0] == 0) and card["licence"].startswith(("non-commercial: ", "commercial use allowed: "))

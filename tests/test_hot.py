@@ -21,7 +21,7 @@ def _official_entries() -> list[tuple[str, str]]:
     path = REFERENCE / "hot_mixste_state_dict.txt"
     if not path.is_file():
         pytest.skip(f"no reference state_dict list at {path}")
-    lines = [l.rstrip("\n").split("\t") for l in path.read_text().splitlines() if l.strip() and not l.startswith("#")]
+    lines = [line.rstrip("\n").split("\t") for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
     return [(name, shape) for name, shape in lines]
 
 
@@ -100,7 +100,9 @@ def test_any_length_lifts_without_seams():
         assert out.shape == (frames, 17, 3) and np.isfinite(out).all()
     out = lift_sequence(model, _smooth_keypoints(301), flip_test=False)
     step = np.linalg.norm(np.diff(out, axis=0), axis=-1).max(axis=1)
-    hard_cut = np.concatenate([model(torch.tensor(_smooth_keypoints(301)[s : s + 27][None]).float())[0].detach().numpy() for s in range(0, 297, 27)])[:297]
+    hard_cut = np.concatenate(
+        [model(torch.tensor(_smooth_keypoints(301)[s : s + 27][None]).float())[0].detach().numpy() for s in range(0, 297, 27)]
+    )[:297]
     hard_step = np.linalg.norm(np.diff(hard_cut, axis=0), axis=-1).max(axis=1)
     assert step.max() < 0.5 * hard_step.max()  # the cross-fade removes the jumps of cut windows
 
@@ -127,12 +129,23 @@ def test_unsure_joints_are_filled_from_sure_frames():
 
 
 def _tiny_run(prepared, tmp_path, monkeypatch, **options):
-    """A two-step training config on the test's prepared data, exporting into ``tmp_path``."""
+    """A two-step training config on the test's prepared data, its runs (and, with ``ship``, its
+    package weights folder) in ``tmp_path``."""
     import engine.train.lifter as lifter
 
     monkeypatch.setattr(lifter, "WEIGHTS_DIR", tmp_path / "weights")
-    return lifter.TrainConfig(name="tiny", data=str(prepared[0]), model=SMALL, steps=2, val_every=1, val_windows=4,
-                              batch=2, workers=0, runs=str(tmp_path / "runs"), **options)  # fmt: skip
+    return lifter.TrainConfig(
+        name="tiny",
+        data=str(prepared[0]),
+        model=SMALL.to_dict(),
+        steps=2,
+        val_every=1,
+        val_windows=4,
+        batch=2,
+        workers=0,
+        runs=str(tmp_path / "runs"),
+        **options,
+    )
 
 
 def test_training_checkpoints_resumes_and_exports_a_card(prepared, tmp_path, monkeypatch):
@@ -143,11 +156,18 @@ def test_training_checkpoints_resumes_and_exports_a_card(prepared, tmp_path, mon
     config.steps = 4
     card = train(config)  # picks up at step 2
     assert [h["step"] for h in card["history"]] == [1, 2, 3, 4]
-    assert (tmp_path / "weights" / "tiny.pt").is_file() and card["data"]["licences"]
+    run = tmp_path / "runs" / "tiny"
+    assert (run / "tiny.pt").is_file() and card["data"]["licences"]
+    assert json.loads((run / "tiny.json").read_text()) == card and list(card)[:2] == ["name", "architecture"]
+    assert card["architecture"] == "hot" and not (tmp_path / "weights").exists()  # the package only with ship
     assert card["config"] == SMALL.to_dict() and card["command"].endswith("configs/tiny.toml")
     non_commercial = any("non-commercial" in licence for licence in card["data"]["licences"])
     assert card["licence"].startswith("non-commercial" if non_commercial else "commercial use allowed")
     assert ("CPU threads" in card["machine"]) != torch.cuda.is_available()  # "auto" took the GPU where there is one
+    shipped = train(config, ship=True)  # nothing left to train: exports again, into the package too
+    assert shipped["steps"] == 4 and shipped["command"].endswith("--ship")
+    assert (tmp_path / "weights" / "tiny.pt").read_bytes() == (run / "tiny.pt").read_bytes()
+    assert json.loads((tmp_path / "weights" / "tiny.json").read_text()) == json.loads((run / "tiny.json").read_text()) == shipped
 
 
 def test_training_device_auto_is_cuda_only_where_there_is_one():
@@ -166,17 +186,17 @@ def test_a_run_trained_on_the_gpu_resumes_on_the_cpu_and_its_weights_are_cpu_ten
     config.steps, config.device = 4, "cpu"
     card = train(config)
     assert [h["step"] for h in card["history"]] == [1, 2, 3, 4] and "CPU threads" in card["machine"]
-    assert all(v.device.type == "cpu" for v in torch.load(tmp_path / "weights" / "tiny.pt").values())
+    assert all(v.device.type == "cpu" for v in torch.load(tmp_path / "runs" / "tiny" / "tiny.pt").values())
 
 
-def test_test_scores_are_recorded_in_the_model_card_per_kind_of_noise(tmp_path, monkeypatch):
-    import engine.lifting.weights as weights
+def test_test_scores_are_recorded_in_the_model_card_per_kind_of_noise(tmp_path):
+    from engine.eval.lift import record_test_metrics
 
-    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
-    (tmp_path / "tiny.json").write_text(json.dumps({"name": "tiny", "steps": 4}))
-    weights.record_test_metrics("tiny", {"noise": "realistic", "mpjpe_mm": 60.0})
-    weights.record_test_metrics("tiny", {"noise": "clean", "mpjpe_mm": 55.0})
-    card = json.loads((tmp_path / "tiny.json").read_text())
+    card_path = tmp_path / "tiny.json"
+    card_path.write_text(json.dumps({"name": "tiny", "steps": 4}))
+    assert record_test_metrics(card_path, {"noise": "realistic", "mpjpe_mm": 60.0}) == card_path
+    record_test_metrics(card_path, {"noise": "clean", "mpjpe_mm": 55.0})
+    card = json.loads(card_path.read_text())
     assert card["steps"] == 4 and {k: v["mpjpe_mm"] for k, v in card["test_metrics"].items()} == {"realistic": 60.0, "clean": 55.0}
 
 

@@ -38,7 +38,9 @@ def test_ik_points_every_limb_where_it_was_seen(rest_joints):
     local, trans = solve_ik(seen, fitted)
     again, again_world = forward_kinematics_np(local, fitted, trans, rep="matrix")
     back = h36m_from_smpl(again, again_world, fitted)
-    limbs = [(f"{s}_{a}", f"{s}_{b}") for s in "lr" for a, b in (("hip", "knee"), ("knee", "ankle"), ("shoulder", "elbow"), ("elbow", "wrist"))]
+    limbs = [
+        (f"{s}_{a}", f"{s}_{b}") for s in "lr" for a, b in (("hip", "knee"), ("knee", "ankle"), ("shoulder", "elbow"), ("elbow", "wrist"))
+    ]
     a, b = _bones(back, limbs), _bones(seen, limbs)
     cos = np.sum(a * b, -1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
     assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() < 1.0

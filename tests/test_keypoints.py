@@ -10,17 +10,26 @@ from engine.keypoints import BLAZEPOSE_TO_H36M17, blazepose_to_h36m17, detect_po
 from tests.paths import VIDEOS
 
 ROOFTOP = VIDEOS / "pexels_2795750_man_dancing_on_rooftop.mp4"
-needs_videos = pytest.mark.skipif(
-    not ROOFTOP.is_file(), reason=f"no example videos at {VIDEOS} (set ENGINE_VIDEOS_DIR)"
-)
+needs_videos = pytest.mark.skipif(not ROOFTOP.is_file(), reason=f"no example videos at {VIDEOS} (set ENGINE_VIDEOS_DIR)")
 
 # A person facing the camera: their left side is on the image's right (+x), y points down.
 BLAZEPOSE_POSITIONS = {
-    "NOSE": (0, -160), "LEFT_EAR": (12, -165), "RIGHT_EAR": (-12, -165),
-    "LEFT_SHOULDER": (40, -120), "RIGHT_SHOULDER": (-40, -120), "LEFT_ELBOW": (90, -110), "RIGHT_ELBOW": (-90, -110),
-    "LEFT_WRIST": (140, -100), "RIGHT_WRIST": (-140, -100), "LEFT_HIP": (25, 0), "RIGHT_HIP": (-25, 0),
-    "LEFT_KNEE": (35, 90), "RIGHT_KNEE": (-35, 90), "LEFT_ANKLE": (45, 180), "RIGHT_ANKLE": (-45, 180),
-}  # fmt: skip
+    "NOSE": (0, -160),
+    "LEFT_EAR": (12, -165),
+    "RIGHT_EAR": (-12, -165),
+    "LEFT_SHOULDER": (40, -120),
+    "RIGHT_SHOULDER": (-40, -120),
+    "LEFT_ELBOW": (90, -110),
+    "RIGHT_ELBOW": (-90, -110),
+    "LEFT_WRIST": (140, -100),
+    "RIGHT_WRIST": (-140, -100),
+    "LEFT_HIP": (25, 0),
+    "RIGHT_HIP": (-25, 0),
+    "LEFT_KNEE": (35, 90),
+    "RIGHT_KNEE": (-35, 90),
+    "LEFT_ANKLE": (45, 180),
+    "RIGHT_ANKLE": (-45, 180),
+}
 
 
 def _pose_landmark_enum() -> dict[str, int]:
@@ -53,14 +62,23 @@ def test_mapping_follows_the_documented_definitions(channels):
 
     expected = {
         "pelvis": at("LEFT_HIP", "RIGHT_HIP"),
-        "r_hip": at("RIGHT_HIP"), "r_knee": at("RIGHT_KNEE"), "r_ankle": at("RIGHT_ANKLE"),
-        "l_hip": at("LEFT_HIP"), "l_knee": at("LEFT_KNEE"), "l_ankle": at("LEFT_ANKLE"),
+        "r_hip": at("RIGHT_HIP"),
+        "r_knee": at("RIGHT_KNEE"),
+        "r_ankle": at("RIGHT_ANKLE"),
+        "l_hip": at("LEFT_HIP"),
+        "l_knee": at("LEFT_KNEE"),
+        "l_ankle": at("LEFT_ANKLE"),
         "spine": at("LEFT_HIP", "RIGHT_HIP", "LEFT_SHOULDER", "RIGHT_SHOULDER"),
         "thorax": at("LEFT_SHOULDER", "RIGHT_SHOULDER"),
-        "neck": at("NOSE"), "head": at("LEFT_EAR", "RIGHT_EAR"),
-        "l_shoulder": at("LEFT_SHOULDER"), "l_elbow": at("LEFT_ELBOW"), "l_wrist": at("LEFT_WRIST"),
-        "r_shoulder": at("RIGHT_SHOULDER"), "r_elbow": at("RIGHT_ELBOW"), "r_wrist": at("RIGHT_WRIST"),
-    }  # fmt: skip
+        "neck": at("NOSE"),
+        "head": at("LEFT_EAR", "RIGHT_EAR"),
+        "l_shoulder": at("LEFT_SHOULDER"),
+        "l_elbow": at("LEFT_ELBOW"),
+        "l_wrist": at("LEFT_WRIST"),
+        "r_shoulder": at("RIGHT_SHOULDER"),
+        "r_elbow": at("RIGHT_ELBOW"),
+        "r_wrist": at("RIGHT_WRIST"),
+    }
     for name, parts in expected.items():
         j = H36M17.index(name)
         np.testing.assert_allclose(joints[:, j, :-1], parts[..., :-1].mean(axis=1), err_msg=name)

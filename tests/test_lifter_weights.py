@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.lifting.hot import HoT, HoTConfig
-from engine.lifting.weights import WEIGHTS_DIR, load_hot_file
+from engine.lifting.registry import WEIGHTS_DIR
+from engine.lifting.weights import load_weights
 from engine.pipeline.settings import Settings
 from tests.paths import MOCAP, REPO, needs_mocap
 
@@ -31,7 +32,7 @@ def test_an_official_checkpoint_saved_from_data_parallel_loads_strictly_and_lift
     official = HoT(HoTConfig.official()).eval()
     path = tmp_path / "model_42_4512.pth"
     torch.save({"epoch": 42, "model": {f"module.{k}": v for k, v in official.state_dict().items()}}, path)
-    loaded = load_hot_file(path)
+    loaded = load_weights(path)
     assert loaded.config == HoTConfig.official() and loaded.card["name"] == "model_42_4512"
     keypoints = torch.randn(1, 243, 17, 3)
     with torch.no_grad():
@@ -39,7 +40,7 @@ def test_an_official_checkpoint_saved_from_data_parallel_loads_strictly_and_lift
 
 
 def test_our_weights_take_their_size_from_the_card_beside_them(tmp_path):
-    loaded = load_hot_file(_our_weights(tmp_path))
+    loaded = load_weights(_our_weights(tmp_path))
     card = json.loads((WEIGHTS_DIR / "hot_free.json").read_text())
     assert loaded.config == HoTConfig(**card["config"]) and loaded.card["name"] == "hot_free"
 
@@ -47,14 +48,16 @@ def test_our_weights_take_their_size_from_the_card_beside_them(tmp_path):
 def test_weights_that_do_not_fit_are_refused_with_the_file_and_the_entries_named(tmp_path):
     small = tmp_path / "small.pt"  # our size, but no card to say so: read as the official size
     shutil.copy(WEIGHTS_DIR / "hot_free.pt", small)
-    with pytest.raises(ValueError, match=r"small\.pt: does not fit the official HoT-MixSTE size.*Spatial_pos_embed is \(1, 17, 128\), not \(1, 17, 512\)"):
-        load_hot_file(small)
+    with pytest.raises(
+        ValueError, match=r"small\.pt: does not fit the official HoT-MixSTE size.*Spatial_pos_embed is \(1, 17, 128\), not \(1, 17, 512\)"
+    ):
+        load_weights(small)
     text = tmp_path / "notes.pt"
     text.write_text("not weights")
     with pytest.raises(ValueError, match=r"notes\.pt: not a PyTorch checkpoint"):
-        load_hot_file(text)
+        load_weights(text)
     with pytest.raises(FileNotFoundError, match="nope.pt: no such weights file"):
-        load_hot_file(tmp_path / "nope.pt")
+        load_weights(tmp_path / "nope.pt")
 
 
 def test_a_client_cannot_make_the_server_load_a_weights_file(tmp_path):
@@ -68,7 +71,7 @@ def test_eval_lift_scores_a_weights_file_and_refuses_a_bad_one(tmp_path):
     folder.mkdir()
     shutil.copy(MOCAP / "cmu" / "02_01.bvh.gz", folder)
     weights = _our_weights(tmp_path)
-    args = ["eval", "lift", str(folder), "--frames", "27", "--noise", "clean"]
+    args = ["eval", "lift", str(folder), "--window", "27", "--noise", "clean"]
     result = CliRunner().invoke(app, [*args, "--lifter-weights", str(weights), "--json", str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r.json").read_text())
@@ -76,12 +79,14 @@ def test_eval_lift_scores_a_weights_file_and_refuses_a_bad_one(tmp_path):
     (tmp_path / "bad.pt").write_text("not weights")
     refused = CliRunner().invoke(app, [*args, "--lifter-weights", str(tmp_path / "bad.pt")])
     assert refused.exit_code == 2 and "bad.pt: not a PyTorch checkpoint" in " ".join(refused.output.split())
-    assert CliRunner().invoke(app, args).exit_code == 2  # neither --model nor --lifter-weights
+    assert CliRunner().invoke(app, args).exit_code == 2  # neither --lifter nor --lifter-weights
 
 
 def test_mocap_captures_with_a_weights_file_and_says_so_in_the_report(tmp_path):
     weights = _our_weights(tmp_path)
-    result = CliRunner().invoke(app, ["mocap", str(CLIP), "--out", str(tmp_path / "out"), "--formats", "npz", "--lifter-weights", str(weights)])
+    result = CliRunner().invoke(
+        app, ["mocap", str(CLIP), "--out", str(tmp_path / "out"), "--formats", "npz", "--lifter-weights", str(weights)]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / f"{CLIP.stem}.json").read_text())
     assert report["lifter"] == str(weights.resolve()) and report["lifter_card"] == "hot_free"

@@ -89,9 +89,7 @@ def test_per_joint_error_averages_each_joint_over_frames():
     np.testing.assert_allclose(per_joint_error(pred, gt), [0.0, 0.2, 0.0])
 
 
-@pytest.mark.parametrize(
-    ("joint_set", "ends"), [(H36M17, [3, 6, 13, 16]), (SMPL24, [7, 8, 20, 21])], ids=["H36M17", "SMPL24"]
-)
+@pytest.mark.parametrize(("joint_set", "ends"), [(H36M17, [3, 6, 13, 16]), (SMPL24, [7, 8, 20, 21])], ids=["H36M17", "SMPL24"])
 def test_end_joint_mpjpe_sees_only_wrists_and_ankles(joint_set, ends):
     gt = random_poses((3, len(joint_set)))
     pred = gt + [1.0, 0.0, 0.0]

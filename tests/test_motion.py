@@ -43,8 +43,15 @@ def test_written_file_has_amass_keys_and_shapes(tmp_path):
 def test_amass_smplh_file_keeps_body_joints(tmp_path):
     rng = np.random.default_rng(1)
     poses = rng.normal(size=(5, 156))
-    np.savez(tmp_path / "amass.npz", poses=poses, trans=np.zeros((5, 3)), betas=np.ones(16),
-             mocap_framerate=120.0, gender=np.array("female"), dmpls=np.zeros((5, 8)))
+    np.savez(
+        tmp_path / "amass.npz",
+        poses=poses,
+        trans=np.zeros((5, 3)),
+        betas=np.ones(16),
+        mocap_framerate=120.0,
+        gender=np.array("female"),
+        dmpls=np.zeros((5, 8)),
+    )
     motion = Motion.load(tmp_path / "amass.npz")
     np.testing.assert_allclose(motion.poses[:, :66], poses[:, :66].astype(np.float32))
     assert not motion.poses[:, 66:].any() and motion.betas.shape == (10,) and motion.gender == "female"
@@ -57,7 +64,10 @@ def test_amass_smplh_file_keeps_body_joints(tmp_path):
         ({"poses": np.zeros((4, 71)), "trans": np.zeros((4, 3)), "mocap_framerate": 30.0}, "key 'poses': expected shape (T, 72)"),
         ({"poses": np.zeros((4, 72)), "trans": np.zeros((5, 3)), "mocap_framerate": 30.0}, "key 'trans': expected shape (T, 3) with T=4"),
         ({"poses": np.zeros((4, 72)), "trans": np.zeros((4, 3)), "mocap_framerate": 30.0, "betas": np.zeros(7)}, "key 'betas'"),
-        ({"poses": np.full((4, 72), np.nan), "trans": np.zeros((4, 3)), "mocap_framerate": 30.0}, "key 'poses': non-finite value at index (0, 0)"),
+        (
+            {"poses": np.full((4, 72), np.nan), "trans": np.zeros((4, 3)), "mocap_framerate": 30.0},
+            "key 'poses': non-finite value at index (0, 0)",
+        ),
         ({"poses": np.zeros((4, 72)), "trans": np.zeros((4, 3)), "mocap_framerate": -1.0}, "key 'mocap_framerate'"),
         ({"poses": np.zeros((4, 72)), "trans": np.zeros((4, 3)), "mocap_framerate": 30.0, "joints": np.zeros((4, 17, 3))}, "key 'joints'"),
     ],

@@ -10,15 +10,32 @@ import numpy as np
 import pytest
 
 from engine.body.joints import H36M17
-from engine.data import calibrate_noise
 from engine.data.noise import DEFAULT_MODEL_PATH, SWAP_GROUPS, DetectorNoise, person_scale
+from tools import calibrate_noise
 
 IMAGE = (1000, 1000)
 # A person facing the camera, legs apart and arms out (body units, y down; their left at +x).
-TEMPLATE = np.array([
-    [0, 0], [-0.12, 0], [-0.18, 0.45], [-0.25, 0.9], [0.12, 0], [0.18, 0.45], [0.25, 0.9], [0, -0.25], [0, -0.5],
-    [0, -0.6], [0, -0.7], [0.2, -0.5], [0.45, -0.45], [0.7, -0.4], [-0.2, -0.5], [-0.45, -0.45], [-0.7, -0.4],
-])  # fmt: skip
+TEMPLATE = np.array(
+    [
+        [0, 0],
+        [-0.12, 0],
+        [-0.18, 0.45],
+        [-0.25, 0.9],
+        [0.12, 0],
+        [0.18, 0.45],
+        [0.25, 0.9],
+        [0, -0.25],
+        [0, -0.5],
+        [0, -0.6],
+        [0, -0.7],
+        [0.2, -0.5],
+        [0.45, -0.45],
+        [0.7, -0.4],
+        [-0.2, -0.5],
+        [-0.45, -0.45],
+        [-0.7, -0.4],
+    ]
+)
 
 
 def smooth_trajectory(frames: int, fps: float = 25.0) -> np.ndarray:
@@ -73,9 +90,13 @@ def test_apply_is_deterministic_and_reports_misses_like_the_detector(model):
 def test_swaps_exchange_whole_limbs(model):
     quiet = dataclasses.replace(
         model,
-        sigma_white=np.zeros(17), sigma_ar=np.zeros(17), dropout_rate=np.zeros(17), guess_error=(0.0, 0.0, 0.0),
-        miss_rate=0.0, swap_rate={"legs": 0.05, "arms": 0.0},
-    )  # fmt: skip
+        sigma_white=np.zeros(17),
+        sigma_ar=np.zeros(17),
+        dropout_rate=np.zeros(17),
+        guess_error=(0.0, 0.0, 0.0),
+        miss_rate=0.0,
+        swap_rate={"legs": 0.05, "arms": 0.0},
+    )
     uv = smooth_trajectory(4000)
     noisy, _ = quiet.apply(uv, IMAGE, np.random.default_rng(3))
     legs = [j for pair in SWAP_GROUPS["legs"] for j in pair]

@@ -22,12 +22,16 @@ EXAMPLES = [
     Message("welcome", fields={"engine": "0.1.0", "capabilities": {"lifters": ["hot"]}}),
     Message("accepted", job="j1", fields={"position": 2}),
     Message("progress", job="j1", fields={"stage": "lifting", "done": 3, "total": 10}),
-    Message("frames", job="j1", fields={"start": 0, "fps": 25.0},
-            arrays={"poses": np.zeros((5, 72)), "trans": np.ones((5, 3)), "contacts": np.zeros((5, 4))}),
+    Message(
+        "frames",
+        job="j1",
+        fields={"start": 0, "fps": 25.0},
+        arrays={"poses": np.zeros((5, 72)), "trans": np.ones((5, 3)), "contacts": np.zeros((5, 4))},
+    ),
     Message("done", job="j1", fields={"summary": {"frames": 5}, "files": {"npz": "/out/a.npz"}}),
     Message("error", job="j1", fields={"code": "cancelled", "message": "cancelled by the client"}),
     Message("pong"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("message", EXAMPLES, ids=lambda m: m.type)
@@ -57,12 +61,21 @@ def _header(**fields) -> bytes:
         ([_header(type="progress", job="j", stage="x", done=True, total=3)], "bad-field", "'done' must be int"),
         ([_header(type="ping", extra=1)], "bad-field", "unknown fields ['extra']"),
         ([_header(type="cancel")], "bad-field", "missing field 'job'"),
-        ([_header(type="frames", job="j", start=0, fps=30.0, arrays=[{"name": "poses", "dtype": "<f4", "shape": [10**9, 72]}]), b""],
-         "bad-array", "needs"),
-        ([_header(type="frames", job="j", start=0, fps=30.0, arrays=[{"name": "poses", "dtype": "<f4", "shape": [1, 72]}])],
-         "bad-array", "1 arrays but 0 buffers"),
-        ([_header(type="frames", job="j", start=0, fps=30.0, arrays=[{"name": "poses", "dtype": "<f8", "shape": [1, 72]}]), bytes(576)],
-         "bad-array", "dtype must be <f4"),
+        (
+            [_header(type="frames", job="j", start=0, fps=30.0, arrays=[{"name": "poses", "dtype": "<f4", "shape": [10**9, 72]}]), b""],
+            "bad-array",
+            "needs",
+        ),
+        (
+            [_header(type="frames", job="j", start=0, fps=30.0, arrays=[{"name": "poses", "dtype": "<f4", "shape": [1, 72]}])],
+            "bad-array",
+            "1 arrays but 0 buffers",
+        ),
+        (
+            [_header(type="frames", job="j", start=0, fps=30.0, arrays=[{"name": "poses", "dtype": "<f8", "shape": [1, 72]}]), bytes(576)],
+            "bad-array",
+            "dtype must be <f4",
+        ),
         ([b"x" * (MAX_MESSAGE_BYTES + 1)], "too-large", "larger than"),
     ],
 )
@@ -89,15 +102,39 @@ def test_any_bytes_decode_or_raise_protocol_error(frames):
         pass
 
 
-_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                     max_leaves=12)  # fmt: skip
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 
 
 @settings(max_examples=1000, deadline=None)
-@given(st.sampled_from([m.type for m in EXAMPLES] + ["nope"]), st.dictionaries(st.sampled_from(
-    ["job", "client", "video", "options", "since", "position", "stage", "done", "total", "start", "fps", "arrays", "code", "message"]), _json),
-    st.lists(st.binary(max_size=64), max_size=3))  # fmt: skip
+@given(
+    st.sampled_from([m.type for m in EXAMPLES] + ["nope"]),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "job",
+                "client",
+                "video",
+                "options",
+                "since",
+                "position",
+                "stage",
+                "done",
+                "total",
+                "start",
+                "fps",
+                "arrays",
+                "code",
+                "message",
+            ]
+        ),
+        _json,
+    ),
+    st.lists(st.binary(max_size=64), max_size=3),
+)
 def test_headers_of_any_shape_decode_or_raise_protocol_error(kind, fields, buffers):
     try:
         decode([json.dumps({"v": VERSION, "type": kind, **fields}).encode(), *buffers])

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -19,12 +20,12 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.client import Client, assemble
-from engine.lifting.weights import WEIGHTS_DIR
+from engine.client import CaptureFollower, Client, EngineError, assemble
+from engine.lifting.registry import WEIGHTS_DIR
 from engine.motion import Motion
 from engine.pipeline.batch import run_one
 from engine.pipeline.settings import Settings
-from engine.protocol import Message, encode
+from engine.protocol import Message, ProtocolError, encode
 from engine.server import Server, generate_keys
 from engine.video import read_frames
 from tests.paths import REPO
@@ -34,7 +35,7 @@ needs_weights = pytest.mark.skipif(not (WEIGHTS_DIR / "hot_default.pt").is_file(
 
 
 @pytest.fixture(scope="module")
-def short_clip(tmp_path_factory) -> "Path":
+def short_clip(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("clips") / "short.mp4"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (640, 360))
     for frame in read_frames(CLIP):
@@ -111,6 +112,71 @@ def test_the_operators_weights_file_lifts_every_job_whatever_lifter_the_client_n
         assert next(m for m in client.events(job, timeout_s=120) if m.type in ("done", "error")).type == "done"
         client.close()
     assert json.loads((tmp_path / "served" / "short.json").read_text())["lifter"] == str((tmp_path / "mine.pt").resolve())
+
+
+@needs_weights
+def test_capture_motion_returns_the_served_motion_whole_and_in_order(engine, short_clip):
+    server, address = engine
+    client = Client(address)
+    seen = []
+    result = client.capture_motion(
+        str(short_clip), timeout_s=120, on_progress=lambda f: seen.append((f.job, f.position, f.stage, f.done, f.total))
+    )
+    client.close()
+    served = Motion.load(server.out / "short.npz")
+    for name in ("poses", "trans", "contacts"):
+        np.testing.assert_array_equal(getattr(result, name), getattr(served, name).astype(np.float32))
+    assert result.fps == pytest.approx(served.fps) and result.summary["frames"] == served.num_frames
+    np.testing.assert_allclose(result.rest_joints, served.rest_joints, atol=1e-6)
+    assert result.files["npz"] == str((server.out / "short.npz").resolve())
+    assert seen[0] == (result.job, 0, "queued", 0, 0) and len(seen) > 1  # accepted, then the engine's progress
+    assert all(job == result.job for job, *_ in seen)
+
+
+def test_capture_motion_raises_the_engines_refusal(engine, tmp_path):
+    _, address = engine
+    client = Client(address)
+    with pytest.raises(EngineError, match="no-such-file") as refused:
+        client.capture_motion(str(tmp_path / "missing.mp4"), timeout_s=10)
+    client.close()
+    assert refused.value.code == "no-such-file"
+
+
+def _frames(job: str, start: int, count: int) -> Message:
+    values = np.arange(start, start + count, dtype=np.float32)[:, None]
+    return Message(
+        "frames",
+        job=job,
+        fields={"start": start, "fps": 25.0},
+        arrays={"poses": np.repeat(values, 72, 1), "trans": np.repeat(values, 3, 1), "contacts": np.repeat(values, 4, 1)},
+    )
+
+
+def test_a_capture_follower_holds_early_chunks_until_the_ones_before_arrive_and_ignores_other_jobs():
+    follow = CaptureFollower("j1")
+    assert follow.take(_frames("j1", 10, 5)) == [] and follow.received == 0  # early: waits for 0..9
+    assert follow.take(_frames("other", 0, 10)) == [] and follow.received == 0  # another job's frames
+    follow.take(Message("skeleton", job="j1", arrays={"rest_joints": np.ones((24, 3), np.float32)}))
+    follow.take(Message("progress", job="j1", fields={"stage": "lifting", "done": 3, "total": 15}))
+    ready = follow.take(_frames("j1", 0, 10))
+    assert [c.fields["start"] for c in ready] == [0, 10] and follow.received == 15 and not follow.early
+    assert (follow.stage, follow.done, follow.total, follow.fps) == ("lifting", 3, 15, 25.0) and follow.rest_joints.dtype == np.float64
+    assert not follow.finished
+    follow.take(Message("done", job="j1", fields={"summary": {"frames": 15}, "files": {"npz": "/x/clip.npz"}}))
+    result = follow.result(ready)
+    assert follow.finished and follow.stage == "done" and follow.error is None
+    np.testing.assert_array_equal(result.poses[:, 0], np.arange(15))
+    assert result.files == {"npz": "/x/clip.npz"} and result.summary == {"frames": 15} and result.rest_joints.shape == (24, 3)
+
+
+def test_a_capture_follower_ends_with_the_engines_error_and_refuses_a_result_with_frames_missing():
+    follow = CaptureFollower("j1")
+    follow.take(_frames("j1", 5, 5))
+    follow.take(Message("error", job="j1", fields={"code": "failed", "message": "no person in the video"}))
+    assert follow.finished and follow.error == "failed: no person in the video"
+    assert isinstance(follow.failure, EngineError) and follow.failure.code == "failed"
+    with pytest.raises(ProtocolError, match="frames 0..4 never came"):
+        follow.result([])
 
 
 def test_clients_get_only_their_own_messages(engine, tmp_path):
@@ -197,8 +263,11 @@ def test_the_capture_process_ends_with_the_engine_however_it_is_stopped(how, tmp
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
-    engine = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--bind", address, "--out", str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    engine = subprocess.Popen(
+        [sys.executable, "-m", "engine", "serve", "--bind", address, "--out", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     client = Client(address)
     try:
         deadline = time.monotonic() + 120

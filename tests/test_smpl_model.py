@@ -56,9 +56,7 @@ def test_fk_matches_smplx(model: SmplModel) -> None:
     rest = model.rest_joints(betas)
 
     numpy_joints, _ = forward_kinematics_np(poses, rest, trans)
-    torch_joints, _ = forward_kinematics(
-        torch.from_numpy(poses), torch.from_numpy(rest), torch.from_numpy(trans)
-    )
+    torch_joints, _ = forward_kinematics(torch.from_numpy(poses), torch.from_numpy(rest), torch.from_numpy(trans))
 
     assert np.abs(numpy_joints - smplx_joints).max() < 1e-5
     assert np.abs(torch_joints.numpy() - smplx_joints).max() < 1e-5
@@ -169,9 +167,7 @@ def test_find_ignores_the_synthetic_model(no_default_models: Path) -> None:
     assert find_smpl_model() is None
 
 
-def test_find_explicit_then_env_then_folders(
-    no_default_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_find_explicit_then_env_then_folders(no_default_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     in_repo = make_synthetic_smpl(no_default_models / "SMPL_NEUTRAL.npz")
     assert find_smpl_model() == in_repo
 
@@ -190,9 +186,7 @@ def test_find_explicit_then_env_then_folders(
     assert find_smpl_model(str(tmp_path / "user")) == user
 
 
-def test_find_complains_about_a_given_path_without_model(
-    no_default_models: Path, tmp_path: Path
-) -> None:
+def test_find_complains_about_a_given_path_without_model(no_default_models: Path, tmp_path: Path) -> None:
     make_synthetic_smpl(tmp_path / "synthetic_smpl.npz")
     with pytest.raises(SmplModelError, match="no SMPL model there"):
         find_smpl_model(tmp_path)
@@ -202,4 +196,6 @@ def test_betas_fitted_to_a_shaped_skeleton_recover_it(model_files):
     model = SmplModel(model_files["npz"])
     betas = np.linspace(-1.0, 1.0, model.num_betas)
     fitted = model.fit_betas(model.rest_joints(betas) + [0.3, 0.0, -0.2])  # placed anywhere
-    np.testing.assert_allclose(model.rest_joints(fitted) - model.rest_joints(fitted)[0], model.rest_joints(betas) - model.rest_joints(betas)[0], atol=1e-6)
+    np.testing.assert_allclose(
+        model.rest_joints(fitted) - model.rest_joints(fitted)[0], model.rest_joints(betas) - model.rest_joints(betas)[0], atol=1e-6
+    )

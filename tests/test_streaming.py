@@ -13,9 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.lifting.hot import HoT, HoTConfig
-from engine.lifting.inference import WindowedLifting, lift_sequence
-from engine.pipeline.track import bridge_gaps, bridge_settled, fill_gaps, fill_settled
+from engine.lifting.inference import lift_sequence
+from engine.lifting.streaming import WindowedLifting
+from engine.pipeline.track import bridge_gaps, bridge_settled
 from engine.pipeline.world import foot_lock_correction, lock_settled
+from engine.timeseries import fill_gaps, fill_settled
 
 flags = st.lists(st.booleans(), min_size=2, max_size=80)
 

@@ -43,8 +43,7 @@ def test_rotation_metadata_turns_frames_upright(tmp_path):
 def test_variable_frame_rate_keeps_real_times(tmp_path):
     vfr = tmp_path / "vfr.mkv"
     # 25 frames at 25 fps, then 10 frames at 5 fps.
-    _ffmpeg("-i", str(ROOFTOP), "-frames:v", "35", "-vf", "setpts='if(lt(N,25),N/25,1+(N-25)/5)/TB'",
-            "-fps_mode", "vfr", "-an", str(vfr))  # fmt: skip
+    _ffmpeg("-i", str(ROOFTOP), "-frames:v", "35", "-vf", "setpts='if(lt(N,25),N/25,1+(N-25)/5)/TB'", "-fps_mode", "vfr", "-an", str(vfr))
     times = np.array([f.time for f in read_frames(vfr)])
     assert len(times) == 35
     np.testing.assert_allclose(np.diff(times[:25]), 0.04, atol=2e-3)

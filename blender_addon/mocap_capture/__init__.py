@@ -2,8 +2,14 @@
 
 The sidebar's **Capture from video** sends the clip to an engine (``engine serve``, on this
 machine or another) over ZeroMQ and keys the motion it streams back onto the selected rig.
-Only bpy, numpy and pyzmq run here; the engine's protocol and client modules are copied into
-``link/`` by ``engine addon build``, so both sides speak through the same code.
+Only bpy, numpy and pyzmq run here; the engine's protocol, client, joints, geometry and
+lifter registry modules are copied into ``link/`` by ``engine addon build``, so both sides
+speak through the same code.
+
+Split as Blender's own io add-ons are: ``preferences`` (the engine's address, a local
+engine), ``properties`` (the scene's capture settings), ``local_engine`` (the ``engine serve``
+process started from here), ``receiver`` (the timer that keys what streams in), ``operators``
+(thin), ``panel`` (the sidebar); ``keys``, ``retarget`` and ``bone_maps`` below them.
 """
 
 bl_info = {  # for installing as a legacy add-on (the same zip); extensions read blender_manifest.toml
@@ -20,9 +26,9 @@ from .bundled_pyzmq import ensure_pyzmq  # noqa: E402  (bl_info first: Blender r
 
 ensure_pyzmq()  # a legacy install has no wheels installed by Blender
 
-from . import operators, panel, preferences  # noqa: E402
+from . import local_engine, operators, panel, preferences, properties, receiver  # noqa: E402
 
-_MODULES = (preferences, operators, panel)
+_MODULES = (preferences, properties, local_engine, receiver, operators, panel)
 
 
 def register() -> None:

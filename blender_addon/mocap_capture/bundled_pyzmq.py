@@ -31,13 +31,16 @@ def ensure_pyzmq(wheels: Path = HERE / "wheels", vendor: Path = HERE / "vendor")
     """Make ``import zmq`` work: nothing to do when it already does; else unpack the bundled wheel."""
     try:
         import zmq  # noqa: F401
+
         return
     except ImportError:
         pass
     matching = sorted(w for w in wheels.glob("pyzmq-*.whl") if all(part in w.name for part in wheel_name_parts()))
     if not matching:
-        raise ImportError(f"Mocap Capture needs pyzmq: no bundled wheel for {sys.platform} {platform.machine()} "
-                          f"in {wheels}; install pyzmq into Blender's Python")  # fmt: skip
+        raise ImportError(
+            f"Mocap Capture needs pyzmq: no bundled wheel for {sys.platform} {platform.machine()} "
+            f"in {wheels}; install pyzmq into Blender's Python"
+        )
     target = vendor / matching[-1].stem
     if not target.is_dir():
         partial = target.with_name(target.name + ".partial")  # renamed when whole: an interrupted unpack is redone

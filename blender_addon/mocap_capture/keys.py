@@ -10,12 +10,8 @@ from __future__ import annotations
 import bpy
 import numpy as np
 
+from .link.joints import SMPL24
 from .retarget import SMPL_TO_BLENDER
-
-SMPL24 = ("pelvis", "l_hip", "r_hip", "spine1", "l_knee", "r_knee", "spine2", "l_ankle", "r_ankle", "spine3",
-          "l_foot", "r_foot", "neck", "l_collar", "r_collar", "head", "l_shoulder", "r_shoulder", "l_elbow",
-          "r_elbow", "l_wrist", "r_wrist", "l_hand", "r_hand")  # fmt: skip
-SMPL24_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
 
 
 def fcurve(action: bpy.types.Action, owner: bpy.types.ID, data_path: str, index: int, group: str) -> bpy.types.FCurve:
@@ -59,14 +55,14 @@ def create_smpl_armature(name: str, rest_joints: np.ndarray) -> bpy.types.Object
     bpy.context.view_layer.objects.active = obj
     bpy.ops.object.mode_set(mode="EDIT")
     bones = []
-    for j, bone_name in enumerate(SMPL24):
+    for j, bone_name in enumerate(SMPL24.names):
         bone = data.edit_bones.new(bone_name)
-        children = [c for c, p in enumerate(SMPL24_PARENTS) if p == j]
-        direction = heads[children[0]] - heads[j] if children else heads[j] - heads[SMPL24_PARENTS[j]]
+        children = SMPL24.children[j]
+        direction = heads[children[0]] - heads[j] if children else heads[j] - heads[SMPL24.parents[j]]
         length = max(np.linalg.norm(direction), 0.03)
         bone.head, bone.tail = heads[j], heads[j] + direction / max(np.linalg.norm(direction), 1e-9) * length
         if j:
-            bone.parent = bones[SMPL24_PARENTS[j]]
+            bone.parent = bones[SMPL24.parents[j]]
         bones.append(bone)
     bpy.ops.object.mode_set(mode="OBJECT")
     bpy.context.view_layer.objects.active = previous

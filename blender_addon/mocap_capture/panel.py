@@ -27,6 +27,7 @@ class MOCAP_PT_capture(bpy.types.Panel):
         settings, layout = context.scene.mocap, self.layout
         layout.prop(settings, "video")
         layout.prop(settings, "target")
+        layout.prop(settings, "lifter")
         box = layout.box()
         row = box.row(align=True)
         row.label(text=f"Bone map: {settings.preset or 'detected at capture'}")
@@ -42,7 +43,9 @@ class MOCAP_PT_capture(bpy.types.Panel):
         layout.prop(settings, "smooth")
         layout.prop(settings, "push_to_nla")
         if settings.running:
-            layout.progress(factor=settings.progress, text=settings.stage) if hasattr(layout, "progress") else layout.label(text=settings.stage)
+            layout.progress(factor=settings.progress, text=settings.stage) if hasattr(layout, "progress") else layout.label(
+                text=settings.stage
+            )
             layout.operator("mocap.cancel", icon="CANCEL")
         else:
             layout.operator("mocap.capture", icon="REC")

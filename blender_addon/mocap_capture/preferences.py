@@ -5,16 +5,23 @@ from __future__ import annotations
 import bpy
 from bpy.props import StringProperty
 
+from .link.protocol import DEFAULT_ADDRESS
+
 
 class MocapPreferences(bpy.types.AddonPreferences):
     bl_idname = __package__
 
-    engine_address: StringProperty(name="Engine address", default="tcp://127.0.0.1:5557",
-                                   description="Where `engine serve` listens (ZeroMQ address)")  # fmt: skip
-    server_key: StringProperty(name="Server key", subtype="FILE_PATH",
-                               description="The engine's server.pub, when it serves beyond this machine with CURVE keys")  # fmt: skip
-    engine_command: StringProperty(name="Local engine", subtype="FILE_PATH",
-                                   description="The `engine` executable of an installed mocap-engine, or the Python of its environment, to start one here on demand")  # fmt: skip
+    engine_address: StringProperty(
+        name="Engine address", default=DEFAULT_ADDRESS, description="Where `engine serve` listens (ZeroMQ address)"
+    )
+    server_key: StringProperty(
+        name="Server key", subtype="FILE_PATH", description="The engine's server.pub, when it serves beyond this machine with CURVE keys"
+    )
+    engine_command: StringProperty(
+        name="Local engine",
+        subtype="FILE_PATH",
+        description="The `engine` executable of an installed mocap-engine, or the Python of its environment, to start one here on demand",
+    )
     engine_status: StringProperty(name="Status", default="not tested")
 
     def draw(self, context: bpy.types.Context) -> None:

@@ -11,6 +11,8 @@ rest offset ``O_j``, the rotation from SMPL's rest direction of the joint to the
 ``G_j = C · W_j · Cᵀ · O_j⁻¹`` is then bone ``j``'s turn from its rest in armature space, and
 ``basis_j = B_j⁻¹ · G_parent⁻¹ · G_j · B_j`` (which is the formula above when ``O = I``).
 The root moves as SMPL's pelvis does, scaled by the rig's leg length over the clip's.
+The SMPL24 table and the rotation helpers are the engine's own (``link/joints.py``,
+``link/geometry.py``, copied in by ``engine addon build``).
 """
 
 from __future__ import annotations
@@ -19,19 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .link.geometry import best_rotations, rotvec_to_matrix, smallest_rotations, unit
+from .link.joints import SMPL24
+
 # SMPL (x, y, z) is Blender (x, -z, y): y up becomes z up, facing +z becomes facing -y.
 SMPL_TO_BLENDER = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
-
-
-def rotvec_to_matrix(rotvecs: np.ndarray) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) of axis-angle vectors (..., 3) (Rodrigues)."""
-    angle = np.linalg.norm(rotvecs, axis=-1, keepdims=True)
-    axis = rotvecs / np.maximum(angle, 1e-12)  # float32 in, float32 out
-    x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
-    zero = np.zeros_like(x)
-    k = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(rotvecs.shape[:-1] + (3, 3))
-    sin, cos = np.sin(angle)[..., None], np.cos(angle)[..., None]
-    return np.eye(3, dtype=rotvecs.dtype) + sin * k + (1 - cos) * (k @ k)
 
 
 def matrix_to_quaternion(matrices: np.ndarray) -> np.ndarray:
@@ -60,39 +54,6 @@ def matrix_to_quaternion(matrices: np.ndarray) -> np.ndarray:
     q /= np.linalg.norm(q, axis=-1, keepdims=True)
     q *= np.where(q[:, :1] < 0, -1.0, 1.0)
     return q.reshape(matrices.shape[:-2] + (4,))
-
-
-def continuous(quaternions: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
-    """Quaternions (T, ..., 4) with signs flipped so each is within 90° of the one before
-    (``previous``: the last one already keyed), so interpolation never takes the long way."""
-    before = np.concatenate([quaternions[:1] if previous is None else previous[None], quaternions[:-1]])
-    flips = np.where(np.sum(quaternions * before, -1, keepdims=True) < 0, -1.0, 1.0)
-    return quaternions * np.cumprod(flips, axis=0)
-
-
-SMPL24_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
-
-
-def smallest_rotation(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """The rotation (3, 3) taking direction ``u`` onto ``v`` by the smallest angle."""
-    u, v = u / np.linalg.norm(u), v / np.linalg.norm(v)
-    axis, cos = np.cross(u, v), float(u @ v)
-    if np.linalg.norm(axis) < 1e-9:
-        if cos > 0:
-            return np.eye(3)
-        axis = np.cross(u, [1.0, 0.0, 0.0] if abs(u[0]) < 0.9 else [0.0, 1.0, 0.0])
-    axis /= np.linalg.norm(axis)
-    return rotvec_to_matrix(axis * np.arctan2(np.linalg.norm(np.cross(u, v)), cos))
-
-
-def best_rotation(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """The rotation (3, 3) best turning vectors ``source`` (N, 3) onto ``target`` (N, 3)
-    (Kabsch; directions only, so each pair counts alike)."""
-    source = source / np.linalg.norm(source, axis=1, keepdims=True)
-    target = target / np.linalg.norm(target, axis=1, keepdims=True)
-    u, _, vt = np.linalg.svd(target.T @ source)
-    d = np.sign(np.linalg.det(u @ vt))
-    return u @ np.diag([1.0, 1.0, d]) @ vt
 
 
 @dataclass
@@ -126,17 +87,20 @@ class Retarget:
         for b, j in enumerate(smpl):
             if j < 0:
                 continue
-            children = [c for c in range(24) if SMPL24_PARENTS[c] == j and c in where]
+            children = [c for c in SMPL24.children[j] if c in where]
             if not children:  # a leaf: turned like its parent joint
                 parent = next((where[p] for p in _ancestors(int(j)) if p in where), None)
                 offset[b] = offset[parent] if parent is not None else np.eye(3)
                 continue
             ours = np.array([heads[where[c]] - heads[b] for c in children])
             theirs = np.array([source[c] - source[j] for c in children])
-            offset[b] = smallest_rotation(theirs[0], ours[0]) if len(children) == 1 else best_rotation(theirs, ours)
+            # directions only, so each child counts alike: the vectors are made unit first
+            offset[b] = smallest_rotations(theirs[0], ours[0]) if len(children) == 1 else best_rotations(unit(theirs), unit(ours))
         root = where[0]
         leg = lambda points, a, b, c: np.linalg.norm(points[b] - points[a]) + np.linalg.norm(points[c] - points[b])  # noqa: E731
-        rig_leg = np.mean([leg(heads, where[h], where[k], where[a]) for h, k, a in ((1, 4, 7), (2, 5, 8)) if {h, k, a} <= set(where)] or [np.nan])
+        rig_leg = np.mean(
+            [leg(heads, where[h], where[k], where[a]) for h, k, a in ((1, 4, 7), (2, 5, 8)) if {h, k, a} <= set(where)] or [np.nan]
+        )
         clip_leg = np.mean([leg(source, h, k, a) for h, k, a in ((1, 4, 7), (2, 5, 8))])
         scale = float(rig_leg / clip_leg) if np.isfinite(rig_leg) else 1.0
         return cls(smpl, parents, np.asarray(rest, np.float64), offset, root, np.asarray(heads[root], np.float64), scale)
@@ -148,7 +112,7 @@ class Retarget:
         local = rotvec_to_matrix(np.asarray(poses, np.float32).reshape(len(poses), 24, 3))
         world = np.empty_like(local)
         for j in range(24):
-            world[:, j] = local[:, j] if SMPL24_PARENTS[j] < 0 else world[:, SMPL24_PARENTS[j]] @ local[:, j]
+            world[:, j] = local[:, j] if SMPL24.parents[j] < 0 else world[:, SMPL24.parents[j]] @ local[:, j]
         # C · W · Cᵀ with C a signed permutation: (x, y, z) -> (x, -z, y), done by indexing.
         order, sign = [0, 2, 1], np.array([1.0, -1.0, 1.0], np.float32)
         blender = world[..., order, :][..., :, order] * (sign[:, None] * sign[None, :])
@@ -168,7 +132,7 @@ class Retarget:
 
 def _ancestors(joint: int) -> list[int]:
     out = []
-    while SMPL24_PARENTS[joint] >= 0:
-        joint = SMPL24_PARENTS[joint]
+    while SMPL24.parents[joint] >= 0:
+        joint = SMPL24.parents[joint]
         out.append(joint)
     return out

@@ -23,9 +23,11 @@ from engine.server import CHUNK_FRAMES, Server
 def bench_frames(frames: int = 120_000, chunk: int = CHUNK_FRAMES) -> dict:
     """Frames per second through the channel (module docstring)."""
     rng = np.random.default_rng(0)
-    motion = {"poses": rng.normal(size=(frames, 72)).astype(np.float32),
-              "trans": rng.normal(size=(frames, 3)).astype(np.float32),
-              "contacts": rng.uniform(size=(frames, 4)).astype(np.float32)}  # fmt: skip
+    motion = {
+        "poses": rng.normal(size=(frames, 72)).astype(np.float32),
+        "trans": rng.normal(size=(frames, 3)).astype(np.float32),
+        "contacts": rng.uniform(size=(frames, 4)).astype(np.float32),
+    }
     with tempfile.TemporaryDirectory() as out:
         server = Server("tcp://127.0.0.1:0", out=Path(out))
         client = Client(server.address)
@@ -53,5 +55,10 @@ def bench_frames(frames: int = 120_000, chunk: int = CHUNK_FRAMES) -> dict:
         server.socket.close(0)
     for name, values in motion.items():
         np.testing.assert_array_equal(joined[name], values)
-    return {"frames": frames, "chunk_frames": chunk, "seconds": seconds, "frames_per_second": frames / seconds,
-            "megabytes_per_second": sum(v.nbytes for v in motion.values()) / seconds / 1e6}  # fmt: skip
+    return {
+        "frames": frames,
+        "chunk_frames": chunk,
+        "seconds": seconds,
+        "frames_per_second": frames / seconds,
+        "megabytes_per_second": sum(v.nbytes for v in motion.values()) / seconds / 1e6,
+    }

@@ -19,7 +19,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from engine.lifting.hot import HoT, HoTConfig
 from engine.lifting.inference import SequenceLifter, lift_sequence
-from engine.lifting.weights import WEIGHTS_DIR, load_hot
+from engine.lifting.registry import lifter_entry
+from engine.lifting.weights import load_shipped
 
 
 def gflops(model: HoT, batch: int = 1) -> float:
@@ -57,13 +58,15 @@ def long_clip(model: HoT, frames: int = 18_000) -> dict[str, float]:
     return {"long_clip_frames": frames, "long_clip_seconds": time.perf_counter() - started, "peak_memory_mb": peak_mb}
 
 
-def bench_lift(hot: str = "hot_default", unpruned: str = "mixste_default", data: Path | None = None, threads: int = 2) -> dict:
-    """The benchmark (module docstring); shipped weights by name, else random weights at the shipped size."""
+def bench_lift(hot: str = "hot", unpruned: str = "mixste", data: Path | None = None, threads: int = 2) -> dict:
+    """The benchmark (module docstring) of the registered lifters ``hot`` and ``unpruned``
+    (:mod:`engine.lifting.registry`) with their shipped weights, else random weights at the
+    default size."""
     torch.set_num_threads(threads)
-    have = {name: (WEIGHTS_DIR / f"{name}.json").is_file() for name in (hot, unpruned)}
-    hot_model = load_hot(hot) if have[hot] else HoT(HoTConfig()).eval()
+    have = {name: lifter_entry(name).weights_path.is_file() for name in (hot, unpruned)}
+    hot_model = load_shipped(hot) if have[hot] else HoT(HoTConfig()).eval()
     config = hot_model.config
-    plain = load_hot(unpruned) if have[unpruned] else HoT(config.unpruned()).eval()
+    plain = load_shipped(unpruned) if have[unpruned] else HoT(config.unpruned()).eval()
     if plain.config != config.unpruned():
         raise ValueError(f"{unpruned} is not {hot} with pruning off")
     fps = frames_per_second({"hot": hot_model, "unpruned": plain})

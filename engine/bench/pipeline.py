@@ -53,8 +53,14 @@ def bench_pipeline(clip: Path, settings: Settings = Settings()) -> dict:
         stages[stage] = {"seconds": timings[stage], "fps": report["frames_decoded"] / max(timings[stage], 1e-9)}
     unlocked, _ = capture(clip, replace(settings, foot_lock=0.0))
     return {
-        "clip": str(clip), "width": report["width"], "height": report["height"], "fps": report["fps"],
-        "frames": report["frames_decoded"], "video_seconds": duration, "seconds": timings["wall"],
-        "realtime_factor": duration / timings["wall"], "stages": stages,
+        "clip": str(clip),
+        "width": report["width"],
+        "height": report["height"],
+        "fps": report["fps"],
+        "frames": report["frames_decoded"],
+        "video_seconds": duration,
+        "seconds": timings["wall"],
+        "realtime_factor": duration / timings["wall"],
+        "stages": stages,
         "quality": {"foot_lock": motion_quality(motion), "no_foot_lock": motion_quality(unlocked)},
-    }  # fmt: skip
+    }

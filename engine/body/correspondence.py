@@ -38,6 +38,7 @@ import numpy as np
 
 from engine.body.joints import H36M17, SMPL24, JointSet
 from engine.body.skeleton import default_rest_joints
+from engine.geometry import torso_frame
 
 # Above the thorax (along the torso's up axis) and ahead of it (facing), in shoulder widths:
 # medians of mediapipe 0.10.21's 3D world landmarks over 377 confident frames of 6 clips.
@@ -166,7 +167,7 @@ def find_landmarks(names: list[str], parents: list[int], end_sites: dict[int, np
     if chest not in path_to_head or pelvis not in _ancestors(chest, parents) + [chest]:
         raise SkeletonError("cannot recognise the skeleton: the head does not hang below the chest, or the chest below the pelvis")
     neck_base = path_to_head[path_to_head.index(chest) - 1]
-    spine = tuple(reversed(path_to_head[path_to_head.index(neck_base): path_to_head.index(pelvis) + 1]))
+    spine = tuple(reversed(path_to_head[path_to_head.index(neck_base) : path_to_head.index(pelvis) + 1]))
     return Landmarks(pelvis, chest, neck_base, head, spine, hip, knee, ankle, toe, collar, shoulder, elbow, wrist)
 
 
@@ -190,34 +191,29 @@ class JointMap:
         return np.einsum("ts,...sc->...tc", self.weights, source_positions) + carried
 
 
-def axes(left: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """Frames (..., 3, 3) with columns (left, up, forward): ``up`` normalised, ``left`` made
-    square to it, forward = left × up (a body's facing in SMPL's convention)."""
-    up = up / np.linalg.norm(up, axis=-1, keepdims=True)
-    left = left - up * np.sum(left * up, axis=-1, keepdims=True)
-    left = left / np.linalg.norm(left, axis=-1, keepdims=True)
-    return np.stack([left, up, np.cross(left, up)], axis=-1)
-
-
-def torso_frame(l_hip: np.ndarray, r_hip: np.ndarray, l_shoulder: np.ndarray, r_shoulder: np.ndarray) -> np.ndarray:
-    """A torso's frame (..., 3, 3) (see :func:`axes`): up from mid-hips to mid-shoulders, left
-    from right to left across hips and shoulders together."""
-    return axes(l_shoulder - r_shoulder + l_hip - r_hip, l_shoulder + r_shoulder - l_hip - r_hip)
-
-
 def head_points(l_hip: np.ndarray, r_hip: np.ndarray, l_shoulder: np.ndarray, r_shoulder: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where H36M17's nose and head (ear midpoint) sit on an upright torso: ``HEAD_LANDMARKS``."""
     frame = torso_frame(l_hip, r_hip, l_shoulder, r_shoulder)
     thorax, width = (l_shoulder + r_shoulder) / 2, np.linalg.norm(l_shoulder - r_shoulder)
-    return tuple(thorax + width * frame @ np.array([0.0, above, ahead]) for above, ahead in (HEAD_LANDMARKS["nose"], HEAD_LANDMARKS["ears"]))
+    return tuple(
+        thorax + width * frame @ np.array([0.0, above, ahead]) for above, ahead in (HEAD_LANDMARKS["nose"], HEAD_LANDMARKS["ears"])
+    )
 
 
 # SMPL joints that skeletons place too differently to take as they are (how high a pelvis
 # joint sits, where a clavicle or a "head" joint starts): each goes where the default skeleton
 # has it relative to the mid-hips or the thorax, scaled by torso length, and is carried by a
 # source joint (``anchors`` in joint_maps).
-_PLACED = {"pelvis": "hips", "spine1": "hips", "spine2": "hips", "spine3": "thorax", "neck": "thorax",
-           "head": "thorax", "l_collar": "thorax", "r_collar": "thorax"}  # fmt: skip
+_PLACED = {
+    "pelvis": "hips",
+    "spine1": "hips",
+    "spine2": "hips",
+    "spine3": "thorax",
+    "neck": "thorax",
+    "head": "thorax",
+    "l_collar": "thorax",
+    "r_collar": "thorax",
+}
 
 
 def _torso(at: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
@@ -267,8 +263,16 @@ def joint_maps(
 
     # As in SMPL, a joint's children ride rigidly on it: spine1 on the pelvis; the neck and the
     # collars on the chest. Shrugs and bends then show as the children's own rotations.
-    anchors = {"pelvis": lm.pelvis, "spine1": lm.pelvis, "spine2": spine_joint_below(placed["spine2"]),
-               "spine3": lm.chest, "neck": lm.chest, "head": lm.head, "l_collar": lm.chest, "r_collar": lm.chest}  # fmt: skip
+    anchors = {
+        "pelvis": lm.pelvis,
+        "spine1": lm.pelvis,
+        "spine2": spine_joint_below(placed["spine2"]),
+        "spine3": lm.chest,
+        "neck": lm.chest,
+        "head": lm.head,
+        "l_collar": lm.chest,
+        "r_collar": lm.chest,
+    }
     # Each target: source joint weights, plus an offset carried by one source joint.
     smpl: dict[str, dict[int, float]] = {n: {j: 1.0} for n, j in limbs.items()}
     carried: dict[str, tuple[int, np.ndarray]] = {}

@@ -25,22 +25,20 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from engine.body.correspondence import axes, head_points
+from engine.body.correspondence import head_points
 from engine.body.joints import H36M17, SMPL24
 from engine.body.kinematics import forward_kinematics_np
-from engine.body.retarget import smallest_rotations
+from engine.geometry import axes, smallest_rotations, unit
 
 MIN_BEND = np.radians(10.0)
 _S, _H = SMPL24.index, H36M17.index
 # Limbs as (upper, hinge, end, leaf) joint names, the same in SMPL24 and H36M17 but the leaf,
 # which only SMPL24 has.
-_LIMBS = [tuple(f"{s}_{j}" for j in chain) for s in "lr" for chain in (("hip", "knee", "ankle", "foot"), ("shoulder", "elbow", "wrist", "hand"))]
+_LIMBS = [
+    tuple(f"{s}_{j}" for j in chain) for s in "lr" for chain in (("hip", "knee", "ankle", "foot"), ("shoulder", "elbow", "wrist", "hand"))
+]
 # Which way each hinge folds in the rest pose: knees bend the shin back, elbows the forearm forward.
 _FOLD = {"knee": np.array([0.0, 0.0, -1.0]), "elbow": np.array([0.0, 0.0, 1.0])}
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
 def _torso(h36m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -72,15 +70,24 @@ def h36m_from_smpl(joints: np.ndarray, world_rotations: np.ndarray, rest: np.nda
 def fit_rest_skeleton(h36m: np.ndarray, rest: np.ndarray) -> np.ndarray:
     """``rest`` (24, 3) with its limbs, hip and shoulder widths and torso scaled to the median
     (left and right averaged) of the clip's H36M17 joints (T, 17, 3)."""
+
     def length(a: str, b: str) -> float:
         return float(np.median(np.linalg.norm(h36m[:, _H(a)] - h36m[:, _H(b)], axis=-1)))
 
     ours = h36m_of_rest(rest)
-    ratio = lambda a, b: np.mean([length(f"{s}{a}", f"{s}{b}") / np.linalg.norm(ours[_H(f"{s}{a}")] - ours[_H(f"{s}{b}")]) for s in ("l_", "r_")])  # noqa: E731
+
+    def ratio(a: str, b: str) -> float:
+        """The clip's length of bone a → b over ours, left and right averaged."""
+        return float(
+            np.mean([length(f"{s}{a}", f"{s}{b}") / np.linalg.norm(ours[_H(f"{s}{a}")] - ours[_H(f"{s}{b}")]) for s in ("l_", "r_")])
+        )
+
     torso = length("pelvis", "thorax") / np.linalg.norm(ours[_H("pelvis")] - ours[_H("thorax")])
     scales = np.full(len(SMPL24), torso)
-    widths = {"hip": length("l_hip", "r_hip") / np.linalg.norm(ours[_H("l_hip")] - ours[_H("r_hip")]),
-              "shoulder": length("l_shoulder", "r_shoulder") / np.linalg.norm(ours[_H("l_shoulder")] - ours[_H("r_shoulder")])}  # fmt: skip
+    widths = {
+        "hip": length("l_hip", "r_hip") / np.linalg.norm(ours[_H("l_hip")] - ours[_H("r_hip")]),
+        "shoulder": length("l_shoulder", "r_shoulder") / np.linalg.norm(ours[_H("l_shoulder")] - ours[_H("r_shoulder")]),
+    }
     for s in "lr":
         scales[_S(f"{s}_hip")], scales[_S(f"{s}_shoulder")] = widths["hip"], widths["shoulder"]
         scales[[_S(f"{s}_knee")]] = ratio("hip", "knee")
@@ -98,8 +105,8 @@ def fit_rest_skeleton(h36m: np.ndarray, rest: np.ndarray) -> np.ndarray:
 def _twist_to_hinge(world: np.ndarray, bone: np.ndarray, hinge_rest: np.ndarray, bend_normal: np.ndarray, bends: np.ndarray) -> np.ndarray:
     """Turn ``world`` (T, 3, 3) about ``bone`` (T, 3) so its hinge axis lies along ``bend_normal``."""
     hinge = world @ hinge_rest
-    hinge = _unit(hinge - bone * np.sum(hinge * bone, -1, keepdims=True))
-    target = _unit(bend_normal - bone * np.sum(bend_normal * bone, -1, keepdims=True))
+    hinge = unit(hinge - bone * np.sum(hinge * bone, -1, keepdims=True))
+    target = unit(bend_normal - bone * np.sum(bend_normal * bone, -1, keepdims=True))
     angle = np.arctan2(np.sum(np.cross(hinge, target) * bone, -1), np.sum(hinge * target, -1))
     twist = Rotation.from_rotvec(bone * np.where(bends, angle, 0.0)[:, None]).as_matrix()
     return twist @ world
@@ -141,10 +148,10 @@ def solve_ik(h36m: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray
         bone_rest, lower_rest = rest[h] - rest[u], rest[e] - rest[h]
         bone, lower = observed[:, _H(hinge)] - observed[:, _H(upper)], observed[:, _H(end)] - observed[:, _H(hinge)]
         world[:, u] = smallest_rotations(world[:, u] @ bone_rest, bone) @ world[:, u]
-        hinge_rest = _unit(np.cross(bone_rest, _FOLD[hinge.split("_")[1]]))
-        normal = np.cross(_unit(bone), _unit(lower))
-        bend = np.arctan2(np.linalg.norm(normal, axis=-1), np.sum(_unit(bone) * _unit(lower), -1))
-        world[:, u] = _twist_to_hinge(world[:, u], _unit(bone), hinge_rest, normal, bend > MIN_BEND)
+        hinge_rest = unit(np.cross(bone_rest, _FOLD[hinge.split("_")[1]]))
+        normal = np.cross(unit(bone), unit(lower))
+        bend = np.arctan2(np.linalg.norm(normal, axis=-1), np.sum(unit(bone) * unit(lower), -1))
+        world[:, u] = _twist_to_hinge(world[:, u], unit(bone), hinge_rest, normal, bend > MIN_BEND)
         # The hinge: the lower limb, straight in the rest pose, folds about the hinge axis.
         world[:, h] = smallest_rotations(world[:, u] @ lower_rest, lower) @ world[:, u]
         world[:, e] = world[:, h]
@@ -152,8 +159,13 @@ def solve_ik(h36m: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray
     neck, head = _S("neck"), _S("head")
     world[:, neck] = world[:, _S("spine3")]
     ears_rest, nose_rest = rest_h36m[_H("head")], rest_h36m[_H("neck")]
-    world[:, neck] = smallest_rotations(world[:, neck] @ (ears_rest - rest_h36m[_H("thorax")]), h36m[:, _H("head")] - h36m[:, _H("thorax")]) @ world[:, neck]
-    world[:, head] = smallest_rotations(world[:, neck] @ (nose_rest - ears_rest), h36m[:, _H("neck")] - h36m[:, _H("head")]) @ world[:, neck]
+    world[:, neck] = (
+        smallest_rotations(world[:, neck] @ (ears_rest - rest_h36m[_H("thorax")]), h36m[:, _H("head")] - h36m[:, _H("thorax")])
+        @ world[:, neck]
+    )
+    world[:, head] = (
+        smallest_rotations(world[:, neck] @ (nose_rest - ears_rest), h36m[:, _H("neck")] - h36m[:, _H("head")]) @ world[:, neck]
+    )
     local = np.swapaxes(world[:, [max(p, 0) for p in SMPL24.parents]], -1, -2) @ world
     local[:, 0] = world[:, 0]
     return local, pelvis - rest[0]

@@ -50,17 +50,28 @@ class JointSet:
 
 
 def _pairs(names: tuple[str, ...], left_prefix: str, right_prefix: str) -> tuple[tuple[int, int], ...]:
-    return tuple(
-        (i, names.index(right_prefix + n[len(left_prefix):]))
-        for i, n in enumerate(names)
-        if n.startswith(left_prefix)
-    )
+    return tuple((i, names.index(right_prefix + n[len(left_prefix) :])) for i, n in enumerate(names) if n.startswith(left_prefix))
 
 
 _H36M17_NAMES = (
-    "pelvis", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "spine", "thorax",
-    "neck", "head", "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist",
-)  # fmt: skip
+    "pelvis",
+    "r_hip",
+    "r_knee",
+    "r_ankle",
+    "l_hip",
+    "l_knee",
+    "l_ankle",
+    "spine",
+    "thorax",
+    "neck",
+    "head",
+    "l_shoulder",
+    "l_elbow",
+    "l_wrist",
+    "r_shoulder",
+    "r_elbow",
+    "r_wrist",
+)
 
 H36M17 = JointSet(
     name="H36M17",
@@ -70,10 +81,31 @@ H36M17 = JointSet(
 )
 
 _SMPL24_NAMES = (
-    "pelvis", "l_hip", "r_hip", "spine1", "l_knee", "r_knee", "spine2", "l_ankle", "r_ankle",
-    "spine3", "l_foot", "r_foot", "neck", "l_collar", "r_collar", "head", "l_shoulder",
-    "r_shoulder", "l_elbow", "r_elbow", "l_wrist", "r_wrist", "l_hand", "r_hand",
-)  # fmt: skip
+    "pelvis",
+    "l_hip",
+    "r_hip",
+    "spine1",
+    "l_knee",
+    "r_knee",
+    "spine2",
+    "l_ankle",
+    "r_ankle",
+    "spine3",
+    "l_foot",
+    "r_foot",
+    "neck",
+    "l_collar",
+    "r_collar",
+    "head",
+    "l_shoulder",
+    "r_shoulder",
+    "l_elbow",
+    "r_elbow",
+    "l_wrist",
+    "r_wrist",
+    "l_hand",
+    "r_hand",
+)
 
 SMPL24 = JointSet(
     name="SMPL24",

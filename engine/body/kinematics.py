@@ -37,14 +37,11 @@ def rotmats_from(rotations: torch.Tensor, rep: Rep) -> torch.Tensor:
     raise ValueError(f"unknown rotation representation {rep!r}")
 
 
-def _chain(
-    rotmats: Array, rest_joints: Array, parents: Sequence[int], stack: Callable[..., Array]
-) -> tuple[Array, Array]:
+def _chain(rotmats: Array, rest_joints: Array, parents: Sequence[int], stack: Callable[..., Array]) -> tuple[Array, Array]:
     """The FK recursion, shared by torch and numpy (both speak ``@``, indexing and stack)."""
     if len(parents) != rotmats.shape[-3] or len(parents) != rest_joints.shape[-2]:
         raise ValueError(
-            f"{len(parents)} joints in the tree, rotations for {rotmats.shape[-3]}, "
-            f"rest positions for {rest_joints.shape[-2]}"
+            f"{len(parents)} joints in the tree, rotations for {rotmats.shape[-3]}, rest positions for {rest_joints.shape[-2]}"
         )
     global_rot = [rotmats[..., 0, :, :]]
     # "+ 0 * ..." gives the root the batch shape of the rotations, in torch and numpy alike.

@@ -15,38 +15,28 @@ below it need not move rigidly with the driver (Daz's hips hang from rotating bu
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from engine.body.correspondence import JointMap, find_landmarks, is_human_shaped, joint_maps
 from engine.body.joints import SMPL24
-from engine.io.bvh import Bvh
+from engine.geometry import best_rotations, smallest_rotations, unit
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+class AnimatedSkeleton(Protocol):
+    """A mocap clip's skeleton and motion, as ``engine.io.bvh.Bvh`` reads one: joint names,
+    parents, End Site offsets by joint, the zero pose's world positions and every frame's world
+    positions and rotations."""
 
+    names: list[str]
+    parents: list[int]
+    end_sites: dict[int, np.ndarray]
 
-def smallest_rotations(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) taking directions ``u`` onto ``v`` (..., 3) by the
-    smallest angle (about ``u × v``); opposite directions turn about an arbitrary axis."""
-    u, v = _unit(u), _unit(v)
-    axis = np.cross(u, v)
-    sin, cos = np.linalg.norm(axis, axis=-1, keepdims=True), np.sum(u * v, axis=-1, keepdims=True)
-    opposite = (sin < 1e-9) & (cos < 0)
-    fallback = np.cross(u, np.where(np.abs(u[..., :1]) < 0.9, [1.0, 0, 0], [0, 1.0, 0]))
-    axis = np.where(opposite, fallback, axis)
-    rotvec = _unit(axis) * np.arctan2(sin, cos)
-    return Rotation.from_rotvec(rotvec.reshape(-1, 3)).as_matrix().reshape(u.shape + (3,))
+    def rest_positions(self) -> np.ndarray: ...
 
-
-def best_rotations(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Rotation matrices (T, 3, 3) that best take the vectors ``u`` onto ``v`` (T, K, 3), K ≥ 2,
-    in the least-squares sense (Kabsch, with the reflection case excluded)."""
-    U, _, Vt = np.linalg.svd(np.einsum("tki,tkj->tij", u, v))
-    fix = np.ones(U.shape[:-1])
-    fix[:, -1] = np.sign(np.linalg.det(np.swapaxes(Vt, -1, -2) @ np.swapaxes(U, -1, -2)))
-    return np.swapaxes(Vt, -1, -2) @ (fix[..., None] * np.swapaxes(U, -1, -2))
+    def world(self) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def _rest_alignments(reference: np.ndarray, rest_joints: np.ndarray) -> np.ndarray:
@@ -57,11 +47,11 @@ def _rest_alignments(reference: np.ndarray, rest_joints: np.ndarray) -> np.ndarr
         if kids:
             source = reference[kids] - reference[j]
             ours = rest_joints[kids] - rest_joints[j]
-            aligned[j] = Rotation.align_vectors(_unit(source), _unit(ours))[0].as_matrix()
+            aligned[j] = Rotation.align_vectors(unit(source), unit(ours))[0].as_matrix()
     return aligned
 
 
-def reference_pose(bvh: Bvh) -> tuple[np.ndarray, np.ndarray]:
+def reference_pose(bvh: AnimatedSkeleton) -> tuple[np.ndarray, np.ndarray]:
     """World positions (J, 3) and rotations (J, 3, 3) of a pose of ``bvh`` that stands like a
     person: its zero pose (every rotation zero) where it does, else its first frame."""
     zero = bvh.rest_positions()
@@ -97,7 +87,7 @@ def retarget(
         if len(kids) == 1:
             world[:, j] = smallest_rotations(predicted[:, 0], observed[:, 0]) @ world[:, j]
         elif kids:
-            world[:, j] = best_rotations(_unit(predicted), _unit(observed)) @ world[:, j]
+            world[:, j] = best_rotations(unit(predicted), unit(observed)) @ world[:, j]
     parents = [max(p, 0) for p in SMPL24.parents]
     local = np.swapaxes(world[:, parents], -1, -2) @ world
     local[:, 0] = world[:, 0]
@@ -107,11 +97,11 @@ def retarget(
 def bone_direction_error(joints: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Angle in degrees (T, 23) between each SMPL24 bone in ``joints`` and in ``targets`` (T, 24, 3)."""
     parents = list(SMPL24.parents[1:])
-    a, b = _unit(joints[:, 1:] - joints[:, parents]), _unit(targets[:, 1:] - targets[:, parents])
+    a, b = unit(joints[:, 1:] - joints[:, parents]), unit(targets[:, 1:] - targets[:, parents])
     return np.degrees(np.arccos(np.clip(np.sum(a * b, axis=-1), -1.0, 1.0)))
 
 
-def retarget_bvh(bvh: Bvh, rest_joints: np.ndarray, unit_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def retarget_bvh(bvh: AnimatedSkeleton, rest_joints: np.ndarray, unit_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """SMPL poses (T, 72) axis-angle, trans (T, 3) and the SMPL24 target joints (T, 24, 3),
     metres, from a BVH clip whose length unit is ``unit_m`` metres; FK of the poses on
     ``rest_joints`` puts the pelvis on the target pelvis and every bone along its target."""

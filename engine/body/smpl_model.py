@@ -44,9 +44,7 @@ REPO_SMPL_FOLDER = Path(__file__).resolve().parents[2] / "smpl_assets"
 NUM_JOINTS = len(SMPL24)
 NUM_POSE_BASIS = (NUM_JOINTS - 1) * 9  # one 3x3 rotation minus identity per non-root joint
 MAX_BETAS = 10
-REQUIRED_KEYS = (
-    "v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f"
-)
+REQUIRED_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
 FORWARD_BATCH = 256  # frames per smplx call: bounds memory at ~20 MB of vertices for SMPL
 
 
@@ -205,10 +203,7 @@ def load_smpl_data(path: str | Path) -> dict[str, np.ndarray]:
     else:
         raise SmplModelError(f"{path}: expected a .pkl or .npz SMPL model file")
 
-    data = {
-        key: _array(raw, key, path, np.float64)
-        for key in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights")
-    }
+    data = {key: _array(raw, key, path, np.float64) for key in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights")}
     data["kintree_table"] = _array(raw, "kintree_table", path, np.int64)
     data["f"] = _array(raw, "f", path, np.int64)
 
@@ -289,9 +284,7 @@ class SmplModel:
         betas, *_ = np.linalg.lstsq(regressed.reshape(self.num_betas, -1).T, target.ravel(), rcond=None)
         return betas
 
-    def forward(
-        self, poses: np.ndarray, trans: np.ndarray, betas: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def forward(self, poses: np.ndarray, trans: np.ndarray, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posed vertices (T, V, 3) and SMPL24 joints (T, 24, 3), float32, in metres.
 
         ``poses`` (T, 72) axis-angle (global orientation first), ``trans`` (T, 3),
@@ -300,9 +293,7 @@ class SmplModel:
         poses = np.asarray(poses, dtype=np.float32)
         trans = np.asarray(trans, dtype=np.float32)
         if poses.ndim != 2 or poses.shape[1] != NUM_JOINTS * 3 or trans.shape != (len(poses), 3):
-            raise ValueError(
-                f"poses {poses.shape} and trans {trans.shape}: expected (T, 72) and (T, 3)"
-            )
+            raise ValueError(f"poses {poses.shape} and trans {trans.shape}: expected (T, 72) and (T, 3)")
         betas_row = torch.as_tensor(self._betas(betas), dtype=torch.float32)[None]
         vertices, joints = [], []
         with torch.no_grad():
@@ -339,10 +330,7 @@ def _model_in(location: Path) -> Path | None:
 def _given_model(location: Path, origin: str) -> Path:
     found = _model_in(location.expanduser())
     if found is None:
-        raise SmplModelError(
-            f"{location} (from {origin}): no SMPL model there; a folder must hold one of "
-            + ", ".join(SMPL_FILE_NAMES)
-        )
+        raise SmplModelError(f"{location} (from {origin}): no SMPL model there; a folder must hold one of " + ", ".join(SMPL_FILE_NAMES))
     return found
 
 

@@ -1,4 +1,4 @@
-"""Pinhole cameras: projection to pixels, random virtual cameras, and HoT's 2D normalisation.
+"""Pinhole cameras: projection to pixels and random virtual cameras.
 
 Camera frame is OpenCV's (x right, y down, z forward); world frame is SMPL's (y up).
 """
@@ -73,9 +73,3 @@ def random_camera(rng: np.random.Generator, joints: np.ndarray) -> Camera:
         if camera.to_camera(joints)[..., 2].min() > MIN_DEPTH_M:
             return camera
     raise ValueError("no camera position keeps the subject in front of the camera")
-
-
-def normalise_screen(uv: np.ndarray, width: float, height: float) -> np.ndarray:
-    """HoT's 2D normalisation of full-image pixels: ``uv / w * 2 - [1, h / w]`` (both axes
-    divided by the width, so x spans [-1, 1] and y keeps the aspect ratio)."""
-    return uv / width * 2 - np.array([1.0, height / width])

@@ -20,9 +20,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from engine.data.cameras import normalise_screen, random_camera
+from engine.data.cameras import random_camera
 from engine.data.noise import DetectorNoise
 from engine.data.proportions import random_bone_factors, scale_bones
+from engine.lifting import normalise_screen
 
 Noise = Literal["clean", "realistic"]
 
@@ -51,7 +52,7 @@ class MocapWindows(Dataset):
         root = Path(root)
         clips = [c for c in json.loads((root / "clips.json").read_text()) if c["split"] == split]
         if licences is not None:
-            clips = [c for c in clips if any(c["licence"].startswith(l) for l in licences)]
+            clips = [c for c in clips if any(c["licence"].startswith(prefix) for prefix in licences)]
         if not clips:
             raise ValueError(f"{root}: no clips in split {split!r}" + (f" with licences {licences}" if licences else ""))
         self.clips = clips

@@ -4,7 +4,7 @@
 ``engine.keypoints.detect_pose`` + ``blazepose_to_h36m17`` would report for them: jitter,
 low-confidence dropouts with unreliable positions, left/right swaps, truncation at the
 frame edge and whole-frame misses, with confidences. The parameters come from
-``noise_model.json`` (written by ``python -m engine.data.calibrate_noise``; the method and
+``noise_model.json`` (written by ``python tools/calibrate_noise.py``; the method and
 the measured figures are in ``docs/noise-model.md``).
 
 All displacements are in units of the person's 2D scale (``person_scale``), so one model
@@ -57,9 +57,7 @@ def _ar1(rng: np.random.Generator, shape: tuple[int, ...], phi: np.ndarray | flo
     out = np.empty_like(innovations)
     for p in np.unique(phi):
         columns = phi == p
-        out[:, columns], _ = lfilter(
-            [np.sqrt(1.0 - p * p)], [1.0, -p], innovations[:, columns], axis=0, zi=p * start[None, columns]
-        )
+        out[:, columns], _ = lfilter([np.sqrt(1.0 - p * p)], [1.0, -p], innovations[:, columns], axis=0, zi=p * start[None, columns])
     return out.reshape(shape)
 
 
@@ -127,9 +125,7 @@ class DetectorNoise:
             miss_mean_frames=model["frame_miss"]["mean_run_frames"],
         )
 
-    def apply(
-        self, uv: np.ndarray, image_size: tuple[int, int], rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def apply(self, uv: np.ndarray, image_size: tuple[int, int], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Detector-like keypoints from clean ones: ``uv`` (T, 17, 2) pixels in an image of
         ``image_size`` (width, height) → ``(uv_noisy (T, 17, 2), confidence (T, 17))``.
 

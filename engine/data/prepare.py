@@ -5,11 +5,13 @@ find its length unit from its proportions, drop leading reference frames, retarg
 default SMPL skeleton (``engine.body.retarget``), resample to the target frame rate, put the
 floor at y = 0 and label foot contacts. Clips go to train / validation / test by subject (by
 clip where no subject is known), as listed in the split manifest (``splits/mocap_split.csv``
-in the repository; new groups are assigned by a hash of their name and added).
+in the repository, or another file), which is only read; groups it does not list are drawn by
+a hash of their name. Only ``update_manifest`` writes those new groups back into it.
 
 Output folder: ``clips.json`` (one record per clip: name, subject, split, licence, frames,
-offsets into the arrays, unit, height, retargeting error) and, per split, ``.npy`` arrays
-over all its clips' frames, read with memory mapping:
+offsets into the arrays, unit, height, retargeting error), ``split.csv`` (the split this
+folder was made with: the manifest's groups plus the newly drawn ones), ``summary.json`` and,
+per split, ``.npy`` arrays over all its clips' frames, read with memory mapping:
 ``h36m`` (N, 17, 3) and ``smpl_joints`` (N, 24, 3) world joint positions in metres,
 ``poses`` (N, 72) SMPL axis-angle on the default skeleton, ``trans`` (N, 3),
 ``contacts`` (N, 4) (left heel, left toe, right heel, right toe), ``valid`` (N,) false on
@@ -36,10 +38,11 @@ from engine.body.kinematics import forward_kinematics_np
 from engine.body.retarget import bone_direction_error, reference_pose, retarget
 from engine.body.skeleton import default_rest_joints
 from engine.io.bvh import Bvh, BvhError, read_bvh
-from engine.pipeline.track import interpolate
+from engine.timeseries import interpolate
 
 SPLITS = ("train", "validation", "test")
-SPLIT_MANIFEST = Path(__file__).resolve().parents[2] / "splits" / "mocap_split.csv"
+SPLIT_MANIFEST = Path(__file__).resolve().parents[2] / "splits" / "mocap_split.csv"  # the shipped split, read-only
+SPLIT_FILE = "split.csv"  # the effective split, written beside the prepared arrays
 # Length units a BVH may be written in; the first that makes the body 1.4-2.1 m tall wins.
 UNITS = {"cm": 0.01, "m": 1.0, "cmu": 0.0254 / 0.45, "inch": 0.0254, "mm": 0.001}
 HEIGHT_RANGE_M = (1.4, 2.1)
@@ -201,12 +204,14 @@ def split_of(group: str, manifest: dict[str, str]) -> str:
 
 
 def read_split_manifest(path: Path) -> dict[str, str]:
+    """Group → split as listed in a manifest file (``group,split`` rows); empty when there is none."""
     if not path.is_file():
         return {}
     return {row["group"]: row["split"] for row in csv.DictReader(path.open())}
 
 
 def write_split_manifest(path: Path, manifest: dict[str, str]) -> None:
+    """Write a manifest, groups sorted (the layout of ``splits/mocap_split.csv``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
@@ -230,15 +235,19 @@ def prepare(
     workers: int = 2,
     manifest_path: Path = SPLIT_MANIFEST,
     force_split: str | None = None,
+    update_manifest: bool = False,
 ) -> dict:
     """Prepare every BVH under ``src`` into ``out``; returns a summary (also ``out/summary.json``).
 
-    ``force_split`` puts every clip in that split and leaves the manifest alone (to evaluate
-    on someone's own mocap)."""
+    The split manifest at ``manifest_path`` is read, never written, unless ``update_manifest``
+    asks for the groups it lacks to be added to it; the split actually used (its groups plus the
+    newly drawn ones) goes to ``out/split.csv`` either way. ``force_split`` puts every clip in
+    that split and writes no split file (to evaluate on someone's own mocap)."""
     files = sorted(p for p in src.rglob("*") if p.name.endswith((".bvh", ".bvh.gz")))
     if not files:
         raise FileNotFoundError(f"{src}: no .bvh or .bvh.gz files")
-    manifest = read_split_manifest(manifest_path)
+    listed = read_split_manifest(manifest_path)
+    manifest = dict(listed)  # the manifest's groups plus those drawn here; the file stays as it is
     per_split: dict[str, dict[str, list[np.ndarray]]] = {s: {} for s in SPLITS}
     clips: list[ClipInfo] = []
     rejected: dict[str, str] = {}
@@ -256,17 +265,37 @@ def prepare(
             for key, value in arrays.items():
                 per_split[split].setdefault(key, []).append(value)
             name = path.name.removesuffix(".gz").removesuffix(".bvh")
-            clips.append(ClipInfo(name=name, path=str(path.relative_to(src)), subject=subject, group=group,
-                                  split=split, licence=licence_of(path, src), start=start, **facts))  # fmt: skip
+            clips.append(
+                ClipInfo(
+                    name=name,
+                    path=str(path.relative_to(src)),
+                    subject=subject,
+                    group=group,
+                    split=split,
+                    licence=licence_of(path, src),
+                    start=start,
+                    **facts,
+                )
+            )
     out.mkdir(parents=True, exist_ok=True)
     for split, arrays in per_split.items():
         (out / split).mkdir(exist_ok=True)
         for key, parts in arrays.items():
             np.save(out / split / f"{key}.npy", np.concatenate(parts))
+    new_groups = {group: split for group, split in sorted(manifest.items()) if group not in listed}
     if force_split is None:
-        write_split_manifest(manifest_path, manifest)
+        write_split_manifest(out / SPLIT_FILE, manifest)
+        if update_manifest and new_groups:
+            write_split_manifest(manifest_path, manifest)
     (out / "clips.json").write_text(json.dumps([asdict(c) for c in clips], indent=1))
     summary = summarise(clips, rejected, len(files), fps)
+    if force_split is None:
+        summary["split_manifest"] = {
+            "read": str(manifest_path),
+            "written": str(out / SPLIT_FILE),
+            "new_groups": new_groups,
+            "manifest_updated": bool(update_manifest and new_groups),
+        }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -278,8 +307,19 @@ def summarise(clips: list[ClipInfo], rejected: dict[str, str], files: int, fps: 
         mine = [c for c in clips if c.split == split]
         frames = sum(c.frames for c in mine)
         error = sum(c.direction_error_deg * c.frames for c in mine) / max(frames, 1)
-        splits[split] = {"clips": len(mine), "frames": frames, "hours": round(frames / fps / 3600, 3),
-                         "groups": len({c.group for c in mine}), "direction_error_deg": round(error, 3),
-                         "licences": sorted({c.licence for c in mine})}  # fmt: skip
-    return {"files": files, "prepared": len(clips), "rejected": rejected, "fps": fps, "splits": splits,
-            "joint_sets": {"h36m": H36M17.name, "smpl_joints": SMPL24.name}}  # fmt: skip
+        splits[split] = {
+            "clips": len(mine),
+            "frames": frames,
+            "hours": round(frames / fps / 3600, 3),
+            "groups": len({c.group for c in mine}),
+            "direction_error_deg": round(error, 3),
+            "licences": sorted({c.licence for c in mine}),
+        }
+    return {
+        "files": files,
+        "prepared": len(clips),
+        "rejected": rejected,
+        "fps": fps,
+        "splits": splits,
+        "joint_sets": {"h36m": H36M17.name, "smpl_joints": SMPL24.name},
+    }

@@ -7,10 +7,13 @@ so two lifters see exactly the same inputs. Errors are over real, glitch-free fr
 (padding and glitches masked out); acceleration error is over windows with no masked frame.
 MPJPE and PA-MPJPE are also given per source dataset (the part of a clip's licence before the
 colon), since a lifter trained on one source is partly scored out of its domain.
+:func:`record_test_metrics` writes the scores into a model card the caller names
+(``engine eval lift --card FILE``); nothing here writes anywhere else.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -23,13 +26,16 @@ from engine.body.kinematics import forward_kinematics_np
 from engine.body.skeleton import default_rest_joints
 from engine.data.dataset import MocapWindows, Noise
 from engine.eval import metrics
+from engine.io.staging import staged
 from engine.motion import Motion
-from engine.pipeline.track import interpolate
+from engine.timeseries import interpolate
 
 MM = 1000.0
 
 
-def _test_windows(data: Path, frames: int, noise: Noise, seed: int, workers: int) -> tuple[MocapWindows, tempfile.TemporaryDirectory | None]:
+def _test_windows(
+    data: Path, frames: int, noise: Noise, seed: int, workers: int
+) -> tuple[MocapWindows, tempfile.TemporaryDirectory | None]:
     if (data / "clips.json").is_file():
         return MocapWindows(data, "test", frames=frames, stride=frames, noise=noise, fixed=True, seed=seed), None
     from engine.data.prepare import prepare
@@ -39,9 +45,7 @@ def _test_windows(data: Path, frames: int, noise: Noise, seed: int, workers: int
     return MocapWindows(scratch.name, "test", frames=frames, stride=frames, noise=noise, fixed=True, seed=seed), scratch
 
 
-def evaluate_lifter(
-    lifter, model: str, data: Path, noise: Noise = "realistic", frames: int = 243, seed: int = 0, workers: int = 2
-) -> dict:
+def evaluate_lifter(lifter, model: str, data: Path, noise: Noise = "realistic", frames: int = 243, seed: int = 0, workers: int = 2) -> dict:
     """Every metric of ``lifter`` (see :mod:`engine.lifting`) on ``data``'s test windows."""
     dataset, scratch = _test_windows(Path(data), frames, noise, seed, workers)
     preds, truths, masks = [], [], []
@@ -78,6 +82,24 @@ def evaluate_lifter(
         "per_joint_mm": dict(zip(H36M17.names, (metrics.per_joint_error(p, t) * MM).round(2).tolist())),
         "by_dataset": by_dataset,
     }
+
+
+def record_test_metrics(card_path: str | Path, results: dict) -> Path:
+    """Write ``results`` (:func:`evaluate_lifter`'s, for one kind of 2D noise) into the model card
+    at ``card_path``, under ``test_metrics`` and the noise's name, keeping the rest of the card
+    and the other kinds of noise; returns the card's path. ValueError when the file is not a
+    card (a JSON object)."""
+    card_path = Path(card_path)
+    try:
+        card = json.loads(card_path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{card_path}: not a model card (not JSON: {e})") from None
+    if not isinstance(card, dict):
+        raise ValueError(f"{card_path}: not a model card (a JSON object)")
+    card.setdefault("test_metrics", {})[results["noise"]] = results
+    with staged(card_path.parent) as stage:  # a failed write leaves the card as it was
+        stage(card_path.name).write_text(json.dumps(card, indent=1) + "\n")
+    return card_path
 
 
 def _joints(motion: Motion) -> np.ndarray:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from engine.body.joints import JointSet
+from engine.geometry import best_rotations
 
 # Names shared by H36M17 and SMPL24: the joints at the ends of the limbs.
 END_JOINT_NAMES = ("l_wrist", "r_wrist", "l_ankle", "r_ankle")
@@ -116,14 +117,9 @@ def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     pred, gt = _check_pair(pred, gt)
     mu_pred, mu_gt = pred.mean(axis=-2, keepdims=True), gt.mean(axis=-2, keepdims=True)
     p, g = pred - mu_pred, gt - mu_gt
-    # With row vectors the aligned pose is s * p @ R; R maximises trace(R^T p^T g).
-    u, sigma, vt = np.linalg.svd(np.swapaxes(p, -1, -2) @ g)
-    # Flip the weakest singular direction when u @ vt would be a reflection.
-    d = np.ones_like(sigma)
-    d[..., -1] = np.sign(np.linalg.det(u @ vt))
-    rotation = (u * d[..., None, :]) @ vt
-    scale = (sigma * d).sum(axis=-1) / (p * p).sum(axis=(-2, -1))
-    return scale[..., None, None] * p @ rotation + mu_gt
+    turned = p @ np.swapaxes(best_rotations(p, g), -1, -2)  # row vectors: R p_j is p_j @ Rᵀ
+    scale = (turned * g).sum(axis=(-2, -1)) / (p * p).sum(axis=(-2, -1))
+    return scale[..., None, None] * turned + mu_gt
 
 
 def pa_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:

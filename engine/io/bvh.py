@@ -216,8 +216,7 @@ def read_bvh(path: str | Path, keep_truncated: bool = False) -> Bvh:
     if len(values) != frames * width:
         if not (keep_truncated and complete < frames):
             raise BvhError(
-                f"{path}: header promises {frames} frames of {width} channels, "
-                f"found {len(values)} values ({complete} complete frames)"
+                f"{path}: header promises {frames} frames of {width} channels, found {len(values)} values ({complete} complete frames)"
             )
         frames = complete
     motion = values[: frames * width].reshape(frames, width)

@@ -32,6 +32,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from engine.body.joints import SMPL24, JointSet
+from engine.geometry import continuous_quaternions
 
 _CHILD_SCRIPT = Path(__file__).with_name("fbx_blender.py")
 
@@ -83,7 +84,7 @@ def _child_command(args: list[str]) -> list[str]:
     if backend is None:
         raise FbxUnavailableError(
             "Writing FBX needs Blender: install the bpy module with "
-            "`pip install \"mocap-engine[fbx]\"`, or put a `blender` binary on PATH "
+            '`pip install "mocap-engine[fbx]"`, or put a `blender` binary on PATH '
             "or name it in the ENGINE_BLENDER environment variable."
         )
     kind, where = backend
@@ -118,15 +119,6 @@ def _bone_vectors(rest: np.ndarray, joint_set: JointSet) -> tuple[np.ndarray, np
         directions.append(vector / norm)
         lengths.append(scale * norm)
     return np.array(directions), np.array(lengths)
-
-
-def _continuous(quats: np.ndarray) -> np.ndarray:
-    """Flip quaternion signs (T, J, 4) so that consecutive frames stay on one hemisphere,
-    which keeps linear interpolation between keys short."""
-    flips = np.sum(quats[1:] * quats[:-1], axis=-1) < 0
-    signs = np.cumprod(np.where(flips, -1.0, 1.0), axis=0)
-    quats[1:] *= signs[..., None]
-    return quats
 
 
 def _blender_arrays(
@@ -176,7 +168,7 @@ def _blender_arrays(
         "parents": np.array(joint_set.parents),
         "rest_matrices": rest_matrices,
         "lengths": lengths,
-        "quaternions": _continuous(quats),
+        "quaternions": continuous_quaternions(quats),
         "root_location": root_location,
         "fps": np.array(float(fps)),
     }
@@ -208,6 +200,5 @@ def write_fbx(
         result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(
-            f"Blender failed to write {out} (exit code {result.returncode}); "
-            f"the end of its error output:\n{result.stderr[-3000:]}"
+            f"Blender failed to write {out} (exit code {result.returncode}); the end of its error output:\n{result.stderr[-3000:]}"
         )

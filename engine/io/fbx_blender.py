@@ -16,9 +16,7 @@ import numpy as np
 from mathutils import Matrix
 
 
-def build_armature(
-    name: str, names: list[str], parents: np.ndarray, rest_matrices: np.ndarray, lengths: np.ndarray
-) -> bpy.types.Object:
+def build_armature(name: str, names: list[str], parents: np.ndarray, rest_matrices: np.ndarray, lengths: np.ndarray) -> bpy.types.Object:
     """An armature object whose bones have exactly the given rest matrices (armature space)."""
     data = bpy.data.armatures.new(name)
     obj = bpy.data.objects.new(name, data)

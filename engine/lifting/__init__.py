@@ -1,37 +1,34 @@
 """3D pose lifters: 2D keypoint sequences (H36M17, HoT-normalised) → root-relative 3D joints.
 
 Every lifter maps ``keypoints`` (B, T, 17, 3) (normalised x, y and confidence) to joints
-(B, T, 17, 3) in metres, camera frame, pelvis at the origin. ``load_lifter(name)`` builds one
-by name; ``LIFTERS`` lists the names.
+(B, T, 17, 3) in metres, camera frame, pelvis at the origin. The lifters are named in
+:mod:`engine.lifting.registry`; ``load_lifter(name)`` builds one for whole sequences, and
+:mod:`engine.lifting.streaming` lifts a clip that is still growing. Importing this package
+does not import torch (the server and ``Settings`` read the registry).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 
-from engine.lifting.baselines import MeanPose
-from engine.lifting.inference import SequenceLifter
-from engine.lifting.weights import load_hot
-from engine.pipeline.settings import LIFTER_WEIGHTS
-
-Lifter = Callable[[torch.Tensor], torch.Tensor]
-# Shipped trained models by name, and their weights' names: the pipeline's lifters ("hot" trained
-# on all the mocap, non-commercial; "hot-free" on CMU only) and "mixste", the unpruned baseline.
-SHIPPED_WEIGHTS = {**LIFTER_WEIGHTS, "mixste": "mixste_default"}
+if TYPE_CHECKING:
+    from engine.lifting.inference import SequenceLifter
 
 
-def _shipped(name: str) -> Lifter:
-    return SequenceLifter(load_hot(SHIPPED_WEIGHTS[name]), name)
+def normalise_screen(uv: np.ndarray, width: float, height: float) -> np.ndarray:
+    """HoT's 2D normalisation of full-image pixels: ``uv / w * 2 - [1, h / w]`` (both axes
+    divided by the width, so x spans [-1, 1] and y keeps the aspect ratio)."""
+    return uv / width * 2 - np.array([1.0, height / width])
 
 
-LIFTERS: dict[str, Callable[[], Lifter]] = {"mean-pose": MeanPose.load, **{name: partial(_shipped, name) for name in SHIPPED_WEIGHTS}}
+def load_lifter(name: str) -> SequenceLifter:
+    """The registered lifter ``name`` (:data:`~engine.lifting.registry.LIFTERS`) with its
+    shipped weights, for whole sequences; KeyError lists the known names."""
+    from engine.lifting.inference import SequenceLifter
+    from engine.lifting.registry import lifter_entry
+    from engine.lifting.weights import load_weights
 
-
-def load_lifter(name: str) -> Lifter:
-    """The lifter called ``name`` (one of :data:`LIFTERS`)."""
-    if name not in LIFTERS:
-        raise KeyError(f"unknown lifter {name!r}; choose from {', '.join(LIFTERS)}")
-    return LIFTERS[name]()
+    entry = lifter_entry(name)
+    return SequenceLifter(load_weights(entry.weights_path), name)

@@ -176,6 +176,24 @@ class HoT(nn.Module):
         for p in (self.Spatial_pos_embed, self.Temporal_pos_embed, *((self.pos_embed_token,) if c.pruned else ())):
             nn.init.trunc_normal_(p, std=0.02)
 
+    @classmethod
+    def from_card(cls, card: dict) -> HoT:
+        """A HoT of the size a model card's ``config`` gives (weights not loaded); fields it
+        does not give take their defaults, and ``prune_layer = 0`` means None (TOML has no null)."""
+        config = dict(card["config"])
+        if config.get("prune_layer") == 0:
+            config["prune_layer"] = None
+        return cls(HoTConfig(**config))
+
+    @property
+    def description(self) -> str:
+        return "HoT (MixSTE backbone, TPC + TRA)" if self.config.pruned else "MixSTE (unpruned)"
+
+    @property
+    def window(self) -> int:
+        """Frames per window, in and out."""
+        return self.config.frames
+
     def forward(self, keypoints: torch.Tensor) -> torch.Tensor:
         c = self.config
         batch, frames, joints, _ = keypoints.shape

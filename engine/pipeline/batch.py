@@ -20,16 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine import __version__
-from engine.io.bvh import write_bvh
-from engine.io.fbx import FbxUnavailableError, write_fbx
+from engine.io import FORMATS
+from engine.io.fbx import FbxUnavailableError
 from engine.io.staging import staged
+from engine.io.write import write_motion
 from engine.motion import Motion
 from engine.pipeline.capture import FrameSink, Progress, capture, file_sha256
-from engine.pipeline.settings import Settings
 from engine.pipeline.preview import write_preview
+from engine.pipeline.settings import Settings
 from engine.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-
-FORMATS = ("npz", "bvh", "fbx")
 
 
 @dataclass
@@ -76,21 +75,17 @@ def find_videos(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def write_outputs(motion: Motion, report: dict, stage: Callable[[str], Path], stem: str, formats: tuple[str, ...], also: list[str] = ()) -> list[str]:
+def write_outputs(
+    motion: Motion, report: dict, stage: Callable[[str], Path], stem: str, formats: tuple[str, ...], also: list[str] = ()
+) -> list[str]:
     """Write the requested files and the report (listing them and ``also``, files written
     beside them) to the paths ``stage`` gives (:func:`staged`); FBX without Blender becomes a
     notice in the report, not a failure."""
     written = []
-    if "npz" in formats:
-        motion.save(stage(f"{stem}.npz"))
-        written.append(f"{stem}.npz")
-    if "bvh" in formats:
-        write_bvh(stage(f"{stem}.bvh"), motion.poses, motion.trans, motion.fps, motion.rest_joints)
-        written.append(f"{stem}.bvh")
-    if "fbx" in formats:
+    for format in (f for f in FORMATS if f in formats):
         try:
-            write_fbx(stage(f"{stem}.fbx"), motion.poses, motion.trans, motion.fps, motion.rest_joints)
-            written.append(f"{stem}.fbx")
+            write_motion(motion, stage(f"{stem}.{format}"), format)
+            written.append(f"{stem}.{format}")
         except FbxUnavailableError as e:
             report["warnings"].append(f"no FBX: {e}")
     report["files"] = written + list(also) + [f"{stem}.json"]
@@ -120,8 +115,14 @@ def _up_to_date(video: Path, out: Path, stem: str, settings: Settings, formats: 
 
 
 def run_one(
-    video: Path, out: Path, settings: Settings, formats: tuple[str, ...], progress: Progress | None = None,
-    preview: bool = False, on_frames: FrameSink | None = None, smpl: Path | None = None,
+    video: Path,
+    out: Path,
+    settings: Settings,
+    formats: tuple[str, ...],
+    progress: Progress | None = None,
+    preview: bool = False,
+    on_frames: FrameSink | None = None,
+    smpl: Path | None = None,
 ) -> Outcome:
     """Capture one video into ``out`` (and ``NAME.preview.mp4`` with ``preview``); every error
     becomes a failed :class:`Outcome`. ``on_frames`` gets the motion as it is made (``capture``)."""

@@ -3,13 +3,15 @@
 Stages: decode (``engine.video``) → 2D keypoints (mediapipe, ``engine.keypoints``; a second
 look on crops where the person is small, and for other people, ``person``) → gaps
 bridged or marked, timing made uniform (``track``) → HoT lifting (``engine.lifting``) → root
-translation, floor and foot locking (``world``) → per-clip bone lengths and analytic IK
-(``engine.body.ik``) → a :class:`~engine.motion.Motion`. Frames in long detection gaps
+translation, floor and foot locking (``world``) → per-clip bone lengths and the solver chosen
+by ``Settings.solver`` (``engine.solving``; analytic IK by default) → a
+:class:`~engine.motion.Motion`, and a report (``report``). Frames in long detection gaps
 hold the last seen pose and carry zero 2D confidence: no motion is invented for them.
 
 The stages run while the video is being decoded, and frames come out as soon as they are
 final: every step looks only a bounded way ahead (a lifting window, ``LOOKAHEAD_S`` for
-filling and foot locking, the smoothing's reach), and the choices made once per clip (frame
+filling and foot locking, the smoothing's reach, the solver's ``settled`` count), and the
+choices made once per clip (frame
 rate, floor, bone lengths) are made on the first ``CALIBRATION_S`` seconds of the person.
 So the server streams the same frames that ``engine mocap`` writes, long before the clip ends.
 """
@@ -20,25 +22,36 @@ import hashlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from engine.body.ik import fit_rest_skeleton, reach_with_leg, solve_ik
+from engine.body.ik import fit_rest_skeleton, reach_with_leg
 from engine.body.joints import SMPL24
 from engine.body.kinematics import forward_kinematics_np
 from engine.body.skeleton import default_rest_joints
-from engine.data.cameras import normalise_screen
 from engine.keypoints import blazepose_to_h36m17
-from engine.lifting.inference import WindowedLifting, fill_unsure_joints
-from engine.lifting.weights import load_hot, load_hot_file
+from engine.lifting import normalise_screen
+from engine.lifting.inference import fill_unsure_joints
+from engine.lifting.weights import load_shipped, load_weights, streaming_lifter
 from engine.motion import Motion
 from engine.pipeline.person import PersonTracker
-from engine.pipeline.settings import LIFTER_WEIGHTS, Settings
-from engine.pipeline.track import bridge_gaps, bridge_settled, fill_gaps, fill_settled, interpolate, uniform_rate
-from engine.pipeline.world import Floor, FootPins, fit_floor, foot_lock_correction, lock_settled, root_translation, smooth_translation, to_world
+from engine.pipeline.report import capture_report
+from engine.pipeline.settings import Settings
+from engine.pipeline.track import bridge_gaps, bridge_settled
+from engine.pipeline.world import (
+    Floor,
+    FootPins,
+    fit_floor,
+    foot_lock_correction,
+    lock_settled,
+    root_translation,
+    smooth_translation,
+    to_world,
+)
+from engine.solving import Solver, make_solver
+from engine.timeseries import fill_gaps, fill_settled, interpolate, uniform_rate
 from engine.video import VideoInfo, probe, read_frames_ahead
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
@@ -66,25 +79,27 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-class _Capture:
+class Capture:
     """The pipeline over the frames decoded so far; ``finish`` turns more frames final.
 
-    Each step works on every frame so far (cheap, numpy) except lifting and IK, which keep
-    what they have done. A step's ``*_settled`` count says how many leading frames of its
-    answer are final; the frames final through every step are emitted, once, in order.
+    Each step works on every frame so far (cheap, numpy) except the lifter and the solver,
+    which keep what they have done. A step's ``*_settled`` count (the lifter's and the
+    solver's ``settled``) says how many leading frames of its answer are final; the frames
+    final through every step are emitted, once, in order, to ``on_frames``.
     """
 
     def __init__(self, info: VideoInfo, settings: Settings, on_frames: FrameSink) -> None:
         self.info, self.settings, self.on_frames = info, settings, on_frames
         self.camera = intrinsics(info.width, info.height, settings.fov_deg)
-        self.model = load_hot_file(settings.lifter_weights) if settings.lifter_weights else load_hot(LIFTER_WEIGHTS[settings.lifter])
-        self.lifting = WindowedLifting(self.model)
+        self.model = load_weights(settings.lifter_weights) if settings.lifter_weights else load_shipped(settings.lifter)
+        self.lifting = streaming_lifter(self.model)
         self.times: list[float] = []
         self.keypoints: list[np.ndarray] = []  # H36M17 pixels and confidence per decoded frame
         self.fps: float | None = None
         self.floor: Floor | None = None
         self.rest: np.ndarray | None = None
-        self.solved = {"poses": np.zeros((0, 72)), "trans": np.zeros((0, 3)), "joints": np.zeros((0, 24, 3))}
+        self.solver: Solver | None = None
+        self.notes: list[str] = []  # what the clip-wide choices assumed, for the report
         self.pins = FootPins(settings.foot_lock)
         self.emitted = 0
         self.timings = {"lifting": 0.0, "trajectory and IK": 0.0}
@@ -148,13 +163,14 @@ class _Capture:
             trajectory = to_world(lifted[:done] + translation[:done, None], self.fps, self.floor)
             if not complete:
                 done -= 1  # a foot's speed reads the next frame
-            self.solve(trajectory.joints[:done])
+            solved = self.solver.extend(trajectory.joints[:done], complete)
+            done = min(done, self.solver.settled)
             planted = trajectory.contacts[:done] > 0.5
-            correction = foot_lock_correction(self.solved["joints"][:done, SMPL_FEET], planted, self.settings.foot_lock, horizon)
+            correction = foot_lock_correction(solved["joints"][:done, SMPL_FEET], planted, self.settings.foot_lock, horizon)
             if not complete and self.settings.foot_lock > 0:
                 done = lock_settled(planted, horizon)
             if done > self.emitted:
-                self.emit(correction, trajectory.contacts, pixels, in_long_gap, done)
+                self.emit(solved, correction, trajectory.contacts, pixels, in_long_gap, done)
         self.timings["trajectory and IK"] += time.perf_counter() - started
 
     def translation(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray) -> np.ndarray:
@@ -164,27 +180,28 @@ class _Capture:
         return smooth_translation(fill_gaps(raw, ~in_long_gap, horizon=0), self.settings.smooth)
 
     def calibrate(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray) -> None:
-        """The clip-wide choices, from the frames so far: the floor and the bone lengths."""
+        """The clip-wide choices, from the frames so far: the floor and the bone lengths, and
+        with them the solver."""
         camera_joints = lifted + self.translation(lifted, pixels, in_long_gap)[:, None]
         self.floor = fit_floor(camera_joints, self.fps)
         world = to_world(camera_joints, self.fps, self.floor).joints
         self.rest = fit_rest_skeleton(world[~in_long_gap], default_rest_joints())
+        self.solver = make_solver(self.settings.solver, self.rest, self.fps)
+        self.notes = list(self.floor.notes) + [f"floor and bone lengths fitted on the first {CALIBRATION_S:g} s of the person"]
 
-    def solve(self, world_joints: np.ndarray) -> None:
-        """SMPL rotations, root and joints of the world frames not solved yet (IK is per frame)."""
-        new = world_joints[len(self.solved["trans"]) :]
-        if not len(new):
-            return
-        local, trans = solve_ik(new, self.rest)
-        joints, _ = forward_kinematics_np(local, self.rest, trans, rep="matrix")
-        poses = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_rotvec().reshape(len(local), -1)
-        for key, value in (("poses", poses), ("trans", trans), ("joints", joints)):
-            self.solved[key] = np.concatenate([self.solved[key], value])
-
-    def emit(self, correction: np.ndarray, contacts: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray, done: int) -> None:
+    def emit(
+        self,
+        solved: dict[str, np.ndarray],
+        correction: np.ndarray,
+        contacts: np.ndarray,
+        pixels: np.ndarray,
+        in_long_gap: np.ndarray,
+        done: int,
+    ) -> None:
+        """Hand the frames from the last emitted up to ``done`` to ``on_frames``, feet pinned."""
         part = slice(self.emitted, done)
-        poses, trans = self.solved["poses"][part], self.solved["trans"][part] + correction[part]
-        joints = self.solved["joints"][part] + correction[part, None]
+        poses, trans = solved["poses"][part], solved["trans"][part] + correction[part]
+        joints = solved["joints"][part] + correction[part, None]
         local = Rotation.from_rotvec(poses.reshape(-1, 3)).as_matrix().reshape(-1, 24, 3, 3)
         turns = forward_kinematics_np(local, self.rest, trans, rep="matrix")[1][:, SMPL_FEET]
         reach, held = self.pins.pins(joints[:, SMPL_FEET], turns, contacts[part] > 0.5)
@@ -199,8 +216,8 @@ class _Capture:
             joints[moved] = forward_kinematics_np(local, self.rest, trans[moved], rep="matrix")[0]
         keypoints2d = pixels[part].copy()
         keypoints2d[in_long_gap[part], :, 2] = 0.0
-        arrays = {"poses": poses, "trans": trans, "joints": joints, "keypoints2d": keypoints2d,
-                  "contacts": contacts[part][:, [0, 0, 1, 1]]}  # fmt: skip
+        heel_and_toe = contacts[part][:, [0, 0, 1, 1]]  # the Motion's four columns; we know the ankles' only
+        arrays = {"poses": poses, "trans": trans, "joints": joints, "keypoints2d": keypoints2d, "contacts": heel_and_toe}
         self.on_frames(self.emitted, self.fps, self.rest, arrays)
         self.emitted = done
 
@@ -225,7 +242,7 @@ def capture(
         if on_frames is not None:
             on_frames(start, fps, rest, arrays)
 
-    pipeline = _Capture(info, settings, collect)
+    pipeline = Capture(info, settings, collect)
     started, detecting = time.perf_counter(), 0.0
     # Decoding runs in a thread, 2D detection here, and the rest of the pipeline in a third,
     # every COMMIT_FRAMES frames in order (so its results never depend on thread timing).
@@ -242,35 +259,16 @@ def capture(
                 commits.pop(0).result()  # a failure there stops the capture now
         for commit in commits:
             commit.result()
-    times = np.array(pipeline.times)
     detected = np.array(pipeline.keypoints)[..., 2].max(axis=1) > 0
     if not detected.any():
-        raise ValueError(f"{path}: no person found in any of its {len(times)} frames")
-    pipeline.finish(len(times), complete=True)
+        raise ValueError(f"{path}: no person found in any of its {len(pipeline.times)} frames")
+    pipeline.finish(len(pipeline.times), complete=True)
     timings = {"2D keypoints": detecting, **pipeline.timings, "wall": time.perf_counter() - started}
 
     joined = {key: np.concatenate([c[key] for c in chunks]) for key in MOTION_KEYS}
     motion = Motion(**joined, fps=pipeline.fps, camera=pipeline.camera, source=(path.name, file_sha256(path)), rest_joints=pipeline.rest)
-    in_long_gap = joined["keypoints2d"][..., 2].max(axis=1) == 0
-    person = tracker.report()
-    warnings = list(pipeline.floor.notes) + [f"floor and bone lengths fitted on the first {CALIBRATION_S:g} s of the person"]
-    if len(times) < 0.9 * info.nominal_frames:
-        warnings.append(f"{path.name}: only {len(times)} of the {info.nominal_frames} frames its container announces "
-                        "could be decoded (a truncated or damaged file); the motion covers those")  # fmt: skip
-    if not uniform_rate(times)[1]:
-        warnings.append(f"variable frame rate: resampled to {pipeline.fps:.3g} fps by timestamps")
-    if person["frames_with_others"]:
-        warnings.append(f"someone else is in {len(person['frames_with_others'])} of {person['sampled_frames']} sampled "
-                        "frames; the engine follows one person, the tallest in view when it first finds someone")  # fmt: skip
-    if person["chose_larger"]:
-        warnings.append(f"at frames {person['chose_larger']} a taller person than the one first detected was chosen")
-    if in_long_gap.any():
-        warnings.append(f"{int(in_long_gap.sum())} frames in gaps longer than the bridgeable; pose held, confidence 0")
-    report = {
-        "video": str(path), "frames_decoded": len(times), "frames": motion.num_frames, "fps": pipeline.fps,
-        "width": info.width, "height": info.height, "rotation": info.rotation,
-        "detection_rate": float(detected.mean()), "person": person, "lifter": settings.lifter_weights or settings.lifter,
-        "lifter_card": pipeline.model.card["name"], "settings": asdict(settings), "settings_key": settings.key(),
-        "timings_s": timings, "warnings": warnings,
-    }  # fmt: skip
+    times = np.array(pipeline.times)
+    report = capture_report(
+        path, info, settings, motion, times, detected, pipeline.notes, pipeline.model.card["name"], tracker.report(), timings
+    )
     return motion, report

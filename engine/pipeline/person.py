@@ -63,7 +63,7 @@ def _masked(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     x0, y0, x1, y1 = box
     pad_x, pad_y = 0.15 * (x1 - x0), 0.15 * (y1 - y0)
     height, width = image.shape[:2]
-    image[max(int(y0 - pad_y), 0): min(int(y1 + pad_y), height), max(int(x0 - pad_x), 0): min(int(x1 + pad_x), width)] = 0
+    image[max(int(y0 - pad_y), 0) : min(int(y1 + pad_y), height), max(int(x0 - pad_x), 0) : min(int(x1 + pad_x), width)] = 0
     return image
 
 
@@ -172,6 +172,12 @@ class PersonTracker:
         return best
 
     def report(self) -> dict:
-        return {"small_frames": self.small_frames, "lost_frames": self.lost_frames, "redetected_frames": self.redetected_frames,
-                "found_by_search": self.found_by_search, "sampled_frames": self.sampled_frames,
-                "frames_with_others": self.frames_with_others, "chose_larger": self.chose_larger}  # fmt: skip
+        return {
+            "small_frames": self.small_frames,
+            "lost_frames": self.lost_frames,
+            "redetected_frames": self.redetected_frames,
+            "found_by_search": self.found_by_search,
+            "sampled_frames": self.sampled_frames,
+            "frames_with_others": self.frames_with_others,
+            "chose_larger": self.chose_larger,
+        }

@@ -1,13 +1,15 @@
-"""Detections over time: short gaps bridged, long gaps marked, variable frame rates made uniform.
+"""Detections over time: short gaps bridged between their neighbours, long gaps marked.
 
-The capture runs while the video is still being decoded, so each function that looks ahead
-says how far: a ``*_settled`` companion gives how many leading frames of its answer are final,
-that is, would not change if more frames were appended.
+:func:`bridge_settled` says how many leading frames of :func:`bridge_gaps`' answer are final
+(would not change if more frames were appended), as the capture runs while the video is still
+being decoded.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from engine.timeseries import trailing_run_start
 
 MAX_BRIDGED_GAP_S = 0.5  # longer runs of missed frames are marked, never filled with invented motion
 
@@ -39,12 +41,6 @@ def bridge_gaps(keypoints: np.ndarray, times: np.ndarray, max_gap_s: float = MAX
     return out, in_long_gap
 
 
-def trailing_run_start(flags: np.ndarray) -> int:
-    """Where the trailing run of False in ``flags`` starts (``len(flags)`` when the last is True)."""
-    true = np.flatnonzero(flags)
-    return int(true[-1]) + 1 if len(true) else 0
-
-
 def bridge_settled(detected: np.ndarray, times: np.ndarray, max_gap_s: float = MAX_BRIDGED_GAP_S) -> int:
     """How many leading frames of :func:`bridge_gaps`' answer are final: all but a trailing
     run of missed frames that is not yet known to be long."""
@@ -52,56 +48,3 @@ def bridge_settled(detected: np.ndarray, times: np.ndarray, max_gap_s: float = M
     if start in (0, len(detected)) or times[-1] - times[start - 1] > max_gap_s:
         return len(detected)
     return start
-
-
-def fill_gaps(values: np.ndarray, known: np.ndarray, horizon: int) -> np.ndarray:
-    """``values`` (T, ...) with the frames not ``known`` (T,) filled from the known ones, looking
-    at most ``horizon`` frames ahead: an unknown frame holds the last known value and, over the
-    ``horizon`` frames before the next known one, moves linearly onto it (so gaps up to
-    ``horizon`` long are interpolated). Leading unknown frames take the first known value when
-    it is within ``horizon``; frames with nothing known in reach keep their values."""
-    out = np.array(values, dtype=np.float64)
-    frames = np.arange(len(values))
-    if known.all() or not known.any():
-        return out
-    before = np.maximum.accumulate(np.where(known, frames, -1))
-    after = np.minimum.accumulate(np.where(known, frames, len(values))[::-1])[::-1]
-    unknown = ~known
-    reach = unknown & (after < len(values)) & (after - frames <= horizon)
-    hold = unknown & ~reach & (before >= 0)
-    out[hold] = out[before[hold]]
-    lead = reach & (before < 0)
-    out[lead] = out[after[lead]]
-    blend = reach & (before >= 0)
-    start = np.maximum(before, after - horizon)[blend]
-    fraction = ((frames[blend] - start) / (after[blend] - start)).reshape((-1,) + (1,) * (out.ndim - 1))
-    out[blend] = out[before[blend]] + fraction * (out[after[blend]] - out[before[blend]])
-    return out
-
-
-def fill_settled(known: np.ndarray, horizon: int) -> int:
-    """How many leading frames of :func:`fill_gaps`' answer are final."""
-    start = trailing_run_start(known)
-    return max(start, len(known) - horizon)
-
-
-def uniform_rate(times: np.ndarray) -> tuple[float, bool]:
-    """The clip's frame rate (from the median frame interval) and whether its frames are
-    already evenly spaced (within 5 % of that interval)."""
-    if len(times) < 2:
-        return 30.0, True
-    step = float(np.median(np.diff(times)))
-    return round(1.0 / step, 3), bool(np.abs(np.diff(times) - step).max() < 0.05 * step)
-
-
-def interpolate(values: np.ndarray, times: np.ndarray, new_times: np.ndarray) -> np.ndarray:
-    """``values`` (T, ...) given at ``times``, linearly at ``new_times`` (held beyond the ends;
-    exact at the given times, unlike scipy's interp1d)."""
-    flat = values.reshape(len(values), -1)
-    out = np.stack([np.interp(new_times, times, flat[:, i]) for i in range(flat.shape[1])], axis=1)
-    return out.reshape((len(new_times),) + values.shape[1:])
-
-
-def resample(values: np.ndarray, times: np.ndarray, fps: float) -> np.ndarray:
-    """``values`` (T, ...) at times ``0, 1/fps, ...`` up to the last time (linear)."""
-    return interpolate(values, times, np.arange(0.0, times[-1] + 0.5 / fps, 1.0 / fps))

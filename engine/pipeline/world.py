@@ -26,11 +26,11 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.spatial.transform import Rotation
 
-from engine.body.correspondence import torso_frame
 from engine.body.ik import h36m_of_rest
 from engine.body.joints import H36M17
 from engine.body.skeleton import default_rest_joints
-from engine.pipeline.track import fill_gaps, fill_settled
+from engine.geometry import torso_frame
+from engine.timeseries import fill_gaps, fill_settled
 
 FEET = [H36M17.index("l_ankle"), H36M17.index("r_ankle")]
 FOOT_ABOVE_FLOOR = 0.08  # m: an ankle joint's height over the sole
@@ -165,7 +165,7 @@ def foot_lock_correction(feet: np.ndarray, planted: np.ndarray, lock: float, hor
     against the foot's horizontal motion (the mean over the feet it holds); these corrections
     add up, so the body keeps the distance its planted feet allow and never jumps back. Sinking:
     planted feet are lifted or lowered onto the floor, the correction carried across the
-    frames in between (:func:`~engine.pipeline.track.fill_gaps`, looking ``horizon`` frames
+    frames in between (:func:`~engine.timeseries.fill_gaps`, looking ``horizon`` frames
     ahead; the whole clip when None) and smoothed a little, as the feet's heights are noisy.
     """
     if lock <= 0 or len(feet) == 0:

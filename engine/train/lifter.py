@@ -1,4 +1,4 @@
-"""`engine train lifter --config FILE`: train HoT on prepared mocap, with checkpoints and resume.
+"""`engine train lifter --config FILE [--ship]`: train a lifter (HoT by default) on prepared mocap, with checkpoints and resume.
 
 Losses (HoT/MixSTE): joint-weighted MPJPE + 0.5 × temporal consistency (weighted squared
 frame-to-frame motion) + 2 × mean velocity error, over unmasked frames. AdamW with a linear
@@ -9,7 +9,9 @@ Every ``val_every`` steps the run scores a fixed set of validation windows (real
 noise, fixed cameras), saves ``runs/NAME/last.pt`` (model, optimiser, schedule, step) and,
 when it is the best so far, ``runs/NAME/best.pt``. Started again, a run resumes from
 ``last.pt``; it stops at ``steps`` or after ``max_hours`` and exports its best weights with a
-model card to ``engine/lifting/weights/NAME.{pt,json}``.
+model card to ``runs/NAME/NAME.{pt,json}`` (``runs`` from the config). Only ``ship=True``
+(``engine train lifter --ship``) also copies them into the package's weights folder
+(:data:`engine.lifting.registry.WEIGHTS_DIR`), replacing the shipped files of that name.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from __future__ import annotations
 import json
 import math
 import platform
+import shutil
 import time
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from pkgutil import resolve_name
 
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -29,8 +33,7 @@ from torch.utils.data import DataLoader, RandomSampler, Subset
 from engine.body.joints import H36M17
 from engine.data.dataset import MocapWindows
 from engine.io.staging import staged
-from engine.lifting.hot import HoT, HoTConfig
-from engine.lifting.weights import WEIGHTS_DIR
+from engine.lifting.registry import ARCHITECTURES, WEIGHTS_DIR
 
 # Per-joint weights of the position loss (MixSTE/HoT): limbs' ends count more.
 JOINT_WEIGHTS = torch.tensor([1, 1, 2.5, 2.5, 1, 2.5, 2.5, 1, 1, 1, 1.5, 1.5, 4, 4, 1.5, 4, 4])
@@ -41,7 +44,8 @@ FLIP = H36M17.flip_permutation
 class TrainConfig:
     name: str
     data: str = "data/prepared"
-    model: HoTConfig = field(default_factory=HoTConfig)
+    architecture: str = "hot"  # engine.lifting.registry.ARCHITECTURES
+    model: dict = field(default_factory=dict)  # the architecture's config (HoTConfig's fields), defaults where missing
     licences: list[str] | None = None  # keep only clips whose licence starts with one of these
     batch: int = 32
     steps: int = 3000
@@ -61,12 +65,7 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        raw = tomllib.loads(Path(path).read_text())
-        model = raw.pop("model", {})
-        if model.get("prune_layer") == 0:  # TOML has no null: 0 means no pruning (MixSTE)
-            model["prune_layer"] = None
-        model = HoTConfig(**model)
-        return cls(model=model, **raw)
+        return cls(**tomllib.loads(Path(path).read_text()))
 
 
 def flip(keypoints: torch.Tensor, joints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,7 +90,7 @@ def lifter_loss(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> 
     return (position * frame).sum() / frame.sum().clamp(min=1) + 0.5 * per_pair(consistency) + 2.0 * per_pair(velocity)
 
 
-def validate(model: HoT, loader: DataLoader) -> float:
+def validate(model: torch.nn.Module, loader: DataLoader) -> float:
     """MPJPE in millimetres over the unmasked frames of ``loader``."""
     model.eval()
     device = next(model.parameters()).device
@@ -126,21 +125,22 @@ def _cpu(state: dict) -> dict:
     return {key: value.cpu() for key, value in state.items()}
 
 
-def train(config: TrainConfig) -> dict:
-    """Train (or resume) the run described by ``config``; returns the exported model card."""
+def train(config: TrainConfig, ship: bool = False) -> dict:
+    """Train (or resume) the run described by ``config``; returns the exported model card
+    (see :func:`export`: into the run folder, and into the package only with ``ship``)."""
     torch.set_num_threads(config.threads)
     device = training_device(config.device)
     run = Path(config.runs) / config.name
     run.mkdir(parents=True, exist_ok=True)
     licences = tuple(config.licences) if config.licences else None
-    frames = config.model.frames
+    torch.manual_seed(config.seed)
+    model = resolve_name(ARCHITECTURES[config.architecture].model).from_card({"config": config.model}).to(device)
+    frames = model.window
     train_set = MocapWindows(config.data, "train", frames=frames, noise=config.noise, licences=licences, proportions=config.proportions)
     val_set = MocapWindows(config.data, "validation", frames=frames, stride=frames, noise="realistic", fixed=True, licences=licences)
     val_set = Subset(val_set, torch.linspace(0, len(val_set) - 1, min(config.val_windows, len(val_set))).long().tolist())
     val_loader = DataLoader(val_set, batch_size=config.batch, num_workers=config.workers)
 
-    torch.manual_seed(config.seed)
-    model = HoT(config.model).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, _schedule(config))
     state = {"step": 0, "best_mm": float("inf"), "seconds": 0.0, "history": []}
@@ -152,13 +152,20 @@ def train(config: TrainConfig) -> dict:
         state = checkpoint["state"]
     torch.manual_seed(config.seed + state["step"])  # a resumed run draws fresh samples
     sampler = RandomSampler(train_set, replacement=True, num_samples=10**9)
-    batches = iter(DataLoader(train_set, batch_size=config.batch, sampler=sampler, num_workers=config.workers, persistent_workers=config.workers > 0))
+    batches = iter(
+        DataLoader(train_set, batch_size=config.batch, sampler=sampler, num_workers=config.workers, persistent_workers=config.workers > 0)
+    )
 
     started, session_start = time.perf_counter(), state["seconds"]
     recent_losses: list[float] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-               TextColumn("loss {task.fields[loss]:.4f}  val MPJPE {task.fields[val]:.1f} mm"),
-               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]:.4f}  val MPJPE {task.fields[val]:.1f} mm"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns) as progress:
         task = progress.add_task(config.name, total=config.steps, completed=state["step"], loss=float("nan"), val=state["best_mm"])
         while state["step"] < config.steps:
@@ -179,44 +186,72 @@ def train(config: TrainConfig) -> dict:
             out_of_time = state["seconds"] > config.max_hours * 3600
             if state["step"] % config.val_every == 0 or state["step"] == config.steps or out_of_time:
                 val_mm = validate(model, val_loader)
-                state["history"].append({"step": state["step"], "val_mpjpe_mm": round(val_mm, 2),
-                                         "train_loss": round(sum(recent_losses) / max(len(recent_losses), 1), 4),
-                                         "lr": scheduler.get_last_lr()[0], "hours": round(state["seconds"] / 3600, 3)})  # fmt: skip
+                state["history"].append(
+                    {
+                        "step": state["step"],
+                        "val_mpjpe_mm": round(val_mm, 2),
+                        "train_loss": round(sum(recent_losses) / max(len(recent_losses), 1), 4),
+                        "lr": scheduler.get_last_lr()[0],
+                        "hours": round(state["seconds"] / 3600, 3),
+                    }
+                )
                 recent_losses.clear()
                 with staged(run) as stage:  # a run killed while saving keeps its previous checkpoint
                     if val_mm < state["best_mm"]:
                         state["best_mm"] = val_mm
                         torch.save(_cpu(model.state_dict()), stage("best.pt"))
-                    torch.save({"model": _cpu(model.state_dict()), "optimiser": optimiser.state_dict(),
-                                "scheduler": scheduler.state_dict(), "state": state}, stage("last.pt"))  # fmt: skip
+                    torch.save(
+                        {
+                            "model": _cpu(model.state_dict()),
+                            "optimiser": optimiser.state_dict(),
+                            "scheduler": scheduler.state_dict(),
+                            "state": state,
+                        },
+                        stage("last.pt"),
+                    )
                 progress.update(task, val=val_mm)
             if out_of_time:
                 break
-    return export(config, state, train_set, device)
+    return export(config, model, state, train_set, device, ship=ship)
 
 
-def export(config: TrainConfig, state: dict, train_set: MocapWindows, device: torch.device) -> dict:
-    """Copy the run's best weights into the package with a model card."""
+def export(
+    config: TrainConfig, model: torch.nn.Module, state: dict, train_set: MocapWindows, device: torch.device, ship: bool = False
+) -> dict:
+    """Write the run's best weights and their model card as ``runs/NAME/NAME.pt`` and
+    ``NAME.json``; with ``ship``, also copy both into :data:`WEIGHTS_DIR` (the package's
+    shipped weights). Returns the card."""
     run = Path(config.runs) / config.name
-    WEIGHTS_DIR.mkdir(exist_ok=True)
-    torch.save(torch.load(run / "best.pt", map_location="cpu"), WEIGHTS_DIR / f"{config.name}.pt")
+    weights, card_path = run / f"{config.name}.pt", run / f"{config.name}.json"
     licences = sorted({c["licence"] for c in train_set.clips})
     processor = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{config.threads} CPU threads"
     use = "non-commercial" if any("non-commercial" in licence for licence in licences) else "commercial use allowed"
     card = {
         "name": config.name,
-        "model": "HoT (MixSTE backbone, TPC + TRA)" if config.model.pruned else "MixSTE (unpruned)",
-        "config": config.model.to_dict(),
+        "architecture": config.architecture,
+        "model": model.description,
+        "config": asdict(model.config),
         "training": {k: v for k, v in vars(config).items() if k not in ("model", "name")},
-        "data": {"folder": config.data, "split": "train (validation for model selection)",
-                 "clips": len(train_set.clips), "licences": licences, "split_manifest": "splits/mocap_split.csv"},  # fmt: skip
+        "data": {
+            "folder": config.data,
+            "split": "train (validation for model selection)",
+            "clips": len(train_set.clips),
+            "licences": licences,
+            "split_manifest": str(Path(config.data) / "split.csv"),
+        },
         "licence": f"{use}: trained on {'; '.join(licences)}",
         "steps": state["step"],
         "training_hours": round(state["seconds"] / 3600, 3),
         "machine": f"{platform.machine()}, {processor}, torch {torch.__version__}",
         "best_val_mpjpe_mm": round(state["best_mm"], 2),
         "history": state["history"],
-        "command": f"engine train lifter --config configs/{config.name}.toml",
+        "command": f"engine train lifter --config configs/{config.name}.toml" + (" --ship" if ship else ""),
     }
-    (WEIGHTS_DIR / f"{config.name}.json").write_text(json.dumps(card, indent=1) + "\n")
+    with staged(run) as stage:  # the weights and their card appear together, or not at all
+        torch.save(torch.load(run / "best.pt", map_location="cpu"), stage(weights.name))
+        stage(card_path.name).write_text(json.dumps(card, indent=1) + "\n")
+    if ship:
+        with staged(WEIGHTS_DIR) as stage:
+            for path in (weights, card_path):
+                shutil.copyfile(path, stage(path.name))
     return card

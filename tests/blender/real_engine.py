@@ -20,8 +20,9 @@ def free_address() -> str:
 
 
 def start_engine(address: str, out: Path) -> subprocess.Popen:
-    return subprocess.Popen([os.environ["MOCAP_ENGINE"], "serve", "--bind", address, "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.Popen(
+        [os.environ["MOCAP_ENGINE"], "serve", "--bind", address, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def wait_for_engine(prefs) -> None:

@@ -57,11 +57,12 @@ def _angle(matrices: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def addon():
-    """The built zip installed into bpy and enabled; yields the add-on's operators module."""
+    """The built zip installed into bpy and enabled; yields the add-on's receiver module (its
+    timer's ``tick``, ``CAPTURES``, ``Capture`` and keying helpers)."""
     zip_path = os.environ["MOCAP_ADDON_ZIP"]
     bpy.ops.wm.read_factory_settings(use_empty=True)
     assert bpy.ops.extensions.package_install_files(filepath=str(zip_path), repo="user_default", enable_on_install=True) == {"FINISHED"}
-    yield sys.modules["bl_ext.user_default.mocap_capture.operators"]
+    yield sys.modules["bl_ext.user_default.mocap_capture.receiver"]
     bpy.ops.extensions.package_uninstall(repo_index=_user_repo(), pkg_id="mocap_capture")
 
 
@@ -82,13 +83,13 @@ def _prefs():
     return bpy.context.preferences.addons["bl_ext.user_default.mocap_capture"].preferences
 
 
-def _run(operators, seconds: float) -> list[tuple[float, float]]:
+def _run(receiver, seconds: float) -> list[tuple[float, float]]:
     """Call the timer's function as Blender would until the captures end; each tick's CPU and
     wall seconds (CPU time is what the tick costs; wall time also holds the machine's load)."""
     durations, deadline = [], time.monotonic() + seconds
-    while operators.CAPTURES and time.monotonic() < deadline:
+    while receiver.CAPTURES and time.monotonic() < deadline:
         cpu, wall = time.process_time(), time.perf_counter()
-        operators.tick()
+        receiver.tick()
         durations.append((time.process_time() - cpu, time.perf_counter() - wall))
         time.sleep(0.01)
     return durations
@@ -111,11 +112,12 @@ def test_a_local_engine_starts_from_its_executable_or_its_python_and_stops(addon
     monkeypatch.chdir(tmp_path)  # where the started engine writes its captures
     prefs.engine_command = os.path.join(os.path.dirname(os.environ["MOCAP_ENGINE"]), program)
     prefs.engine_address = free_address()
+    local_engine = sys.modules["bl_ext.user_default.mocap_capture.local_engine"]
     assert bpy.ops.mocap.start_engine() == {"FINISHED"}
-    process = addon._ENGINE[0]
+    process = local_engine._ENGINE[0]
     wait_for_engine(prefs)
-    addon.stop_engine()
-    assert process.poll() is not None and not addon._ENGINE
+    local_engine.stop_engine()
+    assert process.poll() is not None and not local_engine._ENGINE
 
 
 def test_a_missing_local_engine_is_said_plainly(addon):
@@ -147,6 +149,31 @@ def test_a_wrong_address_is_said_plainly(addon):
     with pytest.raises(RuntimeError):  # the operator reports an error; Blender goes on
         bpy.ops.mocap.capture()
     assert settings.message.startswith(f"could not start the capture at {prefs.engine_address}") and not addon.CAPTURES
+
+
+def test_the_lifter_choice_lists_the_engines_capture_lifters_and_is_sent_with_the_capture(addon, monkeypatch):
+    operators = sys.modules["bl_ext.user_default.mocap_capture.operators"]
+    lifters = sys.modules["bl_ext.user_default.mocap_capture.link.lifters"]  # the engine's registry, as built into the zip
+    settings = bpy.context.scene.mocap
+    choice = settings.bl_rna.properties["lifter"]
+    assert [item.identifier for item in choice.enum_items] == lifters.capture_lifters()
+    assert [item.description for item in choice.enum_items] == [lifters.LIFTERS[n].summary for n in lifters.capture_lifters()]
+    assert choice.default == settings.lifter == lifters.DEFAULT_LIFTER
+    asked = []
+
+    def start(address, video, options, server_key=None):
+        asked.append(options)
+        raise ConnectionError("no engine in this test")
+
+    monkeypatch.setattr(operators.CaptureSession, "start", start)
+    settings.video, settings.lifter = str(CLIP), lifters.capture_lifters()[-1]
+    try:
+        with pytest.raises(RuntimeError, match="no engine in this test"):
+            bpy.ops.mocap.capture()
+    finally:
+        settings.lifter = lifters.DEFAULT_LIFTER
+    assert asked == [{"foot_lock": settings.foot_lock, "smooth": settings.smooth, "lifter": lifters.capture_lifters()[-1]}]
+    assert not addon.CAPTURES
 
 
 def test_capture_keys_a_created_smpl_armature_like_the_engines_fk(addon, engine):
@@ -216,9 +243,16 @@ def _curves(action):
 
 MIXAMO = {"pelvis": "Hips", "spine1": "Spine", "spine2": "Spine1", "spine3": "Spine2", "neck": "Neck", "head": "Head"}
 for _side, _word in (("l", "Left"), ("r", "Right")):
-    MIXAMO |= {f"{_side}_hip": f"{_word}UpLeg", f"{_side}_knee": f"{_word}Leg", f"{_side}_ankle": f"{_word}Foot",
-               f"{_side}_foot": f"{_word}ToeBase", f"{_side}_collar": f"{_word}Shoulder", f"{_side}_shoulder": f"{_word}Arm",
-               f"{_side}_elbow": f"{_word}ForeArm", f"{_side}_wrist": f"{_word}Hand"}  # fmt: skip
+    MIXAMO |= {
+        f"{_side}_hip": f"{_word}UpLeg",
+        f"{_side}_knee": f"{_word}Leg",
+        f"{_side}_ankle": f"{_word}Foot",
+        f"{_side}_foot": f"{_word}ToeBase",
+        f"{_side}_collar": f"{_word}Shoulder",
+        f"{_side}_shoulder": f"{_word}Arm",
+        f"{_side}_elbow": f"{_word}ForeArm",
+        f"{_side}_wrist": f"{_word}Hand",
+    }
 
 
 def _a_pose_mixamo_rig(seed: int = 0):
@@ -333,8 +367,10 @@ def test_exported_fbx_and_bvh_reimport_with_the_same_motion(addon, engine, tmp_p
     keyed = _heads(rig, frames)
     # Blender's FBX importer shifts animation by its "Animation Offset" (1 frame by default);
     # its BVH exporter writes Blender's own axes (z up), so the importer must not turn them.
-    importers = {"FBX": lambda path: bpy.ops.import_scene.fbx(filepath=path, anim_offset=0.0),
-                 "BVH": lambda path: bpy.ops.import_anim.bvh(filepath=path, frame_start=int(start), axis_forward="Y", axis_up="Z")}  # fmt: skip
+    importers = {
+        "FBX": lambda path: bpy.ops.import_scene.fbx(filepath=path, anim_offset=0.0),
+        "BVH": lambda path: bpy.ops.import_anim.bvh(filepath=path, frame_start=int(start), axis_forward="Y", axis_up="Z"),
+    }
     for kind, importer in importers.items():
         path = tmp_path / f"rig.{kind.lower()}"
         assert bpy.ops.mocap.export(filepath=str(path), format=kind) == {"FINISHED"}
@@ -358,8 +394,11 @@ def test_keying_ten_thousand_frames_of_24_bones_with_retargeting_takes_under_a_s
     capture = addon.Capture(session, bpy.context.scene.name, target, f"bench {rig_kind}")
     frames = 10_000
     rng = np.random.default_rng(0)
-    motion = {"poses": (rng.normal(size=(frames, 72)) * 0.8).astype(np.float32),
-              "trans": np.zeros((frames, 3), np.float32), "contacts": np.zeros((frames, 4), np.float32)}  # fmt: skip
+    motion = {
+        "poses": (rng.normal(size=(frames, 72)) * 0.8).astype(np.float32),
+        "trans": np.zeros((frames, 3), np.float32),
+        "contacts": np.zeros((frames, 4), np.float32),
+    }
     rig = addon._rig(capture)
     # CPU time, not wall time: the figure must not depend on what else the machine is doing.
     started, wall = time.process_time(), time.perf_counter()
@@ -367,7 +406,9 @@ def test_keying_ten_thousand_frames_of_24_bones_with_retargeting_takes_under_a_s
     seconds, wall = time.process_time() - started, time.perf_counter() - wall
     client.close()
     curves = [c for c in _curves(rig.animation_data.action) if "rotation_quaternion" in c.data_path]
-    print(f"\n{rig_kind}: keyed {frames} frames x {len(curves) // 4} bones (+ root) with retargeting in {seconds:.2f} s of CPU ({wall:.2f} s wall)")
+    print(
+        f"\n{rig_kind}: keyed {frames} frames x {len(curves) // 4} bones (+ root) with retargeting in {seconds:.2f} s of CPU ({wall:.2f} s wall)"
+    )
     assert len(curves) == bones * 4 and all(len(c.keyframe_points) == frames for c in curves)
     assert seconds < 1.0
 

@@ -33,6 +33,8 @@ class HideEnvironmentPyzmq(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, HideEnvironmentPyzmq())
 
 import bpy  # noqa: E402  (puts Blender's own modules on the path)
+
+# isort: split
 import addon_utils  # noqa: E402
 import pytest  # noqa: E402
 from real_engine import free_address, start_engine, wait_for_engine  # noqa: E402

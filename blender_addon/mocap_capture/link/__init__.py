@@ -1,3 +1,6 @@
-"""The add-on's side of the engine link. ``protocol.py`` and ``client.py`` are the engine's own
-modules, copied in by ``engine addon build`` (they are not kept twice in the source tree);
-``session.py`` follows one capture without blocking Blender."""
+"""The add-on's side of the engine link. The engine's own modules are copied in by ``engine
+addon build`` (they are not kept twice in the source tree): ``protocol.py`` and ``client.py``
+(engine/), ``joints.py`` (engine/body/joints.py: the SMPL24 names and parents),
+``geometry.py`` (engine/geometry.py: rotations in numpy) and ``lifters.py``
+(engine/lifting/registry.py: the lifters a capture may name). ``session.py`` follows one
+capture without blocking Blender."""

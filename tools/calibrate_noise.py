@@ -1,8 +1,9 @@
 """Calibrate the 2D detector noise model against mediapipe BlazePose on real video.
 
-    python -m engine.data.calibrate_noise ../shared/videos --out engine/data/noise_model.json
+    python tools/calibrate_noise.py ../shared/videos --out noise_model.json
 
-runs ``engine.keypoints.detect_pose`` on every clip listed in the folder's ``manifest.csv``
+(a developer script, not part of the installed package) runs ``engine.keypoints.detect_pose``
+on every clip listed in the folder's ``manifest.csv`` (frames decoded by ``engine.video``)
 and on its mirror image, maps the landmarks to H36M17 and measures, in units of the person's
 2D scale (``engine.data.noise.person_scale``):
 
@@ -15,8 +16,10 @@ and on its mirror image, maps the landmarks to H36M17 and measures, in units of 
 - left/right swaps of the legs or arms (a two-state Viterbi labelling);
 - confidence inside, near and outside the image border.
 
-It writes the fitted parameters, which ``engine.data.noise.DetectorNoise`` reads.
-``docs/noise-model.md`` has the method, the figures and the caveats.
+It writes the fitted parameters to ``--out``, in the format ``engine.data.noise.DetectorNoise``
+reads; the engine ships its calibration as ``engine/data/noise_model.json``, which changes
+only when someone copies a new file there. ``docs/noise-model.md`` has the method, the
+figures and the caveats.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from scipy.stats import norm, rankdata
 from engine.body.joints import H36M17
 from engine.data.noise import SWAP_GROUPS, person_scale
 from engine.keypoints import MODEL_COMPLEXITY, blazepose_to_h36m17, detect_pose
+from engine.video import probe, read_frames_ahead
 
 DROP_THRESHOLD = 0.5  # a joint with confidence below this counts as dropped
 REFERENCE_FPS = 25.0  # the jitter's AR coefficient is per frame at this rate; other clips are left out of its fit
@@ -68,22 +72,11 @@ class Clip:
         return self.keypoints[..., 2].max(axis=1) > 0
 
 
-def read_frames(path: Path, mirror: bool = False) -> Iterator[np.ndarray]:
-    """Decode a video into RGB uint8 frames with OpenCV, optionally mirrored left to right."""
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise OSError(f"cannot open video {path}")
-    try:
-        while True:
-            ok, bgr = capture.read()
-            if not ok:
-                return
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            yield np.ascontiguousarray(rgb[:, ::-1]) if mirror else rgb
-    finally:
-        capture.release()
+def rgb_frames(path: Path, mirror: bool = False) -> Iterator[np.ndarray]:
+    """A video's RGB uint8 frames as the engine decodes them (``engine.video``: upright, every
+    frame), optionally mirrored left to right."""
+    for frame in read_frames_ahead(path):
+        yield np.ascontiguousarray(frame.rgb[:, ::-1]) if mirror else frame.rgb
 
 
 def unmirror(keypoints: np.ndarray, width: int) -> np.ndarray:
@@ -96,11 +89,9 @@ def unmirror(keypoints: np.ndarray, width: int) -> np.ndarray:
 
 def detect_clip(path: Path, fps: float, smooth_landmarks: bool = False) -> tuple[Clip, Clip]:
     """The clip's detections, and those of its mirror image mapped back onto it."""
-    height, width = next(read_frames(path)).shape[:2]
-    views = [
-        blazepose_to_h36m17(detect_pose(read_frames(path, mirror), smooth_landmarks)[0]).astype(np.float64)
-        for mirror in (False, True)
-    ]
+    info = probe(path)
+    width, height = info.width, info.height  # as displayed, which is how engine.video decodes it
+    views = [blazepose_to_h36m17(detect_pose(rgb_frames(path, mirror), smooth_landmarks)[0]).astype(np.float64) for mirror in (False, True)]
     return Clip(path.stem, fps, width, height, views[0]), Clip(path.stem, fps, width, height, unmirror(views[1], width))
 
 
@@ -214,9 +205,7 @@ def swap_states(keypoints: np.ndarray, scale: np.ndarray, pairs: tuple[tuple[int
     came_from = np.zeros((len(keypoints), 2), dtype=int)
     for t in range(1, len(keypoints)):
         # cost[previous state, state]: keeping the state compares like with like
-        cost = total[:, None] + np.array(
-            [[stay[t - 1], cross[t - 1] + SWAP_PENALTY], [cross[t - 1] + SWAP_PENALTY, stay[t - 1]]]
-        )
+        cost = total[:, None] + np.array([[stay[t - 1], cross[t - 1] + SWAP_PENALTY], [cross[t - 1] + SWAP_PENALTY, stay[t - 1]]])
         came_from[t] = cost.argmin(axis=0)
         total = cost.min(axis=0)
     states = np.zeros(len(keypoints), dtype=bool)
@@ -379,20 +368,22 @@ def calibrate(measurements: list[dict], smooth_landmarks: bool = False) -> dict:
     for m in measurements:
         clip = m["clip"]
         clip_fit = _fit_figures(m["jitter"][0].sum(axis=0), m["jitter"][1].sum(axis=0))
-        per_clip.append({
-            "name": clip.name,
-            "fps": clip.fps,
-            "width": clip.width,
-            "height": clip.height,
-            "frames": len(clip.keypoints),
-            "detected_frames": int(clip.detected.sum()),
-            "dropout_rate": round(float((m["dropped"] & m["usable"]).sum() / max(m["usable"].sum(), 1)), 4),
-            "outside_fraction": round(float((m["zones"] == 2)[clip.detected].mean()), 4),
-            "jitter": clip_fit,
-            "glitch_fraction": round(m["glitches"] / max(m["jitter_samples"], 1), 4),
-            "residual_sigma": _residual_check([m], [clip_fit] * len(H36M17)),
-            "swaps": {g: {k: s[k] for k in ("events", "long_runs", "eligible_frames")} for g, s in m["swaps"].items()},
-        })  # fmt: skip
+        per_clip.append(
+            {
+                "name": clip.name,
+                "fps": clip.fps,
+                "width": clip.width,
+                "height": clip.height,
+                "frames": len(clip.keypoints),
+                "detected_frames": int(clip.detected.sum()),
+                "dropout_rate": round(float((m["dropped"] & m["usable"]).sum() / max(m["usable"].sum(), 1)), 4),
+                "outside_fraction": round(float((m["zones"] == 2)[clip.detected].mean()), 4),
+                "jitter": clip_fit,
+                "glitch_fraction": round(m["glitches"] / max(m["jitter_samples"], 1), 4),
+                "residual_sigma": _residual_check([m], [clip_fit] * len(H36M17)),
+                "swaps": {g: {k: s[k] for k in ("events", "long_runs", "eligible_frames")} for g, s in m["swaps"].items()},
+            }
+        )
 
     swaps = {}
     for group in SWAP_GROUPS:
@@ -414,7 +405,7 @@ def calibrate(measurements: list[dict], smooth_landmarks: bool = False) -> dict:
     miss_runs = [n for m in measurements for n in m["miss_runs"]]
     return {
         "description": "2D detector noise of mediapipe BlazePose mapped to H36M17, in units of the person's 2D scale; "
-        "written by `python -m engine.data.calibrate_noise`, described in docs/noise-model.md",
+        "written by `python tools/calibrate_noise.py`, described in docs/noise-model.md",
         "mediapipe_version": importlib.metadata.version("mediapipe"),
         "model_complexity": MODEL_COMPLEXITY,
         "smooth_landmarks": smooth_landmarks,
@@ -440,8 +431,7 @@ def calibrate(measurements: list[dict], smooth_landmarks: bool = False) -> dict:
             "confidence_quantile_levels": QUANTILE_LEVELS.round(3).tolist(),
             "confidence_dropped": _quantiles(confidence[usable & dropped]),
             "confidence_kept": [
-                _quantiles(np.concatenate([confidence[kept[:, i], i] for i in {j, H36M17.flip_permutation[j]}]))
-                for j in range(len(H36M17))
+                _quantiles(np.concatenate([confidence[kept[:, i], i] for i in {j, H36M17.flip_permutation[j]}])) for j in range(len(H36M17))
             ],
             "confidence_lag1": round(_normal_score_lag1(kept_pairs), 3),
             "position_error": guessed_fit,
@@ -462,7 +452,7 @@ def calibrate(measurements: list[dict], smooth_landmarks: bool = False) -> dict:
                 for z, zone in enumerate(("inside", "near_border", "outside"))
             },
         },
-    }  # fmt: skip
+    }
 
 
 def read_manifest(folder: Path) -> list[tuple[Path, float]]:
@@ -473,15 +463,14 @@ def read_manifest(folder: Path) -> list[tuple[Path, float]]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("videos", type=Path, help="folder with manifest.csv and the clips")
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("noise_model.json"))
-    parser.add_argument(
-        "--smooth-landmarks", action="store_true", help="detect with mediapipe's smoothing on (for comparison)"
-    )
+    parser.add_argument("--out", type=Path, required=True, help="where to write the noise model (JSON)")
+    parser.add_argument("--smooth-landmarks", action="store_true", help="detect with mediapipe's smoothing on (for comparison)")
     args = parser.parse_args(argv)
     measurements = []
     for path, fps in read_manifest(args.videos):
         print(f"detecting {path.name}", flush=True)
         measurements.append(measure_clip(*detect_clip(path, fps, args.smooth_landmarks)))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(calibrate(measurements, args.smooth_landmarks), indent=1) + "\n")
     print(f"wrote {args.out}")
 

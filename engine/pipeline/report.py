@@ -1,0 +1,67 @@
+"""A capture's report: what came in, what was done with it, and what the user should know."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from engine.motion import Motion
+from engine.pipeline.settings import Settings
+from engine.timeseries import uniform_rate
+from engine.video import VideoInfo
+
+
+def capture_report(
+    path: Path,
+    info: VideoInfo,
+    settings: Settings,
+    motion: Motion,
+    times: np.ndarray,
+    detected: np.ndarray,
+    notes: list[str],
+    lifter_card: str,
+    person: dict,
+    timings: dict,
+) -> dict:
+    """The report of the capture of ``path`` that gave ``motion``: frames (decoded at ``times``,
+    a person ``detected`` in each or not), rates, what the clip-wide choices assumed
+    (``notes``), the lifter's card name, the person tracker's ``person`` counts, ``timings``
+    (seconds per stage) and warnings."""
+    in_long_gap = motion.keypoints2d[..., 2].max(axis=1) == 0
+    warnings = list(notes)
+    if len(times) < 0.9 * info.nominal_frames:
+        warnings.append(
+            f"{path.name}: only {len(times)} of the {info.nominal_frames} frames its container announces "
+            "could be decoded (a truncated or damaged file); the motion covers those"
+        )
+    if not uniform_rate(times)[1]:
+        warnings.append(f"variable frame rate: resampled to {motion.fps:.3g} fps by timestamps")
+    if person["frames_with_others"]:
+        warnings.append(
+            f"someone else is in {len(person['frames_with_others'])} of {person['sampled_frames']} sampled "
+            "frames; the engine follows one person, the tallest in view when it first finds someone"
+        )
+    if person["chose_larger"]:
+        warnings.append(f"at frames {person['chose_larger']} a taller person than the one first detected was chosen")
+    if in_long_gap.any():
+        warnings.append(f"{int(in_long_gap.sum())} frames in gaps longer than the bridgeable; pose held, confidence 0")
+    return {
+        "video": str(path),
+        "frames_decoded": len(times),
+        "frames": motion.num_frames,
+        "fps": motion.fps,
+        "width": info.width,
+        "height": info.height,
+        "rotation": info.rotation,
+        "detection_rate": float(detected.mean()),
+        "person": person,
+        "lifter": settings.lifter_weights or settings.lifter,
+        "lifter_card": lifter_card,
+        "solver": settings.solver,
+        "settings": asdict(settings),
+        "settings_key": settings.key(),
+        "timings_s": timings,
+        "warnings": warnings,
+    }
