@@ -2,18 +2,19 @@
 
 Stages: decode (``engine.video``) → 2D keypoints (mediapipe, ``engine.keypoints``; a second
 look on crops where the person is small, and for other people, ``person``) → gaps
-bridged or marked, timing made uniform (``track``) → HoT lifting (``engine.lifting``) → root
-translation, floor and foot locking (``world``) → per-clip bone lengths and the solver chosen
-by ``Settings.solver`` (``engine.solving``; analytic IK by default) → a
-:class:`~engine.motion.Motion`, and a report (``report``). Frames in long detection gaps
-hold the last seen pose and carry zero 2D confidence: no motion is invented for them.
+bridged or marked, timing made uniform (``track``) → lifting by the lifter chosen by
+``Settings.lifter`` (``engine.lifting``; HoT by default) → root translation, floor and foot
+locking (``world``) → per-clip bone lengths and the solver chosen by ``Settings.solver``
+(``engine.solving``; analytic IK by default) → a :class:`~engine.motion.Motion`, and a report
+(``report``). Frames in long detection gaps hold the last seen pose and carry zero 2D
+confidence: no motion is invented for them.
 
 The stages run while the video is being decoded, and frames come out as soon as they are
-final: every step looks only a bounded way ahead (a lifting window, ``LOOKAHEAD_S`` for
-filling and foot locking, the smoothing's reach, the solver's ``settled`` count), and the
-choices made once per clip (frame
-rate, floor, bone lengths) are made on the first ``CALIBRATION_S`` seconds of the person.
-So the server streams the same frames that ``engine mocap`` writes, long before the clip ends.
+final: every step looks only a bounded way ahead (the lifter's and the solver's ``settled``
+counts, ``LOOKAHEAD_S`` for filling and foot locking, the smoothing's reach), and the choices
+made once per clip (frame rate, floor, bone lengths) are made on the first ``CALIBRATION_S``
+seconds of the person. So the server streams the same frames that ``engine mocap`` writes,
+long before the clip ends.
 """
 
 from __future__ import annotations
