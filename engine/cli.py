@@ -578,6 +578,8 @@ def client_capture(
     out: Annotated[Optional[Path], typer.Option(help="Save the streamed motion as this .npz.")] = None,
     server_key: Annotated[Optional[Path], typer.Option("--server-key", help="The engine's server.pub, for CURVE.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds of engine silence before giving up.")] = 120.0,
+    lifter: Annotated[Optional[str], typer.Option(help=f"3D lifter (default: the engine's). {_lifter_choices(capture_lifters())}.")] = None,
+    solver: Annotated[Optional[str], typer.Option(help=f"Solver (default: the engine's): {', '.join(SOLVERS)}.")] = None,
 ) -> None:
     """Capture a video through a running engine, printing progress; save what it streams."""
     from engine.client import CaptureFollower, Client, EngineError
@@ -594,7 +596,8 @@ def client_capture(
     try:
         welcome = client.hello()
         console.print(f"engine {welcome.fields['engine']} at {addr}")
-        motion = client.capture_motion(str(video.resolve()), timeout_s=timeout, on_progress=show)
+        options = {key: value for key, value in (("lifter", lifter), ("solver", solver)) if value is not None}
+        motion = client.capture_motion(str(video.resolve()), options, timeout_s=timeout, on_progress=show)
         console.print(f"\ndone: {motion.summary.get('frames')} frames; files: {motion.files}")
         if out is not None:
             fps = motion.fps if motion.fps is not None else 30.0

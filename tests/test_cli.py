@@ -7,7 +7,9 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.io.bvh import read_bvh
+from engine.lifting.registry import capture_lifters
 from engine.motion import Motion
+from engine.solving import SOLVERS
 from tests.paths import REPO
 
 SAMPLE = REPO / "examples" / "sample_walk.npz"
@@ -51,3 +53,11 @@ def test_export_of_a_bad_file_names_it_and_fails(tmp_path):
 def test_export_refuses_to_overwrite_its_input(tmp_path):
     result = runner.invoke(app, ["export", str(SAMPLE), "--to", "npz"])
     assert result.exit_code == 2 and "is the input file" in result.output
+
+
+def test_mocap_help_lists_the_registered_lifters_and_solvers_and_hides_the_old_foot_lock_flag():
+    result = runner.invoke(app, ["mocap", "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for name in (*capture_lifters(), *SOLVERS, "--foot-lock", "--solver"):
+        assert name in result.output
+    assert "--no-foot-lock" not in result.output and "mean-pose" not in result.output

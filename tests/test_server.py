@@ -21,12 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.client import CaptureFollower, Client, EngineError, assemble
-from engine.lifting.registry import WEIGHTS_DIR
+from engine.lifting.registry import WEIGHTS_DIR, capture_lifters
 from engine.motion import Motion
 from engine.pipeline.batch import run_one
 from engine.pipeline.settings import Settings
 from engine.protocol import Message, ProtocolError, encode
 from engine.server import Server, generate_keys
+from engine.solving import SOLVERS
 from engine.video import read_frames
 from tests.paths import REPO
 
@@ -64,6 +65,16 @@ def engine(tmp_path):
     """A server on a free loopback port, in a thread; yields (server, address)."""
     with serving(Server("tcp://127.0.0.1:0", out=tmp_path / "served")) as server:
         yield server, server.address
+
+
+def test_welcome_offers_the_registered_capture_lifters_and_solvers(engine):
+    server, address = engine
+    client = Client(address)
+    try:
+        capabilities = client.hello().fields["capabilities"]
+    finally:
+        client.close()
+    assert capabilities["lifters"] == capture_lifters() and capabilities["solvers"] == list(SOLVERS)
 
 
 @needs_weights
