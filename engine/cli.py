@@ -460,6 +460,7 @@ def mocap(
     lifter_weights: LifterWeightsOption = None,
     smpl: SmplOption = None,
     workers: Annotated[int, typer.Option(help="Videos captured at once, each in its own process.")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Capture again even videos whose outputs are up to date.")] = False,
 ) -> None:
     """Video in, world-space SMPL motion out: NAME.npz, NAME.bvh, NAME.fbx and NAME.json per video."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -503,7 +504,7 @@ def mocap(
     ) as progress:
         overall = progress.add_task("videos", total=len(videos))
         if workers > 1:
-            for outcome in run_many(videos, out, settings, wanted, preview, workers, smpl_model):
+            for outcome in run_many(videos, out, settings, wanted, preview, workers, smpl_model, force):
                 outcomes.append(outcome)
                 progress.advance(overall)
         else:
@@ -513,7 +514,7 @@ def mocap(
                 def update(name: str, done: int, total: int) -> None:
                     progress.update(stage, description=f"{video.name}: {name}", completed=done, total=total or None)
 
-                outcomes.append(run_one(video, out, settings, wanted, update, preview, smpl=smpl_model))
+                outcomes.append(run_one(video, out, settings, wanted, update, preview, smpl=smpl_model, force=force))
                 progress.advance(overall)
     table = Table("video", "status", "frames", "seconds", "notes")
     for o in outcomes:
@@ -598,7 +599,9 @@ def client_capture(
         console.print(f"engine {welcome.fields['engine']} at {addr}")
         options = {key: value for key, value in (("lifter", lifter), ("solver", solver)) if value is not None}
         motion = client.capture_motion(str(video.resolve()), options, timeout_s=timeout, on_progress=show)
-        console.print(f"\ndone: {motion.summary.get('frames')} frames; files: {motion.files}")
+        console.print(f"\ndone: {len(motion.poses)} frames streamed; files: {motion.files}")
+        if out is not None and not len(motion.poses):
+            raise _fail(f"job {motion.job}: the engine streamed no frames, so {out} was not written", code=1)
         if out is not None:
             fps = motion.fps if motion.fps is not None else 30.0
             Motion(motion.poses, motion.trans, fps, contacts=motion.contacts, rest_joints=motion.rest_joints).save(out)

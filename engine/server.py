@@ -110,7 +110,8 @@ def _work(jobs: mp.Queue, events: mp.Queue) -> None:
             events.put(("skeleton", rest))
         events.put(("frames", start, fps, {key: arrays[key] for key in ("poses", "trans", "contacts")}))
 
-    outcome = run_one(Path(video), Path(out), Settings(**options), FORMATS, progress, on_frames=frames)
+    # force: the client asked for the frames, so earlier outputs being up to date is no reason to skip
+    outcome = run_one(Path(video), Path(out), Settings(**options), FORMATS, progress, on_frames=frames, force=True)
     events.put(("outcome", outcome.status, outcome.message, outcome.files))
 
 

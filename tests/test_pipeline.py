@@ -17,6 +17,7 @@ from engine.pipeline.batch import run_many, run_one
 from engine.pipeline.settings import Settings
 from engine.pipeline.track import bridge_gaps
 from engine.timeseries import resample, uniform_rate
+from engine.video import read_frames
 from tests.paths import REPO
 
 CLIP = REPO / "examples" / "pexels_2795750_man_dancing_on_rooftop.mp4"
@@ -204,3 +205,16 @@ def test_with_an_smpl_model_the_preview_shows_the_body_mesh(tmp_path):
 
     (body, mesh_box), (_, skeleton_box) = extent(panels["mesh"]), extent(panels["skeleton"])
     assert body > 0.02 and np.abs(mesh_box - skeleton_box).max() < 40, (mesh_box, skeleton_box)
+
+
+@needs_weights
+def test_mocap_skips_up_to_date_outputs_unless_forced(tmp_path):
+    clip = tmp_path / "short.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25, (640, 360))
+    for _, frame in zip(range(40), read_frames(CLIP)):
+        writer.write(cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+    writer.release()
+    args = ["mocap", str(clip), "--out", str(tmp_path / "out"), "--formats", "npz"]
+    runs = [CliRunner().invoke(app, args + extra, terminal_width=200) for extra in ([], [], ["--force"])]
+    assert all(run.exit_code == 0 for run in runs), [run.output for run in runs]
+    assert ["skipped" in run.output for run in runs] == [False, True, False]

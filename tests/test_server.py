@@ -19,7 +19,9 @@ import pytest
 import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from engine.cli import app
 from engine.client import CaptureFollower, Client, EngineError, assemble
 from engine.lifting.registry import WEIGHTS_DIR, capture_lifters
 from engine.motion import Motion
@@ -142,6 +144,43 @@ def test_capture_motion_returns_the_served_motion_whole_and_in_order(engine, sho
     assert result.files["npz"] == str((server.out / "short.npz").resolve())
     assert seen[0] == (result.job, 0, "queued", 0, 0) and len(seen) > 1  # accepted, then the engine's progress
     assert all(job == result.job for job, *_ in seen)
+
+
+@needs_weights
+def test_the_same_capture_served_twice_streams_its_frames_both_times(engine, short_clip):
+    _, address = engine
+    client = Client(address)
+    try:
+        first, second = (client.capture_motion(str(short_clip), timeout_s=120) for _ in range(2))
+    finally:
+        client.close()
+    assert len(first.poses) == len(second.poses) == 50  # earlier outputs being up to date skips nothing
+    np.testing.assert_array_equal(first.poses, second.poses)
+
+
+def test_client_capture_of_a_job_with_no_frames_says_so_and_writes_nothing(tmp_path):
+    """An engine (here a stand-in) that ends a job without frames: no traceback, no file, exit 1."""
+    context = zmq.Context.instance()
+    router = context.socket(zmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+
+    def answer() -> None:  # hello, then capture; the job is done at once
+        replies = [Message("welcome", fields={"engine": "test", "capabilities": {}}), Message("accepted", job="j1", fields={"position": 0})]
+        for reply in replies:
+            identity, *_ = router.recv_multipart()
+            router.send_multipart([identity, *encode(reply)])
+        router.send_multipart([identity, *encode(Message("done", job="j1", fields={"summary": {}, "files": {}}))])
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"")
+    out = tmp_path / "motion.npz"
+    result = CliRunner().invoke(
+        app, ["client", "capture", str(video), "--addr", f"tcp://127.0.0.1:{port}", "--out", str(out), "--timeout", "5"]
+    )
+    router.close(0)
+    assert result.exit_code == 1 and "streamed no frames" in result.output and not out.exists()
 
 
 def test_capture_motion_raises_the_engines_refusal(engine, tmp_path):

@@ -42,7 +42,14 @@ class Outcome:
 
 
 def run_many(
-    videos: list[Path], out: Path, settings: Settings, formats: tuple[str, ...], preview: bool, workers: int, smpl: Path | None = None
+    videos: list[Path],
+    out: Path,
+    settings: Settings,
+    formats: tuple[str, ...],
+    preview: bool,
+    workers: int,
+    smpl: Path | None = None,
+    force: bool = False,
 ) -> Iterator[Outcome]:
     """Outcomes of ``videos`` captured ``workers`` at a time in worker processes, as they finish
     (one worker decodes and detects while another lifts, so both cores stay busy)."""
@@ -50,7 +57,7 @@ def run_many(
     # threads can inherit their locks held and die.
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=spawn, initializer=_worker_threads, initargs=(workers,)) as pool:
-        futures = [pool.submit(run_one, v, out, settings, formats, None, preview, None, smpl) for v in videos]
+        futures = [pool.submit(run_one, v, out, settings, formats, None, preview, None, smpl, force) for v in videos]
         for future in as_completed(futures):
             yield future.result()
 
@@ -123,12 +130,14 @@ def run_one(
     preview: bool = False,
     on_frames: FrameSink | None = None,
     smpl: Path | None = None,
+    force: bool = False,
 ) -> Outcome:
     """Capture one video into ``out`` (and ``NAME.preview.mp4`` with ``preview``); every error
-    becomes a failed :class:`Outcome`. ``on_frames`` gets the motion as it is made (``capture``)."""
+    becomes a failed :class:`Outcome`. ``on_frames`` gets the motion as it is made (``capture``).
+    Up-to-date outputs are kept and the video skipped, unless ``force``."""
     stem = video.stem
     try:
-        if _up_to_date(video, out, stem, settings, formats) and (not preview or (out / f"{stem}.preview.mp4").is_file()):
+        if not force and _up_to_date(video, out, stem, settings, formats) and (not preview or (out / f"{stem}.preview.mp4").is_file()):
             report = json.loads((out / f"{stem}.json").read_text())
             return Outcome(video, "skipped", report.get("frames", 0), 0.0, "up to date", report.get("files", []))
         motion, report = capture(video, settings, progress, on_frames)
