@@ -33,12 +33,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: flags without "<bool>", every option on its line
 )
 
 
 def _group(name: str, help: str) -> typer.Typer:
     """A sub-command group, ``engine NAME ...``."""
-    group = typer.Typer(help=help, no_args_is_help=True)
+    group = typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
     app.add_typer(group, name=name)
     return group
 
@@ -463,7 +464,7 @@ def mocap(
     force: Annotated[bool, typer.Option("--force", help="Capture again even videos whose outputs are up to date.")] = False,
 ) -> None:
     """Video in, world-space SMPL motion out: NAME.npz, NAME.bvh, NAME.fbx and NAME.json per video."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from engine.pipeline.batch import find_videos, run_many, run_one
 
@@ -499,9 +500,7 @@ def mocap(
         except SmplModelError as e:
             raise _fail(e) from None
     outcomes = []
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console
-    ) as progress:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
         overall = progress.add_task("videos", total=len(videos))
         if workers > 1:
             for outcome in run_many(videos, out, settings, wanted, preview, workers, smpl_model, force):

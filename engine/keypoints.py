@@ -30,6 +30,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from engine.body.joints import H36M17
+from engine.quiet import native_stderr_silenced
 
 # BlazePose landmark indices (mediapipe's PoseLandmark enum, checked by the tests).
 NOSE, LEFT_EAR, RIGHT_EAR = 0, 7, 8
@@ -89,7 +90,8 @@ class PoseDetector:
     def __init__(self, smooth_landmarks: bool = False, static_image_mode: bool = False) -> None:
         from mediapipe.python.solutions.pose import Pose  # mediapipe is slow to import; only load it to detect
 
-        self._pose = Pose(static_image_mode=static_image_mode, model_complexity=MODEL_COMPLEXITY, smooth_landmarks=smooth_landmarks)
+        with native_stderr_silenced():
+            self._pose = Pose(static_image_mode=static_image_mode, model_complexity=MODEL_COMPLEXITY, smooth_landmarks=smooth_landmarks)
 
     def __enter__(self) -> PoseDetector:
         return self
@@ -106,7 +108,8 @@ class PoseDetector:
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 frame (H, W, 3), got {frame.dtype} {frame.shape}")
         height, width = frame.shape[:2]
-        result = self._pose.process(frame)
+        with native_stderr_silenced():  # mediapipe logs loading its models, on whichever frame needs one
+            result = self._pose.process(frame)
         if result.pose_landmarks is None:
             return np.zeros((BLAZEPOSE_NUM_LANDMARKS, 3), np.float32), np.full((BLAZEPOSE_NUM_LANDMARKS, 4), np.nan, np.float32)
         pixels = [(lm.x * width, lm.y * height, lm.visibility) for lm in result.pose_landmarks.landmark]

@@ -20,6 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.quiet import native_stderr_silenced
+
+cv2.setLogLevel(2)  # errors only: not OpenCV's "backend can't be used to capture by name" warnings
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
@@ -66,7 +70,8 @@ def _check(path: Path) -> None:
 
 
 def _capture(path: Path) -> cv2.VideoCapture:
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    with native_stderr_silenced():  # FFmpeg's own complaint; ours follows in one line
+        capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not capture.isOpened():
         raise VideoError(f"{path}: cannot be opened as a video (FFmpeg could not read its container)")
     capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
@@ -112,7 +117,8 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
     try:
         index, first_time, last_time = 0, None, -1.0
         while True:
-            ok, bgr = capture.read()
+            with native_stderr_silenced():  # FFmpeg's "partial file": the report says how much was decoded
+                ok, bgr = capture.read()
             if not ok:
                 break
             stamp = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000

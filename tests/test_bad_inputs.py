@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -76,3 +77,17 @@ def test_a_batch_of_bad_inputs_fails_each_alone_and_captures_the_good(corpus, tm
     written = sorted(p.name for p in out.iterdir())
     assert all(not n.startswith(tuple(k[:-4] + "." for k in expected_failures)) for n in written), written
     assert not [n for n in written if "partial" in n], written
+
+
+def test_mocap_output_carries_no_native_library_chatter(tmp_path):
+    (tmp_path / "garbage.mp4").write_bytes(b"not a video at all")
+    (tmp_path / "truncated.mp4").write_bytes(CLIP.read_bytes()[:100_000])
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", "mocap", str(tmp_path), "--out", str(tmp_path / "out"), "--formats", "npz"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1 and "1 of 2 videos captured" in " ".join(result.stdout.split())  # the garbage failed
+    for chatter in ("XNNPACK", "W0000", "absl::InitializeLog", "moov atom", "partial file", "WARN", "None"):
+        assert chatter not in result.stdout + result.stderr, chatter
