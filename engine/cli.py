@@ -267,23 +267,6 @@ def _check_lifter_weights(path: Path) -> torch.nn.Module:
         raise _fail(f"--lifter-weights: {e}") from None
 
 
-def _check_card(path: Path) -> dict:
-    """The model card at ``path`` (a JSON object), or exit 2 saying why it is not one."""
-    import json
-
-    if not path.is_file():
-        raise _fail(
-            f"--card: {path}: no such file (give the model card to record the scores in, e.g. engine/lifting/weights/hot_default.json)"
-        )
-    try:
-        card = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise _fail(f"--card: {path}: not a model card ({e})") from None
-    if not isinstance(card, dict):
-        raise _fail(f"--card: {path}: not a model card (a JSON object)")
-    return card
-
-
 @eval_app.command("lift")
 def eval_lift(
     data: Annotated[Path, typer.Argument(help="A prepared folder (its test split) or a folder of BVH files (all of it).")],
@@ -310,7 +293,7 @@ def eval_lift(
     """Score a 3D lifter on mocap seen by random virtual cameras (same cameras for every model).
 
     Writes nothing but the --json report and, when given, the scores into the --card FILE."""
-    from engine.eval.lift import evaluate_lifter, record_test_metrics
+    from engine.eval.lift import evaluate_lifter, read_card, record_test_metrics
     from engine.lifting import load_lifter
     from engine.lifting.inference import SequenceLifter
 
@@ -320,7 +303,10 @@ def eval_lift(
         raise _fail("give --lifter NAME (a shipped lifter) or --lifter-weights FILE, one of them")
     if lifter_name and lifter_name not in LIFTERS:
         raise _fail(f"--lifter: unknown lifter {lifter_name!r}; choose from {_lifter_choices()}")
-    card_document = _check_card(card) if card is not None else None
+    try:
+        card_document = read_card(card) if card is not None else None
+    except ValueError as e:
+        raise _fail(f"--card: {e}") from None
     if lifter_weights is not None:
         loaded = _check_lifter_weights(lifter_weights)
         model, lifter, model_card = str(lifter_weights), SequenceLifter(loaded, lifter_weights.stem), getattr(loaded, "card", {})

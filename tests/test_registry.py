@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import torch
 
 from engine.body.ik import h36m_of_rest
 from engine.body.skeleton import default_rest_joints
 from engine.lifting import registry
+from engine.lifting.baselines import MeanPose
 from engine.lifting.registry import ARCHITECTURES, LIFTERS, Architecture, LifterEntry, capture_lifters
 from engine.pipeline.capture import capture
 from engine.pipeline.settings import Settings
@@ -24,21 +24,9 @@ STANDING = (h36m_of_rest(default_rest_joints()) * [1.0, -1.0, -1.0]).astype(np.f
 STANDING -= STANDING[0]
 
 
-class StandingLifter(torch.nn.Module):
-    """A single-frame toy lifter: a person standing square to the camera, whatever it is shown."""
-
-    window = 1
-
-    def __init__(self, pose: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("pose", pose)
-
-    @classmethod
-    def from_card(cls, card: dict) -> StandingLifter:
-        return cls(torch.tensor(card["pose"]))
-
-    def forward(self, keypoints: torch.Tensor) -> torch.Tensor:
-        return self.pose.expand(keypoints.shape[:-2] + self.pose.shape).clone()
+class StandingLifter(MeanPose):
+    """A toy single-frame lifter defined outside the engine: the pose its card holds (a person
+    standing square to the camera), whatever it is shown."""
 
 
 class LookAheadSolver(IKSolver):

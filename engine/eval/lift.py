@@ -84,18 +84,29 @@ def evaluate_lifter(lifter, model: str, data: Path, noise: Noise = "realistic", 
     }
 
 
-def record_test_metrics(card_path: str | Path, results: dict) -> Path:
-    """Write ``results`` (:func:`evaluate_lifter`'s, for one kind of 2D noise) into the model card
-    at ``card_path``, under ``test_metrics`` and the noise's name, keeping the rest of the card
-    and the other kinds of noise; returns the card's path. ValueError when the file is not a
-    card (a JSON object)."""
+def read_card(card_path: str | Path) -> dict:
+    """The model card at ``card_path``; ValueError says why the file is not one (missing, not
+    JSON, not a JSON object)."""
     card_path = Path(card_path)
+    if not card_path.is_file():
+        raise ValueError(
+            f"{card_path}: no such file (give the model card to record the scores in, e.g. engine/lifting/weights/hot_default.json)"
+        )
     try:
         card = json.loads(card_path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{card_path}: not a model card (not JSON: {e})") from None
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{card_path}: not a model card ({e})") from None
     if not isinstance(card, dict):
         raise ValueError(f"{card_path}: not a model card (a JSON object)")
+    return card
+
+
+def record_test_metrics(card_path: str | Path, results: dict) -> Path:
+    """Write ``results`` (:func:`evaluate_lifter`'s, for one kind of 2D noise) into the model card
+    at ``card_path`` (:func:`read_card`), under ``test_metrics`` and the noise's name, keeping the
+    rest of the card and the other kinds of noise; returns the card's path."""
+    card_path = Path(card_path)
+    card = read_card(card_path)
     card.setdefault("test_metrics", {})[results["noise"]] = results
     with staged(card_path.parent) as stage:  # a failed write leaves the card as it was
         stage(card_path.name).write_text(json.dumps(card, indent=1) + "\n")

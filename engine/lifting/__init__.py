@@ -27,8 +27,6 @@ def load_lifter(name: str) -> SequenceLifter:
     """The registered lifter ``name`` (:data:`~engine.lifting.registry.LIFTERS`) with its
     shipped weights, for whole sequences; KeyError lists the known names."""
     from engine.lifting.inference import SequenceLifter
-    from engine.lifting.registry import lifter_entry
-    from engine.lifting.weights import load_weights
+    from engine.lifting.weights import load_shipped
 
-    entry = lifter_entry(name)
-    return SequenceLifter(load_weights(entry.weights_path), name)
+    return SequenceLifter(load_shipped(name), name)
