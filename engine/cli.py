@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 import platform
 import signal
 import threading
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -15,12 +17,12 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from engine import __version__
 from engine.io import FORMATS
 from engine.lifting.registry import LIFTERS, capture_lifters
-from engine.pipeline.settings import Settings
+from engine.pipeline.settings import ORIGINS, Settings, split_cores
 from engine.protocol import DEFAULT_ADDRESS
 from engine.server import DEFAULT_OUT
 from engine.solving import SOLVERS
@@ -425,7 +427,10 @@ def addon_build(
 @app.command()
 def mocap(
     paths: Annotated[
-        list[Path], typer.Argument(help="Videos (mp4, mov, avi, mkv, webm), images, or folders of them (searched recursively).")
+        list[Path],
+        typer.Argument(
+            help="Videos (mp4, mov, avi, mkv, webm, gif), images (animated webp or png too), or folders of them (searched recursively)."
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out"),
     formats: Annotated[str, typer.Option(help="Files to write, comma-separated: npz, bvh, fbx.")] = "npz,bvh,fbx",
@@ -437,6 +442,19 @@ def mocap(
     smooth: Annotated[float, typer.Option(help="Smoothing of the root trajectory (Gaussian sigma, frames; 0 = none).")] = DEFAULTS.smooth,
     foot_lock: Annotated[float, typer.Option(help="Foot locking strength, 0-1 (0: planted feet may slide).")] = DEFAULTS.foot_lock,
     no_foot_lock: Annotated[bool, typer.Option("--no-foot-lock", hidden=True, help="Old spelling of --foot-lock 0.")] = False,
+    keep_empty: Annotated[
+        bool,
+        typer.Option(
+            "--keep-empty",
+            help="Keep the frames before the person is first seen and after they are last seen (holding the nearest pose seen, confidence 0); by default the motion starts and ends with the person.",
+        ),
+    ] = DEFAULTS.keep_empty,
+    origin: Annotated[
+        str,
+        typer.Option(
+            help=f"The world's origin, one of {', '.join(ORIGINS)}: first-frame (the first frame's root at x = z = 0, facing +z, on the floor) or camera (on the floor below the camera, +z where it looks)."
+        ),
+    ] = DEFAULTS.origin,
     preview: Annotated[
         bool,
         typer.Option(
@@ -446,13 +464,30 @@ def mocap(
     ] = False,
     lifter_weights: LifterWeightsOption = None,
     smpl: SmplOption = None,
-    workers: Annotated[int, typer.Option(help="Videos captured at once, each in its own process.")] = 1,
+    workers: Annotated[
+        Optional[int], typer.Option(help="Videos captured at once, each in its own process (default: one per core, at most one per video).")
+    ] = None,
+    detect_workers: Annotated[
+        Optional[int],
+        typer.Option(
+            "--detect-workers",
+            help="2D detector threads per video (default: the cores left per video). Above 1 the motion moves by about a millimetre.",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Capture again even videos whose outputs are up to date.")] = False,
+    summary_json: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--summary-json",
+            help="Where the batch summary goes (per video: status, message, frames, seconds, files written); default: OUT/summary.json.",
+        ),
+    ] = None,
 ) -> None:
-    """Video in, world-space SMPL motion out: NAME.npz, NAME.bvh, NAME.fbx and NAME.json per video."""
+    """Video in, world-space SMPL motion out: NAME.npz, NAME.bvh, NAME.fbx and NAME.json per video, summary.json per batch."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from engine.pipeline.batch import find_videos, run_many, run_one
+    from engine.pipeline.batch import find_videos, run_many, run_one, torch_threads
+    from engine.pipeline.summary import SUMMARY_NAME, batch_summary, display_name, reason, summary_lines, write_summary
 
     wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
     if not wanted or set(wanted) - set(FORMATS):
@@ -462,21 +497,29 @@ def mocap(
     videos = find_videos(paths)
     if not videos:
         raise _fail("no videos or images found in " + ", ".join(map(str, paths)))
+    summary_path = summary_json or out / SUMMARY_NAME
+    if clash := next((v for v in videos if (out / f"{v.stem}.json").resolve() == summary_path.resolve()), None):
+        raise _fail(f"{clash} has its report written to {summary_path}, where the batch summary goes: give --summary-json another path")
     if lifter_weights is not None:
         _check_lifter_weights(lifter_weights)
+    for name, value in (("--workers", workers), ("--detect-workers", detect_workers)):
+        if value is not None and value < 1:
+            raise _fail(f"{name} must be at least 1, got {value}")
+    workers, detect_workers = split_cores(len(videos), workers, detect_workers)
     try:
         settings = Settings(
+            detect_workers=detect_workers,
             lifter=lifter,
             solver=solver,
             fov_deg=fov,
             smooth=smooth,
             foot_lock=0.0 if no_foot_lock else foot_lock,
+            keep_empty=keep_empty,
+            origin=origin,
             lifter_weights=str(lifter_weights.resolve()) if lifter_weights else "",
         )
     except ValueError as e:
         raise _fail(e) from None
-    if workers < 1:
-        raise _fail(f"--workers must be at least 1, got {workers}")
     smpl_model = None
     if preview:  # the body mesh in the preview needs an SMPL model file (and pyrender)
         from engine.body.smpl_model import SmplModelError, find_smpl_model
@@ -485,14 +528,19 @@ def mocap(
             smpl_model = find_smpl_model(smpl)
         except SmplModelError as e:
             raise _fail(e) from None
+    console.print(f"cores: {os.cpu_count()}; videos at a time: {workers}; 2D detector threads per video: {detect_workers}")
     outcomes = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
+    started = datetime.now().astimezone()
+    # Not in a log: there a progress display shows only its last state, with a name cut to fit.
+    columns = TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
         overall = progress.add_task("videos", total=len(videos))
         if workers > 1:
             for outcome in run_many(videos, out, settings, wanted, preview, workers, smpl_model, force):
                 outcomes.append(outcome)
                 progress.advance(overall)
         else:
+            torch_threads(workers, detect_workers)
             stage = progress.add_task("", total=None)
             for video in videos:
 
@@ -501,13 +549,25 @@ def mocap(
 
                 outcomes.append(run_one(video, out, settings, wanted, update, preview, smpl=smpl_model, force=force))
                 progress.advance(overall)
-    table = Table("video", "status", "frames", "seconds", "notes")
-    for o in outcomes:
-        colour = {"done": "green", "skipped": "cyan", "failed": "red"}[o.status]
-        table.add_row(escape(str(o.video)), f"[{colour}]{o.status}[/{colour}]", str(o.frames), f"{o.seconds:.1f}", escape(o.message))
-    console.print(table)
+    outcomes.sort(key=lambda o: videos.index(o.video))  # in the order found, not finished
+    # Output to a log or a pipe gets a line per video rather than a table, whose columns would be
+    # folded to a width nobody chose: each status with its video's whole name on one line, for grep.
+    if console.is_terminal:
+        table = Table(*(Column(header, overflow="fold") for header in ("video", "status", "frames", "seconds", "notes")))
+        for o in outcomes:
+            colour = {"done": "green", "skipped": "cyan", "failed": "red"}[o.status]
+            name, notes = escape(display_name(o.video, paths)), escape(reason(o))
+            table.add_row(name, f"[{colour}]{o.status}[/{colour}]", str(o.frames), f"{o.seconds:.1f}", notes)
+        console.print(table)
+    else:
+        for line in summary_lines(outcomes, paths):
+            console.out(line, highlight=False)
+    try:
+        write_summary(batch_summary(outcomes, paths, out, started, datetime.now().astimezone()), summary_path)
+    except OSError as e:
+        raise _fail(f"cannot write the batch summary {summary_path}: {e.strerror}") from None
     failed = sum(o.status == "failed" for o in outcomes)
-    console.print(f"{len(outcomes) - failed} of {len(outcomes)} videos captured into {out}")
+    console.out(f"{len(outcomes) - failed} of {len(outcomes)} videos captured into {out}; summary in {summary_path}", highlight=False)
     if failed:
         raise typer.Exit(1)
 
@@ -529,6 +589,9 @@ def serve(
             "HoT-MixSTE checkpoint, or weights of ours with their model card NAME.json beside NAME.pt.",
         ),
     ] = None,
+    detect_workers: Annotated[
+        Optional[int], typer.Option("--detect-workers", help="2D detector threads per job (default: one per core), as engine mocap's.")
+    ] = None,
 ) -> None:
     """Run the engine as a ZeroMQ server that captures videos for clients (docs/protocol.md)."""
     import logging
@@ -539,7 +602,7 @@ def serve(
         _check_lifter_weights(lifter_weights)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        server = Server(bind, out, root, curve_keys, insecure, lifter_weights)
+        server = Server(bind, out, root, curve_keys, insecure, lifter_weights, detect_workers)
     except PermissionError as e:
         raise _fail(e) from None
     console.print(f"engine serving on {server.address}")

@@ -2,7 +2,7 @@
 
 The one home for the geometry every stage shares: the smallest rotation between directions,
 the best rotation between vector sets (Kabsch), quaternion sign continuity and a body's
-left/up/forward frames. Only numpy is imported, because the Blender add-on carries a copy of
+left/up/forward frames and heading. Only numpy is imported, because the Blender add-on carries a copy of
 this file (``engine addon build``) and Blender's Python has neither scipy nor torch.
 """
 
@@ -72,3 +72,11 @@ def torso_frame(l_hip: np.ndarray, r_hip: np.ndarray, l_shoulder: np.ndarray, r_
     """A torso's frame (..., 3, 3) (see :func:`axes`): up from mid-hips to mid-shoulders, left
     from right to left across hips and shoulders together."""
     return axes(l_shoulder - r_shoulder + l_hip - r_hip, l_shoulder + r_shoulder - l_hip - r_hip)
+
+
+def torso_heading(l_hip: np.ndarray, r_hip: np.ndarray, l_shoulder: np.ndarray, r_shoulder: np.ndarray) -> np.ndarray:
+    """A torso's heading (..., radians): its turn about the vertical (+y) from facing +z, from
+    its left across hips and shoulders (as :func:`torso_frame`) alone, so that leaning or
+    bending over does not change it (forward = left × up, as in :func:`axes`)."""
+    left = l_shoulder - r_shoulder + l_hip - r_hip
+    return np.arctan2(-left[..., 2], left[..., 0])

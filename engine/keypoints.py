@@ -102,6 +102,11 @@ class PoseDetector:
     def close(self) -> None:
         self._pose.close()
 
+    def reset(self) -> None:
+        """Forget the person tracked so far: the next frame is searched afresh, as by a new detector."""
+        with native_stderr_silenced():
+            self._pose.reset()
+
     def process(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Landmarks of one RGB uint8 frame (H, W, 3): (33, 3) pixels and visibility, and
         (33, 4) world landmarks and visibility; zeros (2D) and NaN (world) when nobody is found."""

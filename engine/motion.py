@@ -6,7 +6,9 @@ optional: ``joints`` (T, 24, 3) world joint positions, ``keypoints2d`` (T, K, 3)
 confidence, ``contacts`` (T, 4) foot contacts (left heel, left toe, right heel,
 right toe; a capture knows each ankle's 0/1 contact only and gives it to heel and toe alike), ``camera`` (fx, fy, cx, cy), ``source`` (file name, sha256), ``engine_version``,
 ``rest_joints`` (24, 3) the rest skeleton the poses are meant for (bone lengths fitted to the
-clip; without it, the SMPL model's or the default skeleton).
+clip; without it, the SMPL model's or the default skeleton), ``held`` (T,) booleans: frames
+where the person was not seen, which hold the last seen pose (files from before it have none),
+``first_frame_time`` the first frame's time in the source video, seconds (0 when absent).
 
 World frame is SMPL's: y up, ground at y = 0, metres. AMASS's own releases are z up; load
 them with ``Motion.load`` and they keep their frame.
@@ -61,6 +63,8 @@ class Motion:
     source: tuple[str, str] | None = None
     engine_version: str = __version__
     rest_joints: np.ndarray | None = None
+    held: np.ndarray | None = None
+    first_frame_time: float = 0.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -94,6 +98,14 @@ class Motion:
             setattr(self, key, array.astype(np.float32))
         if frames == 0:
             raise MotionFileError("key 'poses': no frames")
+        if self.held is not None:
+            held = np.asarray(self.held)
+            if held.dtype != bool or held.shape != (frames,):
+                raise MotionFileError(f"key 'held': expected booleans of shape (T,) with T={frames}, found {held.dtype} {held.shape}")
+            self.held = held
+        if not np.isfinite(self.first_frame_time):
+            raise MotionFileError(f"key 'first_frame_time': must be a number of seconds, found {self.first_frame_time}")
+        self.first_frame_time = float(self.first_frame_time)
         if not (np.isfinite(self.fps) and self.fps > 0):
             raise MotionFileError(f"key 'mocap_framerate': must be a positive number, found {self.fps}")
         self.fps = float(self.fps)
@@ -109,8 +121,9 @@ class Motion:
             "mocap_framerate": np.array(self.fps, np.float64),
             "gender": np.array(self.gender),
             "engine_version": np.array(self.engine_version),
+            "first_frame_time": np.array(self.first_frame_time, np.float64),
         }
-        for key in ("joints", "keypoints2d", "contacts", "camera", "rest_joints"):
+        for key in ("joints", "keypoints2d", "contacts", "camera", "rest_joints", "held"):
             if getattr(self, key) is not None:
                 arrays[key] = getattr(self, key)
         if self.source is not None:
@@ -147,9 +160,10 @@ class Motion:
         if betas is not None and betas.ndim == 1 and len(betas) > NUM_BETAS:
             betas = betas[:NUM_BETAS]
         source = arrays.get("source")
-        fps = arrays["mocap_framerate"]
-        if fps.shape != () or fps.dtype.kind not in "fiu":
-            raise MotionFileError(f"{path}: key 'mocap_framerate': expected a number, found {fps!r}")
+        fps, first_frame_time = arrays["mocap_framerate"], arrays.get("first_frame_time", np.array(0.0))
+        for key, value in (("mocap_framerate", fps), ("first_frame_time", first_frame_time)):
+            if value.shape != () or value.dtype.kind not in "fiu":
+                raise MotionFileError(f"{path}: key {key!r}: expected a number, found {value!r}")
         try:
             return cls(
                 poses=poses,
@@ -164,6 +178,8 @@ class Motion:
                 source=None if source is None else (str(source[0]), str(source[1])),
                 engine_version=str(arrays.get("engine_version", "unknown")),
                 rest_joints=arrays.get("rest_joints"),
+                held=arrays.get("held"),
+                first_frame_time=float(first_frame_time),
             )
         except MotionFileError as e:
             raise MotionFileError(f"{path}: {e}") from None

@@ -33,7 +33,7 @@ import zmq
 from engine import __version__
 from engine.io import FORMATS
 from engine.lifting.registry import capture_lifters
-from engine.pipeline.settings import Settings
+from engine.pipeline.settings import Settings, split_cores
 from engine.protocol import DEFAULT_ADDRESS, MAX_MESSAGE_BYTES, Message, ProtocolError, decode, encode
 from engine.solving import SOLVERS
 
@@ -97,10 +97,11 @@ def _work(jobs: mp.Queue, events: mp.Queue) -> None:
     threading.Thread(target=_exit_with_server, daemon=True).start()
     import mediapipe.python.solutions.pose  # noqa: F401  (the detector's import takes seconds)
 
-    from engine.pipeline.batch import run_one
+    from engine.pipeline.batch import run_one, torch_threads
 
     events.put(("ready",))
     video, out, options = jobs.get()
+    torch_threads(1, options["detect_workers"])
 
     def progress(stage: str, done: int, total: int) -> None:
         events.put(("progress", stage, done, total))
@@ -124,6 +125,7 @@ class Server:
         curve_keys: Path | None = None,
         insecure: bool = False,
         lifter_weights: Path | None = None,
+        detect_workers: int | None = None,
     ) -> None:
         if not is_loopback(bind) and curve_keys is None:
             if not insecure:
@@ -136,6 +138,8 @@ class Server:
         # The operator's weights file serves every job in place of the lifter a client names;
         # clients cannot name files themselves (Settings.from_options).
         self.lifter_weights = lifter_weights.resolve() if lifter_weights else None
+        # One job runs at a time, so it gets every core's detector, as one video does in engine mocap.
+        self.detect_workers = split_cores(1, 1, detect_workers)[1]
         self.context = zmq.Context.instance()
         self.socket = self.context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES + 4096)
@@ -206,6 +210,7 @@ class Server:
             settings = Settings.from_options(message.fields.get("options", {}))
         except (TypeError, ValueError) as e:
             raise ProtocolError("bad-field", f"capture options: {e}") from None
+        settings = replace(settings, detect_workers=self.detect_workers)
         if self.lifter_weights is not None:
             settings = replace(settings, lifter_weights=str(self.lifter_weights))
         job = Job(uuid.uuid4().hex[:12], identity, video.resolve(), settings)
@@ -318,7 +323,8 @@ class Server:
             return
         stem = job.video.stem
         report = json.loads((self.out / f"{stem}.json").read_text())
-        summary = {k: report[k] for k in ("frames", "fps", "detection_rate", "warnings", "timings_s") if k in report}
+        keys = ("frames", "fps", "first_frame_time_s", "held_frames", "detection_rate", "warnings", "timings_s")
+        summary = {k: report[k] for k in keys if k in report}
         paths = {name.rsplit(".", 1)[-1]: str((self.out / name).resolve()) for name in files}
         job.status = "done"
         self._tell(job, Message("done", job=job.id, fields={"summary": summary, "files": paths}), keep=True)

@@ -1,4 +1,4 @@
-"""Time series: gaps filled with a bounded look-ahead, linear resampling, a clip's frame rate.
+"""Time series: gaps filled with a bounded look-ahead or held, linear resampling, a clip's frame rate.
 
 The capture runs while the video is still being decoded, so each function that looks ahead
 says how far: a ``*_settled`` companion gives how many leading frames of its answer are final,
@@ -39,6 +39,17 @@ def fill_gaps(values: np.ndarray, known: np.ndarray, horizon: int) -> np.ndarray
     fraction = ((frames[blend] - start) / (after[blend] - start)).reshape((-1,) + (1,) * (out.ndim - 1))
     out[blend] = out[before[blend]] + fraction * (out[after[blend]] - out[before[blend]])
     return out
+
+
+def hold_gaps(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``values`` (T, ...) with every frame not ``known`` (T,) holding the last known value
+    (leading ones the first known value): nothing moves where nothing was seen. Unchanged when
+    nothing is known."""
+    if not known.any():
+        return np.array(values)
+    last = np.maximum.accumulate(np.where(known, np.arange(len(known)), -1))
+    last[last < 0] = np.argmax(known)
+    return values[last]
 
 
 def fill_settled(known: np.ndarray, horizon: int) -> int:

@@ -1,7 +1,9 @@
 """Decoding videos and still images into RGB frames with their presentation times.
 
 OpenCV's FFmpeg back-end (bundled with mediapipe's opencv-contrib wheel) decodes
-mp4/mov/avi/mkv/webm; still images load as a one-frame clip. Rotation metadata (phones record
+mp4/mov/avi/mkv/webm and GIF (each frame at its own delay); animated WebP and PNG are read by
+Pillow (FFmpeg cannot read the first nor time the second); still images load as a one-frame
+clip. Rotation metadata (phones record
 sideways and say so) is applied, so frames come out as the clip is meant to be seen; OpenCV
 reads the metadata but rotates only when asked. Each frame carries its own timestamp, so a
 variable-frame-rate clip keeps its real timing; the number of frames is counted while
@@ -19,13 +21,18 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, ImageSequence
 
 from engine.quiet import native_stderr_silenced
 
 cv2.setLogLevel(2)  # errors only: not OpenCV's "backend can't be used to capture by name" warnings
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
+# A GIF is a video here: FFmpeg reads its frames at their own delays, as browsers play them.
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".gif"}
+ANIMATION_SUFFIXES = {".webp", ".png"}  # images that may be animations, read by Pillow
+# What to do about a file FFmpeg cannot read: most are cut short, or in a codec it lacks.
+_REMEDY = "if it was cut short, re-export or re-download it; if it plays elsewhere, convert it: ffmpeg -i IN -c:v libx264 OUT.mp4"
 
 
 class VideoError(ValueError):
@@ -35,7 +42,7 @@ class VideoError(ValueError):
 @dataclass(frozen=True)
 class VideoInfo:
     """What the container says: size as displayed (after rotation), the rotation applied
-    (degrees clockwise), the nominal frame rate and frame count (both only hints)."""
+    (degrees clockwise), the nominal frame rate (0 when unknown) and frame count (both only hints)."""
 
     path: Path
     width: int
@@ -63,7 +70,7 @@ def _check(path: Path) -> None:
     if not os.access(path, os.R_OK):
         raise VideoError(f"{path}: not readable (permission denied)")
     if path.stat().st_size == 0:
-        raise VideoError(f"{path}: empty file (0 bytes)")
+        raise VideoError(f"{path}: empty file (0 bytes): re-export or re-download it")
     if path.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
         known = ", ".join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))
         raise VideoError(f"{path}: not a video or image file we read ({known})")
@@ -73,7 +80,7 @@ def _capture(path: Path) -> cv2.VideoCapture:
     with native_stderr_silenced():  # FFmpeg's own complaint; ours follows in one line
         capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not capture.isOpened():
-        raise VideoError(f"{path}: cannot be opened as a video (FFmpeg could not read its container)")
+        raise VideoError(f"{path}: cannot be opened as a video; {_REMEDY}")
     capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     return capture
 
@@ -81,14 +88,43 @@ def _capture(path: Path) -> cv2.VideoCapture:
 def _read_image(path: Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # honours EXIF orientation
     if image is None:
-        raise VideoError(f"{path}: cannot be decoded as an image")
+        raise VideoError(f"{path}: cannot be decoded as an image; if it was cut short, re-export or re-download it")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _open_animation(path: Path) -> Image.Image | None:
+    """``path`` opened by Pillow when it is an animated WebP or PNG, else None."""
+    if path.suffix.lower() not in ANIMATION_SUFFIXES:
+        return None
+    try:
+        image = Image.open(path)
+    except OSError:  # not an image Pillow knows: reading it as a still says what is wrong
+        return None
+    if getattr(image, "n_frames", 1) > 1:
+        return image
+    image.close()
+    return None
+
+
+def _animation_frames(image: Image.Image) -> Iterator[Frame]:
+    """The frames of an animated ``image``, each at the sum of the delays before it."""
+    time = 0.0
+    for index, frame in enumerate(ImageSequence.Iterator(image)):
+        rgb = np.asarray(frame.convert("RGB"))  # loads the frame, and with it its delay
+        yield Frame(index, time, rgb)
+        delay_ms = frame.info.get("duration") or 0
+        # Browsers play a delay of 10 ms or less (tools write 0 for "as fast as you can") as
+        # 100 ms, and FFmpeg does the same for GIF.
+        time += delay_ms / 1000 if delay_ms > 10 else 0.1
 
 
 def probe(path: str | Path) -> VideoInfo:
     """The container's description of ``path``, without decoding it."""
     path = Path(path)
     _check(path)
+    if (animation := _open_animation(path)) is not None:
+        with animation:
+            return VideoInfo(path, animation.width, animation.height, 0, 0.0, animation.n_frames, False)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         height, width = _read_image(path).shape[:2]
         return VideoInfo(path, width, height, 0, 0.0, 1, True)
@@ -109,6 +145,10 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
     when nothing can be decoded. A still image is one frame at time 0."""
     path = Path(path)
     _check(path)
+    if (animation := _open_animation(path)) is not None:
+        with animation:
+            yield from _animation_frames(animation)
+        return
     if path.suffix.lower() in IMAGE_SUFFIXES:
         yield Frame(0, 0.0, _read_image(path))
         return
@@ -129,7 +169,7 @@ def read_frames(path: str | Path) -> Iterator[Frame]:
             yield Frame(index, time, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             index, last_time = index + 1, time
         if index == 0:
-            raise VideoError(f"{path}: no frame could be decoded")
+            raise VideoError(f"{path}: no frame could be decoded; {_REMEDY}")
     finally:
         capture.release()
 

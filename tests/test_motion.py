@@ -21,6 +21,8 @@ def _motion(frames: int = 12, seed: int = 0) -> Motion:
         camera=np.array([800.0, 800.0, 320.0, 180.0]),
         source=("clip.mp4", "ab" * 32),
         rest_joints=rng.normal(0, 0.3, (24, 3)),
+        held=np.arange(frames) % 5 == 2,
+        first_frame_time=1.48,
     )
 
 
@@ -38,6 +40,12 @@ def test_written_file_has_amass_keys_and_shapes(tmp_path):
         assert data["betas"].shape == (10,)
         assert data["mocap_framerate"].shape == () and float(data["mocap_framerate"]) == pytest.approx(29.97)
         assert str(data["gender"]) == "neutral"
+
+
+def test_a_file_from_before_held_frames_and_first_frame_times_still_loads(tmp_path):
+    np.savez(tmp_path / "old.npz", poses=np.zeros((3, 72)), trans=np.zeros((3, 3)), mocap_framerate=25.0)
+    motion = Motion.load(tmp_path / "old.npz")
+    assert motion.held is None and motion.first_frame_time == 0.0
 
 
 def test_amass_smplh_file_keeps_body_joints(tmp_path):
@@ -70,6 +78,11 @@ def test_amass_smplh_file_keeps_body_joints(tmp_path):
         ),
         ({"poses": np.zeros((4, 72)), "trans": np.zeros((4, 3)), "mocap_framerate": -1.0}, "key 'mocap_framerate'"),
         ({"poses": np.zeros((4, 72)), "trans": np.zeros((4, 3)), "mocap_framerate": 30.0, "joints": np.zeros((4, 17, 3))}, "key 'joints'"),
+        ({"poses": np.zeros((4, 72)), "trans": np.zeros((4, 3)), "mocap_framerate": 30.0, "held": np.zeros(3, bool)}, "key 'held'"),
+        (
+            {"poses": np.zeros((4, 72)), "trans": np.zeros((4, 3)), "mocap_framerate": 30.0, "first_frame_time": "soon"},
+            "key 'first_frame_time'",
+        ),
     ],
 )
 def test_bad_npz_names_file_and_key(tmp_path, arrays, message):

@@ -14,10 +14,12 @@ from engine.cli import app
 from engine.lifting.registry import WEIGHTS_DIR
 from engine.motion import Motion
 from engine.pipeline.batch import run_many, run_one
+from engine.pipeline.capture import capture
 from engine.pipeline.settings import Settings
 from engine.pipeline.track import bridge_gaps
 from engine.timeseries import resample, uniform_rate
 from engine.video import read_frames
+from tests.conftest import EMPTY_AFTER, EMPTY_BEFORE, FIRST_PART, GAP, SECOND_PART
 from tests.paths import REPO
 
 CLIP = REPO / "examples" / "pexels_2795750_man_dancing_on_rooftop.mp4"
@@ -70,7 +72,8 @@ def test_a_real_clip_becomes_a_motion_and_files(tmp_path):
 
 @needs_weights
 def test_engine_mocap_on_the_example_clip_gives_the_stored_motion(tmp_path):
-    result = CliRunner().invoke(app, ["mocap", str(CLIP), "--out", str(tmp_path), "--formats", "npz"])
+    # One detector thread: tracking in segments (more threads) moves the motion by about a millimetre.
+    result = CliRunner().invoke(app, ["mocap", str(CLIP), "--out", str(tmp_path), "--formats", "npz", "--detect-workers", "1"])
     assert result.exit_code == 0, result.output
     made, stored = np.load(tmp_path / f"{CLIP.stem}.npz"), np.load(STORED_MOTION)
     assert sorted(made.files) == sorted(stored.files)
@@ -81,6 +84,15 @@ def test_engine_mocap_on_the_example_clip_gives_the_stored_motion(tmp_path):
             np.testing.assert_allclose(made[key], stored[key], atol=1e-6, err_msg=key)
         else:
             assert (made[key] == stored[key]).all(), key
+
+
+@needs_weights
+def test_tracking_in_segments_on_two_threads_moves_the_example_motion_by_under_2_mm():
+    motion, report = capture(CLIP, Settings(detect_workers=2))
+    stored = Motion.load(STORED_MOTION)
+    assert report["person"]["detector_threads"] == 2 and motion.num_frames == stored.num_frames
+    moved = (motion.joints - motion.joints[:, :1]) - (stored.joints - stored.joints[:, :1])
+    assert 1000 * np.linalg.norm(moved, axis=-1).mean() < 2.0
 
 
 def _blender_plays_the_bvh_like_the_npz(bvh, motion):
@@ -218,3 +230,117 @@ def test_mocap_skips_up_to_date_outputs_unless_forced(tmp_path):
     runs = [CliRunner().invoke(app, args + extra, terminal_width=200) for extra in ([], [], ["--force"])]
     assert all(run.exit_code == 0 for run in runs), [run.output for run in runs]
     assert ["skipped" in run.output for run in runs] == [False, True, False]
+
+
+@pytest.fixture(scope="module")
+def captured(clip_with_empty_frames):
+    """``captured(**options)``: the clip with empty frames captured with those settings, made
+    once per module: (motion, report, the chunks streamed as (start, arrays))."""
+    made = {}
+
+    def get(**options):
+        key = tuple(sorted(options.items()))
+        if key not in made:
+            chunks = []
+            motion, report = capture(
+                clip_with_empty_frames, Settings(**options), on_frames=lambda start, fps, rest, arrays: chunks.append((start, arrays))
+            )
+            made[key] = motion, report, chunks
+        return made[key]
+
+    return get
+
+
+def _seen(motion):
+    return motion.keypoints2d[..., 2].max(axis=1) > 0
+
+
+@needs_weights
+def test_empty_frames_before_and_after_the_person_are_left_out_by_default(captured):
+    motion, report, _ = captured()
+    before, after = report["frames_left_out"]["before"], report["frames_left_out"]["after"]
+    assert abs(before - EMPTY_BEFORE) <= 1 and abs(after - EMPTY_AFTER) <= 1  # give or take the detector's first and last frame
+    assert (
+        _seen(motion)[0]
+        and _seen(motion)[-1]
+        and motion.num_frames == EMPTY_BEFORE + FIRST_PART + GAP + SECOND_PART + EMPTY_AFTER - before - after
+    )
+    # The first frame's time in the video, to line the motion up with it.
+    assert motion.first_frame_time == report["first_frame_time_s"] == pytest.approx(before / 25)
+
+
+@needs_weights
+def test_keep_empty_keeps_those_frames_holding_the_nearest_pose_with_zero_confidence(captured):
+    motion, report, _ = captured()
+    kept, kept_report, _ = captured(keep_empty=True)
+    before, after = report["frames_left_out"]["before"], report["frames_left_out"]["after"]
+    assert kept.num_frames == EMPTY_BEFORE + FIRST_PART + GAP + SECOND_PART + EMPTY_AFTER and kept.first_frame_time == 0.0
+    assert kept_report["frames_left_out"] == {"before": 0, "after": 0}
+    empty = np.r_[:before, kept.num_frames - after : kept.num_frames]
+    assert kept.held[empty].all() and (kept.keypoints2d[empty, :, 2] == 0).all()
+    np.testing.assert_array_equal(kept.joints[:before], np.repeat(kept.joints[before : before + 1], before, axis=0))
+    np.testing.assert_array_equal(kept.joints[-after:], np.repeat(kept.joints[-after - 1 : -after], after, axis=0))
+    # Keeping them changes none of the other frames.
+    for key in ("poses", "trans", "joints", "keypoints2d", "contacts", "held"):
+        np.testing.assert_array_equal(getattr(kept, key)[before : kept.num_frames - after], getattr(motion, key), err_msg=key)
+
+
+@needs_weights
+def test_a_long_gap_inside_the_clip_is_held_still_and_flagged(captured, tmp_path):
+    motion, report, _ = captured()
+    [[start, end]] = report["held_frames"]
+    assert abs((end - start) - GAP) <= 2 and motion.held.sum() == end - start and not _seen(motion)[start:end].any()
+    assert f"{start}-{end - 1}" in " ".join(report["warnings"])
+    # Truly the last pose seen: no joint moves across the held frames.
+    assert np.abs(motion.joints[start:end] - motion.joints[start - 1]).max() < 1e-3
+    assert np.abs(motion.poses[start:end] - motion.poses[start - 1]).max() < 1e-6
+    motion.save(tmp_path / "held.npz")
+    np.testing.assert_array_equal(Motion.load(tmp_path / "held.npz").held, motion.held)
+
+
+@needs_weights
+def test_the_first_frame_origin_puts_the_first_root_at_x_z_zero_facing_z(captured):
+    from engine.geometry import torso_heading
+    from engine.pipeline.world import SMPL_TORSO
+
+    motion, _, _ = captured()
+    np.testing.assert_allclose(motion.trans[0, [0, 2]], 0.0, atol=1e-6)
+    assert abs(torso_heading(*motion.joints[0, SMPL_TORSO])) < 1e-6
+    # --origin camera: the same motion, turned about the vertical and moved along the floor.
+    seen_by_camera, _, _ = captured(origin="camera")
+    np.testing.assert_allclose(motion.trans[:, 1], seen_by_camera.trans[:, 1], atol=1e-6)  # the floor stays at y = 0
+    np.testing.assert_allclose(motion.poses[:, 3:], seen_by_camera.poses[:, 3:], atol=1e-6)
+    offsets = seen_by_camera.joints - seen_by_camera.joints[:1, :1]
+    turn = np.linalg.lstsq(offsets.reshape(-1, 3), (motion.joints - motion.joints[:1, :1]).reshape(-1, 3), rcond=None)[0].T
+    np.testing.assert_allclose(turn @ turn.T, np.eye(3), atol=1e-4)
+    np.testing.assert_allclose(turn[1], [0.0, 1.0, 0.0], atol=1e-4)
+
+
+@needs_weights
+def test_streamed_chunks_are_the_motion_and_frames_in_a_gap_wait_for_the_person(captured):
+    motion, _, chunks = captured()
+    assert len(chunks) > 1 and [start for start, _ in chunks] == list(np.cumsum([0] + [len(a["poses"]) for _, a in chunks[:-1]]))
+    for key in ("poses", "trans", "joints", "contacts", "held"):
+        streamed = np.concatenate([arrays[key] for _, arrays in chunks])
+        np.testing.assert_array_equal(streamed.astype(getattr(motion, key).dtype), getattr(motion, key), err_msg=key)
+    # A chunk never ends inside a gap: held frames go out only once the person is seen again.
+    assert not any(arrays["held"][-1] for _, arrays in chunks)
+
+
+def test_settings_refuse_an_unknown_origin_and_a_keep_empty_that_is_not_a_boolean():
+    with pytest.raises(ValueError, match="origin must be one of first-frame, camera, got 'floor'"):
+        Settings(origin="floor")
+    with pytest.raises(ValueError, match="keep_empty must be true or false, got 1"):
+        Settings.from_options({"keep_empty": 1})
+    assert Settings.from_options({"keep_empty": True, "origin": "camera"}) == Settings(keep_empty=True, origin="camera")
+
+
+def test_the_preview_turns_its_side_view_with_the_bodys_mean_heading(rest_joints):
+    from engine.geometry import rotvec_to_matrix, torso_heading
+    from engine.pipeline.preview import side_view_turn
+    from engine.pipeline.world import SMPL_TORSO
+
+    headings = np.radians([50.0, 70.0, 60.0])  # a body turning about 60° from +z
+    joints = rest_joints @ rotvec_to_matrix(headings[:, None] * [0.0, 1.0, 0.0]).swapaxes(1, 2)
+    turned = joints @ side_view_turn(joints).T
+    np.testing.assert_allclose(np.degrees(torso_heading(*turned[:, SMPL_TORSO].swapaxes(0, 1))), [-10.0, 10.0, 0.0], atol=1e-6)

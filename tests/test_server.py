@@ -104,11 +104,14 @@ def test_streamed_motion_equals_engine_mocap_and_starts_early(engine, tmp_path):
     first, finished = next(t for t, m in arrivals if m.type == "frames"), arrivals[-1][0]
     # How far 2D detection (which runs as the video is decoded) had got when the first frames came:
     # the worker sends progress and frames through one queue, so the order is the order of events.
+    # With several detector threads, the video is detected in segments that come back whole, so
+    # detection runs further ahead of the final frames: the clock is the fairer measure of "early".
     before_first = messages[: next(i for i, m in enumerate(messages) if m.type == "frames")]
     detected = max(m.fields["done"] for m in before_first if m.type == "progress" and m.fields["stage"] == "2D keypoints")
     print(f"\nfirst frames after {first:.1f} s ({detected} of {len(streamed['poses'])} frames detected), done after {finished:.1f} s")
-    assert detected <= 0.75 * len(streamed["poses"]), f"first frames only after {detected} of {len(streamed['poses'])} frames were detected"
-    assert run_one(CLIP, tmp_path / "mocap", Settings(), ("npz",)).status == "done"
+    assert first <= 0.75 * finished, f"first frames only after {first:.1f} s of {finished:.1f} s"
+    # The engine gives each job every core's 2D detector, as engine mocap does for one video.
+    assert run_one(CLIP, tmp_path / "mocap", Settings(detect_workers=server.detect_workers), ("npz",)).status == "done"
     reference = Motion.load(tmp_path / "mocap" / f"{CLIP.stem}.npz")
     for name in ("poses", "trans", "contacts"):
         np.testing.assert_allclose(streamed[name], getattr(reference, name), atol=1e-5)
@@ -156,6 +159,25 @@ def test_the_same_capture_served_twice_streams_its_frames_both_times(engine, sho
         client.close()
     assert len(first.poses) == len(second.poses) == 50  # earlier outputs being up to date skips nothing
     np.testing.assert_array_equal(first.poses, second.poses)
+
+
+@needs_weights
+def test_a_served_capture_leaves_out_and_holds_the_frames_engine_mocap_does(engine, clip_with_empty_frames, tmp_path):
+    server, address = engine
+    client = Client(address)
+    try:
+        served = client.capture_motion(str(clip_with_empty_frames), timeout_s=120)
+    finally:
+        client.close()
+    assert run_one(clip_with_empty_frames, tmp_path, Settings(detect_workers=server.detect_workers), ("npz",)).status == "done"
+    motion = Motion.load(tmp_path / f"{clip_with_empty_frames.stem}.npz")
+    assert len(served.poses) == motion.num_frames and motion.held.any() and not motion.held[[0, -1]].any()
+    for name in ("poses", "trans", "contacts"):
+        np.testing.assert_allclose(getattr(served, name), getattr(motion, name), atol=1e-5)
+    # The summary says where the motion starts in the video and which frames are held (one gap).
+    held = np.flatnonzero(motion.held)
+    assert motion.first_frame_time > 0 and served.summary["first_frame_time_s"] == pytest.approx(motion.first_frame_time)
+    assert served.summary["held_frames"] == [[held[0], held[-1] + 1]]
 
 
 def test_client_capture_of_a_job_with_no_frames_says_so_and_writes_nothing(tmp_path):

@@ -17,7 +17,7 @@ from engine.lifting.inference import lift_sequence
 from engine.lifting.streaming import WindowedLifting
 from engine.pipeline.track import bridge_gaps, bridge_settled
 from engine.pipeline.world import foot_lock_correction, lock_settled
-from engine.timeseries import fill_gaps, fill_settled
+from engine.timeseries import fill_gaps, fill_settled, hold_gaps
 
 flags = st.lists(st.booleans(), min_size=2, max_size=80)
 
@@ -39,6 +39,12 @@ def test_filling_interpolates_short_gaps_and_holds_then_eases_into_long_ones():
     filled = fill_gaps(values, known, horizon=3)
     np.testing.assert_allclose(filled[:5], [0, 1, 2, 3, 4])  # a 2-frame gap: interpolated
     np.testing.assert_allclose(filled[5:], [5, 5, 5, 5, 7, 9, 11])  # held, then 3 frames onto 11
+
+
+def test_holding_keeps_the_last_seen_value_and_the_first_before_it():
+    values = np.arange(8.0)
+    known = np.array([0, 0, 1, 1, 0, 0, 1, 0], bool)
+    np.testing.assert_array_equal(hold_gaps(values, known), [2, 2, 2, 3, 3, 3, 6, 6])
 
 
 @settings(max_examples=200, deadline=None)

@@ -7,6 +7,7 @@ import subprocess
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from engine.video import VideoError, probe, read_frames
 from tests.paths import VIDEOS, needs_videos
@@ -57,6 +58,19 @@ def test_a_still_image_is_one_frame(tmp_path):
     [frame] = list(read_frames(tmp_path / "still.png"))
     assert frame.time == 0 and frame.rgb.shape == (20, 30, 3) and (frame.rgb[..., 2] == 255).all()
     assert probe(tmp_path / "still.png").is_image
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".webp", ".png"])
+def test_animations_are_clips_timed_by_their_own_frame_delays_and_stills_one_frame(tmp_path, suffix):
+    shades = [Image.fromarray(np.full((20, 30, 3), 40 * i, np.uint8)) for i in range(5)]
+    animation = tmp_path / f"animation{suffix}"
+    shades[0].save(animation, save_all=True, append_images=shades[1:], duration=[80, 80, 200, 80, 80], loop=0, lossless=True)
+    frames, info = list(read_frames(animation)), probe(animation)
+    assert len(frames) == info.nominal_frames == 5 and (info.width, info.height, info.is_image) == (30, 20, False)
+    np.testing.assert_allclose([f.time for f in frames], [0, 0.08, 0.16, 0.36, 0.44], atol=1e-6)
+    assert [int(f.rgb.mean()) for f in frames] == [0, 40, 80, 120, 160]
+    shades[0].save(tmp_path / f"still{suffix}")
+    assert [(f.index, f.time) for f in read_frames(tmp_path / f"still{suffix}")] == [(0, 0.0)]
 
 
 def test_unreadable_files_say_why(tmp_path):

@@ -1,4 +1,4 @@
-"""World trajectory: root depth from reprojection, the floor and gravity from planted feet, foot locking."""
+"""World trajectory: root depth from reprojection, the floor and gravity from planted feet, foot locking, the origin."""
 
 from __future__ import annotations
 
@@ -8,8 +8,20 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from engine.body.joints import H36M17
+from engine.body.kinematics import forward_kinematics_np
 from engine.data.cameras import Camera, look_at
-from engine.pipeline.world import FEET, FOOT_ABOVE_FLOOR, FootPins, foot_lock_correction, root_translation, to_world
+from engine.geometry import torso_heading
+from engine.pipeline.world import (
+    FEET,
+    FOOT_ABOVE_FLOOR,
+    SMPL_TORSO,
+    FootPins,
+    foot_lock_correction,
+    origin_at,
+    relocated,
+    root_translation,
+    to_world,
+)
 from tests.paths import needs_mocap
 
 
@@ -82,3 +94,18 @@ def test_a_pinned_foot_stays_on_its_spot_and_lets_go_smoothly():
     held = feet[11, 0, 0] - feet[5, 0, 0]  # how far behind its creep the pin held the foot
     assert np.abs(np.diff(where[:, 0, 0])).max() < 0.4 * held  # no jump when it lifts: the offset fades
     np.testing.assert_allclose(where[17:, 0], feet[17:, 0])  # and is gone after FADE_FRAMES
+
+
+def test_a_new_origin_turns_and_moves_the_whole_body_as_its_rotations_say(rest_joints):
+    rest = rest_joints + [0.1, 0.9, -0.2]  # a rest pelvis away from the origin too
+    rng = np.random.default_rng(0)
+    poses, trans = rng.normal(0, 0.4, (6, 72)), rng.normal(0, 1, (6, 3))
+    joints = forward_kinematics_np(Rotation.from_rotvec(poses.reshape(-1, 3)).as_matrix().reshape(6, 24, 3, 3), rest, trans, rep="matrix")[
+        0
+    ]
+    turn, move = origin_at(joints[2])
+    poses, trans, joints = relocated(poses, trans, joints, turn, move, rest[0])
+    np.testing.assert_allclose(joints[2, 0, [0, 2]], 0.0, atol=1e-12)  # frame 2's pelvis at x = z = 0,
+    assert abs(torso_heading(*joints[2, SMPL_TORSO])) < 1e-9  # facing +z
+    local = Rotation.from_rotvec(poses.reshape(-1, 3)).as_matrix().reshape(6, 24, 3, 3)
+    np.testing.assert_allclose(forward_kinematics_np(local, rest, trans, rep="matrix")[0], joints, atol=1e-9)

@@ -31,7 +31,13 @@ class MOCAP_OT_capture(bpy.types.Operator):
             self.report({"ERROR"}, f"no such video: {video}")
             return {"CANCELLED"}
         key = prefs.server_key and Path(bpy.path.abspath(prefs.server_key)).read_bytes()
-        options = {"foot_lock": settings.foot_lock, "smooth": settings.smooth, "lifter": settings.lifter}
+        options = {
+            "foot_lock": settings.foot_lock,
+            "smooth": settings.smooth,
+            "lifter": settings.lifter,
+            "keep_empty": settings.keep_empty,
+            "origin": settings.origin,
+        }
         try:
             session = CaptureSession.start(prefs.engine_address, str(video), options, key or None)
         except Exception as e:  # the engine's refusal or an unreachable address, said plainly

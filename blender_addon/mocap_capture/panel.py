@@ -41,6 +41,8 @@ class MOCAP_PT_capture(bpy.types.Panel):
         layout.prop(settings, "root_motion")
         layout.prop(settings, "foot_lock")
         layout.prop(settings, "smooth")
+        layout.prop(settings, "origin")
+        layout.prop(settings, "keep_empty")
         layout.prop(settings, "push_to_nla")
         if settings.running:
             layout.progress(factor=settings.progress, text=settings.stage) if hasattr(layout, "progress") else layout.label(

@@ -35,6 +35,20 @@ class MocapSettings(bpy.types.PropertyGroup):
     start_frame: IntProperty(name="Start frame", default=1)
     foot_lock: FloatProperty(name="Foot lock", default=1.0, min=0.0, max=1.0, description="0 switches foot locking off")
     smooth: FloatProperty(name="Smoothing", default=1.5, min=0.0, max=50.0, description="Root trajectory smoothing (frames)")
+    keep_empty: BoolProperty(
+        name="Keep empty frames",
+        default=False,
+        description="Also key the frames before the person appears and after they leave (they hold the nearest pose seen)",
+    )
+    # Identifiers are the engine's Settings.origin values, sent as they are.
+    origin: EnumProperty(
+        name="Origin",
+        items=[
+            ("first-frame", "First frame", "The root starts at the world origin, facing Blender's front view (-y), on the floor"),
+            ("camera", "Camera", "The world as the camera saw it: the origin on the floor below the camera"),
+        ],
+        default="first-frame",
+    )
     bone_map: CollectionProperty(type=BoneMapItem)
     bone_map_index: IntProperty()
     preset: StringProperty(name="Bone map", default="", description="The preset the bone map came from")

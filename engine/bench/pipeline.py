@@ -1,21 +1,25 @@
 """`engine bench pipeline CLIP`: the capture's speed per stage and end to end, and how clean its motion is.
 
-Stages are timed inside one capture (decoding also alone, since in a capture it runs in a
-thread beside 2D detection): each stage's frames per second is the clip's frames over the
-seconds that stage was busy; the real-time factor is the clip's duration over the capture's
-wall time (above 1.0: faster than the video plays), reported beside the bare detector's (one
-mediapipe pose detector in this process on the same decoded frames, nothing else: what the
-capture is built on) and the process's peak memory after the capture. The same clip is then
-captured with foot
-locking off, and both motions are scored: bone-length std (zero by construction: the SMPL
+The clip is captured twice, each time in a fresh process (so neither inherits the other's
+loaded models or memory): with one 2D detector thread, and with one per core (``engine
+mocap``'s choice for one video; ``engine.pipeline.parallel_tracking``). For each: the stages'
+frames per second (the clip's frames over the seconds that stage was busy), the real-time
+factor (the clip's duration over the capture's wall time; above 1.0 the capture is faster
+than the video plays) and the process's peak memory. Beside them, the bare detector's
+real-time factor (one mediapipe pose detector in this process on the same decoded frames,
+nothing else: what the capture is built on), decoding timed alone, how far the motion moved
+between one and several detector threads (root-relative MPJPE), and the capture's motion
+scored with and without foot locking: bone-length std (zero by construction: the SMPL
 skeleton is fitted once per clip), mean joint acceleration and jitter, and foot skate (the
 feet's horizontal speed on the frames labelled in contact).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,10 +29,12 @@ from engine.body.joints import SMPL24
 from engine.eval.metrics import bone_length_std, foot_skate, jitter
 from engine.keypoints import PoseDetector
 from engine.motion import Motion
+from engine.pipeline.batch import torch_threads
 from engine.pipeline.capture import capture
-from engine.pipeline.settings import Settings
+from engine.pipeline.settings import Settings, split_cores
 from engine.video import read_frames
 
+STAGES = ("2D keypoints", "lifting", "trajectory and IK")
 # Motion.contacts columns: left heel, left toe, right heel, right toe.
 CONTACT_JOINTS = [SMPL24.index("l_ankle"), SMPL24.index("l_foot"), SMPL24.index("r_ankle"), SMPL24.index("r_foot")]
 
@@ -56,20 +62,45 @@ def detector_seconds(clip: Path) -> float:
     return seconds
 
 
+def _capture_in_fresh_process(clip: Path, settings: Settings) -> tuple[Motion, dict, float]:
+    """``capture`` run in a new process: the motion, the report and the process's peak memory (MB)."""
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        return pool.submit(_capture_with_peak, clip, settings).result()
+
+
+def _capture_with_peak(clip: Path, settings: Settings) -> tuple[Motion, dict, float]:
+    torch_threads(1, settings.detect_workers)  # as engine mocap sets them for one video
+    motion, report = capture(clip, settings)
+    return motion, report, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def bench_pipeline(clip: Path, settings: Settings = Settings()) -> dict:
-    """The benchmark (module docstring) on ``clip``."""
+    """The benchmark (module docstring) on ``clip``, with ``settings`` but for the detector threads."""
     started = time.perf_counter()
     decoded = sum(1 for _ in read_frames(clip))
     decode_seconds = time.perf_counter() - started
-    motion, report = capture(clip, settings)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    timings = report["timings_s"]
-    duration = report["frames_decoded"] / report["fps"]
-    stages = {"decode": {"seconds": decode_seconds, "fps": decoded / decode_seconds, "note": "timed alone"}}
-    for stage in ("2D keypoints", "lifting", "trajectory and IK"):
-        stages[stage] = {"seconds": timings[stage], "fps": report["frames_decoded"] / max(timings[stage], 1e-9)}
+    threads = split_cores(1)[1]
+    captures = {}
+    for workers in sorted({1, threads}):
+        motion, report, peak_mb = _capture_in_fresh_process(clip, replace(settings, detect_workers=workers))
+        timings = report["timings_s"]
+        duration = report["frames_decoded"] / report["fps"]
+        stages = {stage: {"seconds": timings[stage], "fps": report["frames_decoded"] / max(timings[stage], 1e-9)} for stage in STAGES}
+        captures[workers] = (
+            motion,
+            {
+                "detector_threads": workers,
+                "seconds": timings["wall"],
+                "realtime_factor": duration / timings["wall"],
+                "peak_memory_mb": peak_mb,
+                "stages": stages,
+            },
+        )
     detector_only = duration / detector_seconds(clip)
-    unlocked, _ = capture(clip, replace(settings, foot_lock=0.0))
+    motion, best = captures[threads]
+    root_relative = [m.joints - m.joints[:, :1] for m, _ in (captures[1], captures[threads])]
+    unlocked, _, _ = _capture_in_fresh_process(clip, replace(settings, detect_workers=threads, foot_lock=0.0))
     return {
         "clip": str(clip),
         "width": report["width"],
@@ -77,11 +108,12 @@ def bench_pipeline(clip: Path, settings: Settings = Settings()) -> dict:
         "fps": report["fps"],
         "frames": report["frames_decoded"],
         "video_seconds": duration,
-        "seconds": timings["wall"],
-        "realtime_factor": duration / timings["wall"],
+        "decode_fps_alone": decoded / decode_seconds,
+        "realtime_factor": best["realtime_factor"],
         "detector_only_realtime_factor": detector_only,
-        "realtime_factor_over_detector_only": duration / timings["wall"] / detector_only,
-        "peak_memory_mb": peak_mb,
-        "stages": stages,
+        "realtime_factor_over_detector_only": best["realtime_factor"] / detector_only,
+        "speedup_over_one_detector_thread": best["realtime_factor"] / captures[1][1]["realtime_factor"],
+        "motion_moved_mm": 1000 * float(np.linalg.norm(root_relative[1] - root_relative[0], axis=-1).mean()),
+        "captures": [c for _, c in captures.values()],
         "quality": {"foot_lock": motion_quality(motion), "no_foot_lock": motion_quality(unlocked)},
     }

@@ -33,12 +33,21 @@ from engine.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 @dataclass
 class Outcome:
+    """How one video of a batch went."""
+
     video: Path
     status: str  # "done", "skipped" or "failed"
     frames: int = 0
     seconds: float = 0.0
-    message: str = ""
-    files: list[str] = field(default_factory=list)
+    message: str = ""  # a failure's starts with the video's path; a done video's are its warnings
+    files: list[str] = field(default_factory=list)  # names in the output folder
+
+
+def torch_threads(workers: int, detect_workers: int) -> None:
+    """Give torch (the lifter) the cores the detectors leave: one thread when they take them all."""
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // (workers * detect_workers)))
 
 
 def run_many(
@@ -56,16 +65,11 @@ def run_many(
     # Spawned, not forked: a fork of a process already running torch, mediapipe or decoding
     # threads can inherit their locks held and die.
     spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=spawn, initializer=_worker_threads, initargs=(workers,)) as pool:
+    threads = (workers, settings.detect_workers)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=spawn, initializer=torch_threads, initargs=threads) as pool:
         futures = [pool.submit(run_one, v, out, settings, formats, None, preview, None, smpl, force) for v in videos]
         for future in as_completed(futures):
             yield future.result()
-
-
-def _worker_threads(workers: int) -> None:
-    import torch
-
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 def find_videos(paths: Iterable[Path]) -> list[Path]:
@@ -148,7 +152,7 @@ def run_one(
             files = write_outputs(motion, report, stage, stem, formats, [f"{stem}.preview.mp4"] if preview else [])
         seconds = report["timings_s"]["wall"]
         return Outcome(video, "done", motion.num_frames, seconds, "; ".join(report["warnings"]), files)
-    except ValueError as e:  # our own errors name the file and say what is wrong
-        return Outcome(video, "failed", message=str(e))
     except Exception as e:  # one bad video must not cost the others
-        return Outcome(video, "failed", message=f"{type(e).__name__}: {e}")
+        # Our own errors (ValueError) say what is wrong and mostly name the file; others need their type.
+        reason = str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"
+        return Outcome(video, "failed", message=reason if reason.startswith(f"{video}: ") else f"{video}: {reason}")

@@ -6,15 +6,19 @@ bridged or marked, timing made uniform (``track``) → lifting by the lifter cho
 ``Settings.lifter`` (``engine.lifting``; HoT by default) → root translation, floor and foot
 locking (``world``) → per-clip bone lengths and the solver chosen by ``Settings.solver``
 (``engine.solving``; analytic IK by default) → a :class:`~engine.motion.Motion`, and a report
-(``report``). Frames in long detection gaps hold the last seen pose and carry zero 2D
-confidence: no motion is invented for them.
+(``report``). No motion is invented: frames in long detection gaps hold the last seen pose
+exactly, carry zero 2D confidence and are flagged ``held``; frames before the person is first
+seen and after they are last seen are left out (``Settings.keep_empty`` keeps them, held). The
+world's origin is the person's place and heading at the first frame (``Settings.origin``).
 
 The stages run while the video is being decoded, and frames come out as soon as they are
 final: every step looks only a bounded way ahead (the lifter's and the solver's ``settled``
 counts, ``LOOKAHEAD_S`` for filling and foot locking, the smoothing's reach), and the choices
 made once per clip (frame rate, floor, bone lengths) are made on the first ``CALIBRATION_S``
-seconds of the person. So the server streams the same frames that ``engine mocap`` writes,
-long before the clip ends.
+seconds of the person, the origin on their first frame. Frames in a long gap are held back
+until the person is seen again (then they are final) or the clip ends (then they are dropped,
+or kept with ``keep_empty``). So the server streams the same frames that ``engine mocap``
+writes, long before the clip ends.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from engine.lifting import normalise_screen
 from engine.lifting.inference import fill_unsure_joints
 from engine.lifting.weights import load_shipped, load_weights, streaming_lifter
 from engine.motion import Motion
+from engine.pipeline.parallel_tracking import SegmentedTracker, detect_workers_for
 from engine.pipeline.person import PersonTracker
 from engine.pipeline.report import capture_report
 from engine.pipeline.settings import Settings
@@ -47,12 +52,14 @@ from engine.pipeline.world import (
     fit_floor,
     foot_lock_correction,
     lock_settled,
+    origin_at,
+    relocated,
     root_translation,
     smooth_translation,
     to_world,
 )
 from engine.solving import Solver, make_solver
-from engine.timeseries import fill_gaps, fill_settled, interpolate, uniform_rate
+from engine.timeseries import fill_settled, hold_gaps, interpolate, trailing_run_start, uniform_rate
 from engine.video import VideoInfo, probe, read_frames_ahead
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
@@ -62,7 +69,7 @@ FrameSink = Callable[[int, float, np.ndarray, dict[str, np.ndarray]], None]
 CALIBRATION_S = 3.0  # seconds of the person seen before the clip-wide choices are made
 LOOKAHEAD_S = 0.5  # how far filling unsure joints and carrying foot corrections look ahead
 COMMIT_FRAMES = 25  # decoded frames between attempts to finish more frames
-MOTION_KEYS = ("poses", "trans", "joints", "keypoints2d", "contacts")
+MOTION_KEYS = ("poses", "trans", "joints", "keypoints2d", "contacts", "held")
 SMPL_FEET = [SMPL24.index("l_ankle"), SMPL24.index("r_ankle")]  # what foot locking holds still
 
 
@@ -102,7 +109,11 @@ class Capture:
         self.solver: Solver | None = None
         self.notes: list[str] = []  # what the clip-wide choices assumed, for the report
         self.pins = FootPins(settings.foot_lock)
-        self.emitted = 0
+        self.seen_from: int | None = None  # the first uniform frame in which the person is seen
+        self.start = 0  # the uniform frame that is the motion's first
+        self.origin: tuple[np.ndarray, np.ndarray] | None = None  # origin_at's turn and move, once decided
+        self.emitted = 0  # the uniform frames before this one are emitted (those before start left out)
+        self.last: dict[str, np.ndarray] | None = None  # the last emitted frame, for the frames that hold it
         self.timings = {"lifting": 0.0, "trajectory and IK": 0.0}
 
     def add(self, time: float, landmarks: np.ndarray) -> int:
@@ -123,12 +134,15 @@ class Capture:
         grid = times[0] + np.arange(int(round((times[settled - 1] - times[0]) * self.fps)) + 1) / self.fps
         pixels = interpolate(bridged[:settled], times[:settled], grid)
         in_long_gap = interpolate(in_long_gap[:settled].astype(float), times[:settled], grid) > 0.5
-        seen = np.flatnonzero(~in_long_gap)
-        if not len(seen):
+        if in_long_gap.all():
             return pixels[:0], in_long_gap[:0]
-        pixels[..., :2] = fill_gaps(pixels[..., :2], ~in_long_gap, horizon=0)
-        pixels[: seen[0], :, :2] = pixels[seen[0], :, :2]
+        pixels[..., :2] = hold_gaps(pixels[..., :2], ~in_long_gap)
         return pixels, in_long_gap
+
+    @property
+    def first_frame_time(self) -> float:
+        """Seconds into the video of the motion's first frame (the uniform frames start at the first decoded)."""
+        return self.times[0] + self.start / self.fps
 
     def finish(self, frames: int, complete: bool = False) -> None:
         """Emit the frames that are final given the first ``frames`` decoded ones (all of them
@@ -138,6 +152,9 @@ class Capture:
                 return
             self.fps = uniform_rate(np.array(self.times[:frames]))[0]
         pixels, in_long_gap = self.uniform(frames, complete)
+        if self.seen_from is None and len(pixels):  # final: nothing comes out of uniform before the person does
+            self.seen_from = int(np.argmax(~in_long_gap))
+            self.start = 0 if self.settings.keep_empty else self.seen_from
         horizon = int(round(LOOKAHEAD_S * self.fps))
         normalised = np.concatenate([normalise_screen(pixels[..., :2], self.info.width, self.info.height), pixels[..., 2:]], -1)
         filled = fill_unsure_joints(normalised, horizon=horizon)
@@ -157,11 +174,11 @@ class Capture:
 
         started = time.perf_counter()
         done = len(lifted)
-        translation = self.translation(lifted, pixels[:done], in_long_gap[:done])
+        camera_joints = self.camera_joints(lifted, pixels[:done], in_long_gap[:done])
         if not complete:
             done -= int(4 * self.settings.smooth + 0.5)  # the smoothing's reach
         if done - 1 > self.emitted or (complete and done > self.emitted):
-            trajectory = to_world(lifted[:done] + translation[:done, None], self.fps, self.floor)
+            trajectory = to_world(camera_joints[:done], self.fps, self.floor)
             if not complete:
                 done -= 1  # a foot's speed reads the next frame
             solved = self.solver.extend(trajectory.joints[:done], complete)
@@ -170,21 +187,28 @@ class Capture:
             correction = foot_lock_correction(solved["joints"][:done, SMPL_FEET], planted, self.settings.foot_lock, horizon)
             if not complete and self.settings.foot_lock > 0:
                 done = lock_settled(planted, horizon)
+            if not (complete and self.settings.keep_empty):
+                # Frames in a long gap wait for the person to come back (the clip's end drops them).
+                done = min(done, trailing_run_start(~in_long_gap[:done]))
             if done > self.emitted:
                 self.emit(solved, correction, trajectory.contacts, pixels, in_long_gap, done)
         self.timings["trajectory and IK"] += time.perf_counter() - started
 
-    def translation(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray) -> np.ndarray:
-        raw = root_translation(lifted, pixels, self.camera)
-        if in_long_gap.all():
-            return raw
-        return smooth_translation(fill_gaps(raw, ~in_long_gap, horizon=0), self.settings.smooth)
+    def camera_joints(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray) -> np.ndarray:
+        """The lifted joints at their (smoothed) root translations in the camera frame, frames
+        in long gaps holding the last seen frame's (the first's, before it), so that nothing
+        downstream (floor, contacts, foot locking) sees motion there."""
+        seen = ~in_long_gap
+        translation = root_translation(lifted, pixels, self.camera)
+        if seen.any():
+            translation = smooth_translation(hold_gaps(translation, seen), self.settings.smooth)
+        return hold_gaps(lifted + translation[:, None], seen)
 
     def calibrate(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray) -> None:
         """The clip-wide choices, from the frames so far: the floor and the bone lengths, and
         with them the solver."""
-        camera_joints = lifted + self.translation(lifted, pixels, in_long_gap)[:, None]
-        self.floor = fit_floor(camera_joints, self.fps)
+        camera_joints = self.camera_joints(lifted, pixels, in_long_gap)
+        self.floor = fit_floor(camera_joints[~in_long_gap], self.fps)
         world = to_world(camera_joints, self.fps, self.floor).joints
         self.rest = fit_rest_skeleton(world[~in_long_gap], default_rest_joints())
         self.solver = make_solver(self.settings.solver, self.rest, self.fps)
@@ -199,7 +223,8 @@ class Capture:
         in_long_gap: np.ndarray,
         done: int,
     ) -> None:
-        """Hand the frames from the last emitted up to ``done`` to ``on_frames``, feet pinned."""
+        """Hand the frames from the last emitted up to ``done`` to ``on_frames``, feet pinned,
+        frames in long gaps exactly the last seen pose."""
         part = slice(self.emitted, done)
         poses, trans = solved["poses"][part], solved["trans"][part] + correction[part]
         joints = solved["joints"][part] + correction[part, None]
@@ -215,11 +240,30 @@ class Capture:
             poses[moved] = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_rotvec().reshape(-1, 72)
             joints = joints.copy()
             joints[moved] = forward_kinematics_np(local, self.rest, trans[moved], rep="matrix")[0]
-        keypoints2d = pixels[part].copy()
-        keypoints2d[in_long_gap[part], :, 2] = 0.0
+        in_gap = in_long_gap[part]
         heel_and_toe = contacts[part][:, [0, 0, 1, 1]]  # the Motion's four columns; we know the ankles' only
-        arrays = {"poses": poses, "trans": trans, "joints": joints, "keypoints2d": keypoints2d, "contacts": heel_and_toe}
-        self.on_frames(self.emitted, self.fps, self.rest, arrays)
+        arrays = {"poses": poses, "trans": trans, "joints": joints, "contacts": heel_and_toe}
+        # The steps above hold a gap's inputs still, but the pins and foot locking still act
+        # on its frames; the pose written must be the last one seen (the first, before it).
+        known = np.r_[self.last is not None, ~in_gap]
+        for key, value in arrays.items():
+            before = value[:1] if self.last is None else self.last[key]
+            arrays[key] = hold_gaps(np.concatenate([before, value]), known)[1:]
+        self.last = {key: value[-1:] for key, value in arrays.items()}
+        keypoints2d = pixels[part].copy()
+        keypoints2d[in_gap, :, 2] = 0.0
+        arrays |= {"keypoints2d": keypoints2d, "held": in_gap}
+        # Frames before the motion's start went through the pins like the others (so keeping
+        # them changes no other frame) but are left out; a part always ends past the start.
+        first = max(self.emitted, self.start)
+        arrays = {key: value[first - self.emitted :] for key, value in arrays.items()}
+        if self.settings.origin == "first-frame":
+            if self.origin is None:  # decided once, on the motion's first frame
+                self.origin = origin_at(arrays["joints"][0])
+            arrays["poses"], arrays["trans"], arrays["joints"] = relocated(
+                arrays["poses"], arrays["trans"], arrays["joints"], *self.origin, self.rest[0]
+            )
+        self.on_frames(first - self.start, self.fps, self.rest, arrays)
         self.emitted = done
 
 
@@ -247,12 +291,16 @@ def capture(
     started, detecting = time.perf_counter(), 0.0
     # Decoding runs in a thread, 2D detection here, and the rest of the pipeline in a third,
     # every COMMIT_FRAMES frames in order (so its results never depend on thread timing).
-    with ThreadPoolExecutor(max_workers=1) as rest, PersonTracker() as tracker:
-        commits = []
-        for frame in read_frames_ahead(path):
+    detect_workers = detect_workers_for(settings.detect_workers, info.width, info.height)
+    tracker = PersonTracker() if detect_workers == 1 else SegmentedTracker(detect_workers)
+    with ThreadPoolExecutor(max_workers=1) as rest, tracker:
+        commits, tracked = [], tracker.track(read_frames_ahead(path))
+        while True:
             tick = time.perf_counter()
-            frames = pipeline.add(frame.time, tracker.process(frame.index, frame.rgb))
+            if (found := next(tracked, None)) is None:
+                break
             detecting += time.perf_counter() - tick
+            frames = pipeline.add(found[1], found[2])
             report_progress("2D keypoints", frames, info.nominal_frames)
             if frames % COMMIT_FRAMES == 0:
                 commits.append(rest.submit(pipeline.finish, frames))
@@ -262,14 +310,30 @@ def capture(
             commit.result()
     detected = np.array(pipeline.keypoints)[..., 2].max(axis=1) > 0
     if not detected.any():
-        raise ValueError(f"{path}: no person found in any of its {len(pipeline.times)} frames")
+        raise ValueError(f"{path}: no person found in any of its {len(pipeline.times)} frames; the person must be in view (the whole body)")
     pipeline.finish(len(pipeline.times), complete=True)
     timings = {"2D keypoints": detecting, **pipeline.timings, "wall": time.perf_counter() - started}
 
     joined = {key: np.concatenate([c[key] for c in chunks]) for key in MOTION_KEYS}
-    motion = Motion(**joined, fps=pipeline.fps, camera=pipeline.camera, source=(path.name, file_sha256(path)), rest_joints=pipeline.rest)
+    motion = Motion(
+        **joined,
+        fps=pipeline.fps,
+        camera=pipeline.camera,
+        source=(path.name, file_sha256(path)),
+        rest_joints=pipeline.rest,
+        first_frame_time=pipeline.first_frame_time,
+    )
     times = np.array(pipeline.times)
     report = capture_report(
-        path, info, settings, motion, times, detected, pipeline.notes, pipeline.model.card["name"], tracker.report(), timings
+        path,
+        info,
+        settings,
+        motion,
+        times,
+        detected,
+        pipeline.notes,
+        pipeline.model.card["name"],
+        {**tracker.report(), "detector_threads": detect_workers},
+        timings,
     )
     return motion, report

@@ -19,11 +19,13 @@ Each look has its own detector, since mediapipe tracks from one image to the nex
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
 
 from engine.keypoints import PoseDetector
+from engine.video import Frame
 
 SMALL_FRACTION = 0.35
 CROP_SIDE_PX = 512
@@ -31,6 +33,10 @@ CROP_MARGIN = 1.6  # crop side over the person's box's longer side
 TORSO = [11, 12, 23, 24]  # BlazePose shoulders and hips
 TILE_FRACTION = 0.6  # of the frame's shorter side: the windows a lost person is looked for in
 OTHER_MIN_HEIGHT = 0.15  # of the frame: smaller "people" are mostly patterns the detector mistakes
+# What the tracker did on a frame, for the report: the person was small (looked at again on a
+# crop), lost (looked for on a crop), redetected (the crop's landmarks kept), found by the tile
+# search, sampled for others in view, others found, a taller person chosen.
+EVENTS = ("small", "lost", "redetected", "found_by_search", "sampled", "others", "chose_larger")
 
 
 def person_boxes(landmarks: np.ndarray, min_confidence: float = 0.5) -> np.ndarray:
@@ -99,17 +105,28 @@ class PersonTracker:
         self.every, self.search_every = every, search_every
         self._main, self._crops, self._others, self._search = PoseDetector(), None, None, None
         self._boxes: deque[np.ndarray] = deque(maxlen=steady_frames)
-        self.small_frames, self.lost_frames, self.redetected_frames, self.sampled_frames, self.found_by_search = 0, 0, 0, 0, 0
-        self.frames_with_others: list[int] = []
-        self.chose_larger: list[int] = []  # frames where someone taller was chosen over the first one found
+        self.events: list[tuple[int, str]] = []  # (frame, one of EVENTS), for the report
 
     def __enter__(self) -> PersonTracker:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for detector in (self._main, self._crops, self._others, self._search):
-            if detector is not None:
-                detector.close()
+        for detector in self._detectors():
+            detector.close()
+
+    def _detectors(self) -> list[PoseDetector]:
+        return [d for d in (self._main, self._crops, self._others, self._search) if d is not None]
+
+    def restart(self) -> None:
+        """Forget the person followed, as a fresh tracker would (keeping the loaded models)."""
+        for detector in self._detectors():
+            detector.reset()
+        self._boxes.clear()
+
+    def track(self, frames: Iterable[Frame]) -> Iterator[tuple[int, float, np.ndarray]]:
+        """(index, time, landmarks) of each of ``frames``, in order."""
+        for frame in frames:
+            yield frame.index, frame.time, self.process(frame.index, frame.rgb)
 
     def process(self, index: int, image: np.ndarray) -> np.ndarray:
         landmarks, _ = self._main.process(image)
@@ -118,30 +135,33 @@ class PersonTracker:
         if not followed and np.isfinite(box).all():
             landmarks, box = self._largest(index, image, landmarks, box)
         if not np.isfinite(box).all() and not followed and index % self.search_every == 0:
-            landmarks = self._look_around(image, landmarks)
+            found = self._look_around(image, landmarks)
+            self.events += [(index, "found_by_search")] * (found is not landmarks)
+            landmarks = found
             box = person_boxes(landmarks[None])[0]
         small = bool(np.isfinite(box).all() and box[3] - box[1] < SMALL_FRACTION * image.shape[0])
         lost = bool(not np.isfinite(box).all() and followed)
-        if small or lost:  # look again, closer
-            self.small_frames += small
-            self.lost_frames += lost
+        recent = np.array([*self._boxes, box][-self._boxes.maxlen :])  # the boxes once this frame's joins them
+        # Look again, closer, around where the person was lately (while any recent box says where).
+        if (small or lost) and np.isfinite(recent).all(axis=1).any():
+            self.events += [(index, "small")] * small + [(index, "lost")] * lost
             self._boxes.append(box)
             self._crops = self._crops or PoseDetector()
             window = _steady_crop(self._boxes)
             crop, _ = self._crops.process(_crop(image, window))
             if crop[:, 2].mean() > landmarks[:, 2].mean():
                 landmarks = _from_window(crop, window)
-                self.redetected_frames += 1
+                self.events.append((index, "redetected"))
             self._boxes[-1] = person_boxes(landmarks[None])[0]
         else:
             self._boxes.append(box)
         box = self._boxes[-1]
         if index % self.every == 0 and np.isfinite(box).all():
-            self.sampled_frames += 1
+            self.events.append((index, "sampled"))
             self._others = self._others or PoseDetector()
             seen, _ = self._others.process(_masked(image, box))
             if _someone_else(seen, box, image.shape[0]):
-                self.frames_with_others.append(index)
+                self.events.append((index, "others"))
         return landmarks
 
     def _largest(self, index: int, image: np.ndarray, landmarks: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -155,7 +175,7 @@ class PersonTracker:
             self._main.close()  # a fresh detector: a tracking one would keep to the first person's place
             self._main = PoseDetector()
             landmarks, _ = self._main.process(_masked(image, box))
-            self.chose_larger.append(index)
+            self.events.append((index, "chose_larger"))
             return landmarks, person_boxes(landmarks[None])[0]
         return landmarks, box
 
@@ -168,16 +188,21 @@ class PersonTracker:
             found, _ = self._search.process(_crop(image, window))
             if (found[TORSO, 2] > 0.5).all() and found[:, 2].mean() > best_confidence:
                 best, best_confidence = _from_window(found, window), found[:, 2].mean()
-        self.found_by_search += int(best is not landmarks)
         return best
 
     def report(self) -> dict:
-        return {
-            "small_frames": self.small_frames,
-            "lost_frames": self.lost_frames,
-            "redetected_frames": self.redetected_frames,
-            "found_by_search": self.found_by_search,
-            "sampled_frames": self.sampled_frames,
-            "frames_with_others": self.frames_with_others,
-            "chose_larger": self.chose_larger,
-        }
+        return tracking_report(self.events)
+
+
+def tracking_report(events: list[tuple[int, str]]) -> dict:
+    """The report's ``person`` counts from a tracker's (frame, event) list."""
+    frames = {name: sorted(index for index, event in events if event == name) for name in EVENTS}
+    return {
+        "small_frames": len(frames["small"]),
+        "lost_frames": len(frames["lost"]),
+        "redetected_frames": len(frames["redetected"]),
+        "found_by_search": len(frames["found_by_search"]),
+        "sampled_frames": len(frames["sampled"]),
+        "frames_with_others": frames["others"],
+        "chose_larger": frames["chose_larger"],
+    }

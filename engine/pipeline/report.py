@@ -9,6 +9,7 @@ import numpy as np
 
 from engine.motion import Motion
 from engine.pipeline.settings import Settings
+from engine.pipeline.track import MAX_BRIDGED_GAP_S, missed_runs
 from engine.timeseries import uniform_rate
 from engine.video import VideoInfo
 
@@ -28,8 +29,13 @@ def capture_report(
     """The report of the capture of ``path`` that gave ``motion``: frames (decoded at ``times``,
     a person ``detected`` in each or not), rates, what the clip-wide choices assumed
     (``notes``), the lifter's card name, the person tracker's ``person`` counts, ``timings``
-    (seconds per stage) and warnings."""
-    in_long_gap = motion.keypoints2d[..., 2].max(axis=1) == 0
+    (seconds per stage) and warnings; where the motion starts in the video
+    (``first_frame_time_s``), the empty frames left out before and after it, and the runs of
+    held frames (``held_frames``: [start, end) in motion frames)."""
+    held = [[int(start), int(end)] for start, end in missed_runs(~motion.held)]
+    # The motion's frames are a stretch of the clip's uniform frames (capture.Capture.uniform).
+    before = int(round((motion.first_frame_time - times[0]) * motion.fps))
+    after = int(round((times[-1] - times[0]) * motion.fps)) + 1 - before - motion.num_frames
     warnings = list(notes)
     if len(times) < 0.9 * info.nominal_frames:
         warnings.append(
@@ -45,13 +51,20 @@ def capture_report(
         )
     if person["chose_larger"]:
         warnings.append(f"at frames {person['chose_larger']} a taller person than the one first detected was chosen")
-    if in_long_gap.any():
-        warnings.append(f"{int(in_long_gap.sum())} frames in gaps longer than the bridgeable; pose held, confidence 0")
+    if held:
+        ranges = ", ".join(f"{start}-{end - 1}" for start, end in held[:10]) + (f" and {len(held) - 10} more" if len(held) > 10 else "")
+        warnings.append(
+            f"the person was not seen for more than {MAX_BRIDGED_GAP_S:g} s at motion frames {ranges}: "
+            "the last seen pose is held there (npz key 'held'), with confidence 0"
+        )
     return {
         "video": str(path),
         "frames_decoded": len(times),
         "frames": motion.num_frames,
         "fps": motion.fps,
+        "first_frame_time_s": motion.first_frame_time,
+        "frames_left_out": {"before": before, "after": after},
+        "held_frames": held,
         "width": info.width,
         "height": info.height,
         "rotation": info.rotation,

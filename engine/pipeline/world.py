@@ -16,6 +16,9 @@
    stays where it landed and on the floor; corrections are blended by ``lock``. The capture
    applies it to the feet of the final SMPL skeleton (after IK, whose fixed bone lengths
    move the feet a little), so the feet that are written are the ones that stay put.
+4. **Origin**: a capture may turn its final motion about the vertical and move it along the
+   floor so that the first frame's pelvis is at x = z = 0 facing +z (:func:`origin_at`,
+   :func:`relocated`); heights, and so the floor, are kept.
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.spatial.transform import Rotation
 
 from engine.body.ik import h36m_of_rest
-from engine.body.joints import H36M17
+from engine.body.joints import H36M17, SMPL24
 from engine.body.skeleton import default_rest_joints
-from engine.geometry import torso_frame
+from engine.geometry import torso_frame, torso_heading
 from engine.timeseries import fill_gaps, fill_settled
 
 FEET = [H36M17.index("l_ankle"), H36M17.index("r_ankle")]
+TORSO = [H36M17.index(n) for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder")]  # torso_frame's order
+SMPL_TORSO = [SMPL24.index(n) for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder")]
 FOOT_ABOVE_FLOOR = 0.08  # m: an ankle joint's height over the sole
 CONTACT_HEIGHT = 0.06  # m above the lowest usual ankle height
 CONTACT_SPEED = 0.35  # m/s horizontal
@@ -40,7 +45,7 @@ LOCK_SMOOTH = 1.0  # frames (Gaussian sigma) of the foot-locking correction's he
 LOCK_SMOOTH_REACH = 4  # frames either side that smoothing reads (scipy: 4 sigma, rounded)
 _REST = h36m_of_rest(default_rest_joints())
 # The world's vertical in the default rest pose's torso frame.
-_REST_UP = torso_frame(*(_REST[H36M17.index(n)] for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder"))).T @ [0.0, 1.0, 0.0]
+_REST_UP = torso_frame(*_REST[TORSO]).T @ [0.0, 1.0, 0.0]
 
 
 @dataclass
@@ -92,7 +97,7 @@ def body_up(joints: np.ndarray) -> np.ndarray:
     """The up direction of mostly upright people: per frame, the vertical of the default
     skeleton's rest pose carried by the torso's frame (its hips sit ahead of its shoulders,
     so mid-hips → thorax leans back by 6°), median over frames."""
-    frames = torso_frame(*(joints[:, H36M17.index(n)] for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder")))
+    frames = torso_frame(*joints[:, TORSO].swapaxes(0, 1))
     up = np.median(frames @ _REST_UP, axis=0)
     return up / np.linalg.norm(up)
 
@@ -184,6 +189,25 @@ def lock_settled(planted: np.ndarray, horizon: int) -> int:
     """How many leading frames of :func:`foot_lock_correction`'s answer are final, given final
     ``planted`` (T, 2): the sink's look ahead, one frame for each step, the smoothing's reach."""
     return max(min(fill_settled(planted.any(axis=1), horizon), len(planted) - 1) - LOCK_SMOOTH_REACH, 0)
+
+
+def origin_at(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The turn about the vertical (3, 3) and the move along the floor (3,) that put one frame's
+    SMPL24 world ``joints`` (24, 3) with the pelvis at x = z = 0 facing +z
+    (:func:`~engine.geometry.torso_heading`); heights, and so the floor at y = 0, are kept."""
+    turn = Rotation.from_rotvec([0.0, -torso_heading(*joints[SMPL_TORSO]), 0.0]).as_matrix()
+    return turn, -(turn @ joints[0]) * [1.0, 0.0, 1.0]
+
+
+def relocated(
+    poses: np.ndarray, trans: np.ndarray, joints: np.ndarray, turn: np.ndarray, move: np.ndarray, rest_pelvis: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SMPL ``poses`` (F, 72), ``trans`` (F, 3) and world ``joints`` (F, 24, 3) of a body whose
+    rest pelvis is at ``rest_pelvis``, turned by ``turn`` about the world's origin and then
+    moved by ``move``: the same motion in another world frame."""
+    poses = poses.copy()
+    poses[:, :3] = (Rotation.from_matrix(turn) * Rotation.from_rotvec(poses[:, :3])).as_rotvec()
+    return poses, (trans + rest_pelvis) @ turn.T + move - rest_pelvis, joints @ turn.T + move
 
 
 class FootPins:

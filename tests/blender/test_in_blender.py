@@ -172,7 +172,15 @@ def test_the_lifter_choice_lists_the_engines_capture_lifters_and_is_sent_with_th
             bpy.ops.mocap.capture()
     finally:
         settings.lifter = lifters.DEFAULT_LIFTER
-    assert asked == [{"foot_lock": settings.foot_lock, "smooth": settings.smooth, "lifter": lifters.capture_lifters()[-1]}]
+    assert asked == [
+        {
+            "foot_lock": settings.foot_lock,
+            "smooth": settings.smooth,
+            "lifter": lifters.capture_lifters()[-1],
+            "keep_empty": False,
+            "origin": "first-frame",
+        }
+    ]
     assert not addon.CAPTURES
 
 
