@@ -31,9 +31,9 @@ what is measured, and its final Motion is what is judged.
   under the feet.
 
 The clips are of test-split subjects (``splits/mocap_split.csv``: cmu/06, cmu/13), which the
-shipped lifter never trained on. Slow (about half a minute); run it alone, with its table:
+shipped lifter never trained on. About half a minute; its table:
 
-    .venv/bin/python -m pytest tests/test_gravity_synthetic.py -m slow -s
+    .venv/bin/python -m pytest tests/test_gravity_synthetic.py -s
 """
 
 from __future__ import annotations
@@ -75,13 +75,24 @@ CLIPS = {
     "cmu/13_10": "jump up to grab, reach, tiptoe, 20 s",
 }
 # (clip, roll in degrees, 2D): the short walk both ways, exact and noisy; the long clip once each.
+# Three cases still fail (issue #18 item 1 stays open for them), measured with the whole-clip fit:
+# - the noisy walk rolled -5°: too few slow feet for the floor plane, so gravity is the body's
+#   up alone, 5.5° off (its roll comes out 0.6° for -5°), and the floor 16 cm off with it;
+# - the noisy walk rolled +5°: the floor 3.6 cm off (a higher percentile of slow feet's heights
+#   mends it and breaks the reach clip's floor: no single percentile passes both);
+# - the reach/tiptoe clip, exact 2D: the lifter's torso leans back in the camera's view (pitch
+#   19.2° for 15°) and the feet barely move, so nothing corrects it: 4.2° off.
+KNOWN_MISSES = {("cmu/06_01", -ROLL_DEG, "noisy"), ("cmu/06_01", ROLL_DEG, "noisy"), ("cmu/13_10", ROLL_DEG, "exact")}
 CASES = [
-    ("cmu/06_01", ROLL_DEG, "exact"),
-    ("cmu/06_01", -ROLL_DEG, "exact"),
-    ("cmu/06_01", ROLL_DEG, "noisy"),
-    ("cmu/06_01", -ROLL_DEG, "noisy"),
-    ("cmu/13_10", ROLL_DEG, "exact"),
-    ("cmu/13_10", -ROLL_DEG, "noisy"),
+    pytest.param(*case, marks=pytest.mark.xfail(reason="issue #18 item 1: see KNOWN_MISSES")) if case in KNOWN_MISSES else case
+    for case in [
+        ("cmu/06_01", ROLL_DEG, "exact"),
+        ("cmu/06_01", -ROLL_DEG, "exact"),
+        ("cmu/06_01", ROLL_DEG, "noisy"),
+        ("cmu/06_01", -ROLL_DEG, "noisy"),
+        ("cmu/13_10", ROLL_DEG, "exact"),
+        ("cmu/13_10", -ROLL_DEG, "noisy"),
+    ]
 ]
 
 
@@ -190,14 +201,10 @@ def pitch_and_roll_deg(up_in_camera: np.ndarray) -> tuple[float, float]:
     return float(np.degrees(np.arcsin(-up_in_camera[2]))), float(np.degrees(np.arctan2(up_in_camera[0], -up_in_camera[1])))
 
 
-@pytest.mark.slow
 @needs_mocap
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue #18 item 1: gravity and the floor come from the first 3 s of the person; with realistic "
-    "detector noise on the walk rolled one way, gravity is 5.4° off and the floor 16 cm (measured before the fix)",
+@pytest.mark.parametrize(
+    "clip, roll_deg, noise", CASES, ids=lambda value: f"roll{value:+g}" if isinstance(value, float) else value.removeprefix("cmu/")
 )
-@pytest.mark.parametrize("clip, roll_deg, noise", CASES, ids=[f"{c[4:]}-roll{r:+g}-{n}" for c, r, n in CASES])
 def test_gravity_and_the_floor_come_back_from_a_pitched_rolled_raised_camera(clip, roll_deg, noise, monkeypatch):
     arrays, _ = process_clip(read_bvh(MOCAP / f"{clip}.bvh.gz"), FPS, default_rest_joints())
     world, smpl = arrays["h36m"].astype(np.float64), arrays["smpl_joints"].astype(np.float64)

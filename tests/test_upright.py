@@ -12,10 +12,10 @@ says how the labels were made) the captured motion must have:
   (``engine/pipeline/world.py``), so a correct capture reads about +8 cm, and the band (3 cm
   below the floor to 15 cm above it) allows a raised heel but not a floating or sunken body.
 
-Slow: it captures the six clips in ../shared/videos with the default settings (one to two
-minutes on two cores). Run it alone, with the table:
+It captures the six clips in ../shared/videos with the default settings (about a minute on
+two cores). The table:
 
-    .venv/bin/python -m pytest tests/test_upright.py -m slow -s
+    .venv/bin/python -m pytest tests/test_upright.py -s
 """
 
 from __future__ import annotations
@@ -36,6 +36,16 @@ from engine.pipeline.world import FOOT_ABOVE_FLOOR
 from tests.paths import VIDEOS, needs_videos
 
 LABELS = Path(__file__).parent / "data" / "upright_frames.json"
+# Issue #18 item 1 stays open for these labelled frames (clip, video frame): with the floor and
+# gravity fitted on the whole clip, 12 of 18 pass (4 before). The standing people lean 67-71°
+# (break dance) and 34° (leg stretch), because the lifted torsos lean 25-40° from the camera's
+# vertical over most of these clips (floor moves, a leg on the railing), and that is what gravity
+# is taken from; on the rooftop (a panning camera) one standing frame's feet float 11 cm.
+KNOWN_MISSES = {
+    *(("pexels_5363330_young_man_practicing_break_dance.mp4", frame) for frame in (136, 139, 142)),
+    *(("pexels_5385880_polina_tankilevitch_leg_stretch.mp4", frame) for frame in (0, 4)),
+    ("pexels_2795750_man_dancing_on_rooftop.mp4", 163),
+}
 MAX_TILT_DEG = 10.0
 ANKLE_BAND_M = (-0.03, 0.15)  # lower ankle joint height above the floor (y = 0), metres
 PELVIS, NECK = SMPL24.index("pelvis"), SMPL24.index("neck")
@@ -93,13 +103,7 @@ def captured() -> dict[str, tuple[object, float]]:
     return motions
 
 
-@pytest.mark.slow
 @needs_videos
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue #18 item 1: the floor and gravity come from the first 3 s of the person, so standing "
-    "people lean and float; passes once the world frame is estimated from the whole clip",
-)
 def test_people_standing_upright_in_the_video_stand_upright_on_the_floor(captured):
     rows, failures = [], []  # rows: clip, video frame, motion frame, tilt or None, ankle height or None, verdict
     for clip, labels in _labels().items():
@@ -108,7 +112,7 @@ def test_people_standing_upright_in_the_video_stand_upright_on_the_floor(capture
             f = motion_frame(motion, label["time_s"])
             if not 0 <= f < motion.num_frames:
                 rows.append((clip, label["frame"], f, None, None, "not in the motion"))
-                failures.append(f"{clip} frame {label['frame']}: motion frame {f} is outside the motion's {motion.num_frames}")
+                failures.append((clip, label["frame"], f"motion frame {f} is outside the motion's {motion.num_frames}"))
                 continue
             tilt, ankle = trunk_tilt_deg(motion.joints[f]), lower_ankle_height_m(motion.joints[f])
             problems = [
@@ -119,7 +123,7 @@ def test_people_standing_upright_in_the_video_stand_upright_on_the_floor(capture
             held = " (a held frame)" if motion.held is not None and motion.held[f] else ""
             rows.append((clip, label["frame"], f, tilt, ankle, (", ".join(problems) or "ok") + held))
             if problems:
-                failures.append(f"{clip} frame {label['frame']}: tilt {tilt:.1f}°, lower ankle {100 * ankle:+.1f} cm")
+                failures.append((clip, label["frame"], f"tilt {tilt:.1f}°, lower ankle {100 * ankle:+.1f} cm"))
 
     low, high = (100 * x for x in ANKLE_BAND_M)
     print(f"\n\nUpright standing at the labelled frames: trunk = pelvis→neck against +y (at most {MAX_TILT_DEG:g}°); ankle = the lower")
@@ -140,4 +144,5 @@ def test_people_standing_upright_in_the_video_stand_upright_on_the_floor(capture
         f"median lower ankle {100 * np.median(ankles):+.1f} cm"
     )
     print("capture wall time: " + ", ".join(f"{clip[:24]} {seconds:.0f} s" for clip, (_, seconds) in captured.items()))
-    assert not failures, "\n".join(failures)
+    unexpected = [f"{clip} frame {frame}: {what}" for clip, frame, what in failures if (clip, frame) not in KNOWN_MISSES]
+    assert not unexpected, "\n".join(unexpected)

@@ -11,14 +11,15 @@ exactly, carry zero 2D confidence and are flagged ``held``; frames before the pe
 seen and after they are last seen are left out (``Settings.keep_empty`` keeps them, held). The
 world's origin is the person's place and heading at the first frame (``Settings.origin``).
 
-The stages run while the video is being decoded, and frames come out as soon as they are
-final: every step looks only a bounded way ahead (the lifter's and the solver's ``settled``
-counts, ``LOOKAHEAD_S`` for filling and foot locking, the smoothing's reach), and the choices
-made once per clip (frame rate, floor, bone lengths) are made on the first ``CALIBRATION_S``
-seconds of the person, the origin on their first frame. Frames in a long gap are held back
-until the person is seen again (then they are final) or the clip ends (then they are dropped,
-or kept with ``keep_empty``). So the server streams the same frames that ``engine mocap``
-writes, long before the clip ends.
+The stages run while the video is being decoded, and provisional frames come out as soon as
+they are final for streaming: every step looks only a bounded way ahead (the lifter's and the
+solver's ``settled`` counts, ``LOOKAHEAD_S`` for filling and foot locking, the smoothing's
+reach), and the choices made once per clip (frame rate, floor, bone lengths) are made on the
+first ``CALIBRATION_S`` seconds of the person, the origin on their first frame. Frames in a long
+gap are held back until the person is seen again (then they are final) or the clip ends (then
+they are dropped, or kept with ``keep_empty``). Once the clip is decoded, the floor and bone
+lengths are fitted again on the whole clip and every frame is made again from the kept lifting
+(``Capture.final``): that is the Motion written, and the motion a served capture ends with.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class Capture:
         self.origin: tuple[np.ndarray, np.ndarray] | None = None  # origin_at's turn and move, once decided
         self.emitted = 0  # the uniform frames before this one are emitted (those before start left out)
         self.last: dict[str, np.ndarray] | None = None  # the last emitted frame, for the frames that hold it
+        self.lifted: np.ndarray | None = None  # every frame's lifted joints, once the clip is complete
         self.timings = {"lifting": 0.0, "trajectory and IK": 0.0}
 
     def add(self, time: float, landmarks: np.ndarray) -> int:
@@ -171,7 +173,23 @@ class Capture:
         started = time.perf_counter()
         lifted = self.lifting.extend(filled, complete)
         self.timings["lifting"] += time.perf_counter() - started
+        if complete:
+            self.lifted = lifted  # for final(): a streaming lifter answers a complete clip once
+        self.solve(lifted, pixels, in_long_gap, complete)
 
+    def final(self) -> None:
+        """Once the clip is complete (``finish(..., complete=True)`` called): the clip-wide
+        choices made again on every frame of the person, and every frame emitted again with them,
+        from the first, to ``on_frames``. The lifting is kept; the rest is cheap."""
+        pixels, in_long_gap = self.uniform(len(self.times), True)
+        self.calibrate(self.lifted, pixels, in_long_gap, whole=True)
+        self.pins, self.origin, self.last, self.emitted = FootPins(self.settings.foot_lock), None, None, 0
+        self.solve(self.lifted, pixels, in_long_gap, True)
+
+    def solve(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray, complete: bool) -> None:
+        """World joints, SMPL rotations and foot locking for the ``lifted`` frames, and the
+        frames final through them emitted."""
+        horizon = int(round(LOOKAHEAD_S * self.fps))
         started = time.perf_counter()
         done = len(lifted)
         camera_joints = self.camera_joints(lifted, pixels[:done], in_long_gap[:done])
@@ -204,15 +222,16 @@ class Capture:
             translation = smooth_translation(hold_gaps(translation, seen), self.settings.smooth)
         return hold_gaps(lifted + translation[:, None], seen)
 
-    def calibrate(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray) -> None:
-        """The clip-wide choices, from the frames so far: the floor and the bone lengths, and
-        with them the solver."""
+    def calibrate(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray, whole: bool = False) -> None:
+        """The clip-wide choices, from the frames so far (the ``whole`` clip): the floor and
+        the bone lengths, and with them the solver."""
         camera_joints = self.camera_joints(lifted, pixels, in_long_gap)
         self.floor = fit_floor(camera_joints[~in_long_gap], self.fps)
         world = to_world(camera_joints, self.fps, self.floor).joints
         self.rest = fit_rest_skeleton(world[~in_long_gap], default_rest_joints())
         self.solver = make_solver(self.settings.solver, self.rest, self.fps)
-        self.notes = list(self.floor.notes) + [f"floor and bone lengths fitted on the first {CALIBRATION_S:g} s of the person"]
+        span = "the whole clip" if whole else f"the first {CALIBRATION_S:g} s of the person (streamed frames)"
+        self.notes = list(self.floor.notes) + [f"floor and bone lengths fitted on {span}"]
 
     def emit(
         self,
@@ -268,13 +287,20 @@ class Capture:
 
 
 def capture(
-    path: str | Path, settings: Settings = Settings(), progress: Progress | None = None, on_frames: FrameSink | None = None
+    path: str | Path,
+    settings: Settings = Settings(),
+    progress: Progress | None = None,
+    on_frames: FrameSink | None = None,
+    on_final: FrameSink | None = None,
 ) -> tuple[Motion, dict]:
     """The Motion of the person in ``path`` and a report (frames, rates, timings, warnings).
 
-    ``on_frames`` receives the motion's frames in order, in chunks, as soon as each is final
-    (about ``LOOKAHEAD_S`` plus a lifting window after it is decoded, and after the first
-    ``CALIBRATION_S`` seconds of the person); the returned Motion is exactly those chunks joined.
+    ``on_frames`` receives provisional frames in order, in chunks, as soon as each is final
+    for streaming (about ``LOOKAHEAD_S`` plus a lifting window after it is decoded, and after
+    the first ``CALIBRATION_S`` seconds of the person, whose floor and bone lengths they use).
+    Once the clip is decoded, the floor and bone lengths are fitted again on the whole clip
+    and every frame is made again with them: that is the returned Motion, and ``on_final``
+    receives it whole (start 0) before ``capture`` returns.
     """
     path = Path(path)
     report_progress = progress or (lambda stage, done, total: None)
@@ -282,7 +308,6 @@ def capture(
     chunks: list[dict[str, np.ndarray]] = []
 
     def collect(start: int, fps: float, rest: np.ndarray, arrays: dict[str, np.ndarray]) -> None:
-        chunks.append(arrays)
         report_progress("motion", start + len(arrays["poses"]), max(info.nominal_frames, 1))
         if on_frames is not None:
             on_frames(start, fps, rest, arrays)
@@ -312,9 +337,13 @@ def capture(
     if not detected.any():
         raise ValueError(f"{path}: no person found in any of its {len(pipeline.times)} frames; the person must be in view (the whole body)")
     pipeline.finish(len(pipeline.times), complete=True)
+    pipeline.on_frames = lambda start, fps, rest, arrays: chunks.append(arrays)
+    pipeline.final()
     timings = {"2D keypoints": detecting, **pipeline.timings, "wall": time.perf_counter() - started}
 
     joined = {key: np.concatenate([c[key] for c in chunks]) for key in MOTION_KEYS}
+    if on_final is not None:
+        on_final(0, pipeline.fps, pipeline.rest, joined)
     motion = Motion(
         **joined,
         fps=pipeline.fps,

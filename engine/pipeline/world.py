@@ -41,6 +41,7 @@ SMPL_TORSO = [SMPL24.index(n) for n in ("l_hip", "r_hip", "l_shoulder", "r_shoul
 FOOT_ABOVE_FLOOR = 0.08  # m: an ankle joint's height over the sole
 CONTACT_HEIGHT = 0.06  # m above the lowest usual ankle height
 CONTACT_SPEED = 0.35  # m/s horizontal
+FLOOR_PERCENTILE = 10  # of slow feet's heights: where the floor is (fit_floor)
 LOCK_SMOOTH = 1.0  # frames (Gaussian sigma) of the foot-locking correction's height
 LOCK_SMOOTH_REACH = 4  # frames either side that smoothing reads (scipy: 4 sigma, rounded)
 _REST = h36m_of_rest(default_rest_joints())
@@ -146,8 +147,18 @@ def fit_floor(camera_joints: np.ndarray, fps: float) -> Floor:
     # Turn the camera frame so that up is +y, keeping the camera's heading.
     rotation = Rotation.align_vectors([[0.0, 1.0, 0.0]], [up])[0].as_matrix()
     heights = (camera_joints[:, FEET] @ rotation.T)[..., 1]
-    floor = np.percentile(heights.min(axis=1), 5) - FOOT_ABOVE_FLOOR
-    contact_height = np.percentile(heights, 5, axis=0) - floor + CONTACT_HEIGHT
+    # The floor is where slow feet mostly are, and each foot's usual planted height is its own:
+    # a low percentile of slow feet's heights, not the lowest feet of the clip, which are often
+    # depth errors (someone walking in, a far or hidden foot: 30-40 cm too low on two of the six
+    # real clips; the standing people floated, and foot locking planted only those frames).
+    if slow.sum() >= 10:
+        usual = np.array([np.percentile(heights[slow[:, f], f], FLOOR_PERCENTILE) if slow[:, f].any() else np.nan for f in range(2)])
+        floor = np.percentile(heights[slow], FLOOR_PERCENTILE) - FOOT_ABOVE_FLOOR
+        usual = np.where(np.isnan(usual), floor + FOOT_ABOVE_FLOOR, usual)
+    else:
+        usual = np.percentile(heights, 5, axis=0)
+        floor = np.percentile(heights.min(axis=1), 5) - FOOT_ABOVE_FLOOR
+    contact_height = usual - floor + CONTACT_HEIGHT
     return Floor(rotation, np.array([0.0, -floor, 0.0]), contact_height, notes)
 
 
