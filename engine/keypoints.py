@@ -60,6 +60,7 @@ BLAZEPOSE_TO_H36M17: tuple[tuple[int, ...], ...] = (
 )
 
 MODEL_COMPLEXITY = 1
+MEDIAPIPE_VERSION = "0.10.21"  # the last release with the pose solution (README's install)
 
 
 def blazepose_to_h36m17(landmarks: np.ndarray) -> np.ndarray:
@@ -88,7 +89,10 @@ class PoseDetector:
     """
 
     def __init__(self, smooth_landmarks: bool = False, static_image_mode: bool = False) -> None:
-        from mediapipe.python.solutions.pose import Pose  # mediapipe is slow to import; only load it to detect
+        try:  # mediapipe is slow to import; only load it to detect
+            from mediapipe.python.solutions.pose import Pose
+        except ModuleNotFoundError as e:  # installed apart, so that pip does not fetch jax (README)
+            raise ModuleNotFoundError(f"{e}: the 2D detector needs it: pip install --no-deps mediapipe=={MEDIAPIPE_VERSION}") from e
 
         with native_stderr_silenced():
             self._pose = Pose(static_image_mode=static_image_mode, model_complexity=MODEL_COMPLEXITY, smooth_landmarks=smooth_landmarks)

@@ -1,6 +1,6 @@
 """Decoding videos and still images into RGB frames with their presentation times.
 
-OpenCV's FFmpeg back-end (bundled with mediapipe's opencv-contrib wheel) decodes
+OpenCV's FFmpeg back-end (bundled with the opencv-python-headless wheel) decodes
 mp4/mov/avi/mkv/webm and GIF (each frame at its own delay); animated WebP and PNG are read by
 Pillow (FFmpeg cannot read the first nor time the second); still images load as a one-frame
 clip. Rotation metadata (phones record
