@@ -77,10 +77,13 @@ def _check(path: Path) -> None:
 
 
 def _capture(path: Path) -> cv2.VideoCapture:
-    with native_stderr_silenced():  # FFmpeg's own complaint; ours follows in one line
+    heard: list[str] = []
+    with native_stderr_silenced(heard):  # FFmpeg's own complaint goes into ours, in one line
         capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not capture.isOpened():
-        raise VideoError(f"{path}: cannot be opened as a video; {_REMEDY}")
+        said = [line.split("] ", 1)[-1] for line in heard if not line.startswith("[ WARN")]  # FFmpeg's, not OpenCV's
+        because = f" (FFmpeg: {'; '.join(dict.fromkeys(said))})" if said else ""
+        raise VideoError(f"{path}: cannot be opened as a video{because}; {_REMEDY}")
     capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     return capture
 

@@ -15,7 +15,7 @@ import pytest
 from engine.lifting.registry import WEIGHTS_DIR
 from engine.pipeline.batch import find_videos, run_many
 from engine.pipeline.settings import Settings
-from engine.video import read_frames
+from engine.video import VideoError, probe, read_frames
 from tests.paths import REPO
 
 CLIP = REPO / "examples" / "pexels_2795750_man_dancing_on_rooftop.mp4"
@@ -89,5 +89,20 @@ def test_mocap_output_carries_no_native_library_chatter(tmp_path):
         timeout=300,
     )
     assert result.returncode == 1 and "1 of 2 videos captured" in " ".join(result.stdout.split())  # the garbage failed
-    for chatter in ("XNNPACK", "W0000", "absl::InitializeLog", "moov atom", "partial file", "WARN", "None"):
+    # FFmpeg's own words come only inside our one-line message, never as its raw "[mov,mp4 @ 0x...]" lines.
+    for chatter in ("XNNPACK", "W0000", "absl::InitializeLog", "@ 0x", "partial file", "WARN", "None"):
         assert chatter not in result.stdout + result.stderr, chatter
+    assert "garbage.mp4: cannot be opened as a video (FFmpeg: moov atom not found); " in result.stdout
+
+
+def test_a_video_cut_before_its_index_says_what_ffmpeg_found_in_one_line(tmp_path):
+    whole, cut = tmp_path / "whole.mp4", tmp_path / "cut.mp4"
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"mp4v"), 25, (320, 240))
+    for i in range(10):  # noise: frames large enough that half the file ends inside them
+        writer.write(np.random.default_rng(i).integers(0, 255, (240, 320, 3), dtype=np.uint8))
+    writer.release()
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # OpenCV writes the index (moov) last: it is gone
+    with pytest.raises(VideoError) as error:
+        probe(cut)
+    assert str(error.value).startswith(f"{cut}: cannot be opened as a video (FFmpeg: moov atom not found); ")
+    assert "\n" not in str(error.value)
