@@ -624,13 +624,13 @@ def keys_generate(folder: Annotated[Path, typer.Argument(help="Folder for server
 def client_capture(
     video: Annotated[Path, typer.Argument(help="A video the engine's machine can read.")],
     addr: Annotated[str, typer.Option(help="Engine address.")] = DEFAULT_ADDRESS,
-    out: Annotated[Optional[Path], typer.Option(help="Save the streamed motion as this .npz.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Save the final motion (engine mocap's) as this .npz.")] = None,
     server_key: Annotated[Optional[Path], typer.Option("--server-key", help="The engine's server.pub, for CURVE.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds of engine silence before giving up.")] = 120.0,
     lifter: Annotated[Optional[str], typer.Option(help=f"3D lifter (default: the engine's). {_lifter_choices(capture_lifters())}.")] = None,
     solver: Annotated[Optional[str], typer.Option(help=f"Solver (default: the engine's): {', '.join(SOLVERS)}.")] = None,
 ) -> None:
-    """Capture a video through a running engine, printing progress; save what it streams."""
+    """Capture a video through a running engine, printing progress; save the final motion it sends."""
     from engine.client import CaptureFollower, Client, EngineError
     from engine.motion import Motion
 
@@ -647,7 +647,7 @@ def client_capture(
         console.print(f"engine {welcome.fields['engine']} at {addr}")
         options = {key: value for key, value in (("lifter", lifter), ("solver", solver)) if value is not None}
         motion = client.capture_motion(str(video.resolve()), options, timeout_s=timeout, on_progress=show)
-        console.print(f"\ndone: {len(motion.poses)} frames streamed; files: {motion.files}")
+        console.print(f"\ndone: {len(motion.provisional['poses'])} frames streamed, {len(motion.poses)} final; files: {motion.files}")
         if out is not None and not len(motion.poses):
             raise _fail(f"job {motion.job}: the engine streamed no frames, so {out} was not written", code=1)
         if out is not None:

@@ -1,7 +1,8 @@
 """A client of ``engine serve``: what the Blender add-on and the tests use (zmq and numpy, no torch).
 
 :class:`Client` sends requests and reads replies; :class:`CaptureFollower` keeps track of one
-capture job from its messages (stage, skeleton, frames put in order, summary, error), for
+capture job from its messages (stage, skeleton, provisional frames and the final motion put in
+order, summary, error), for
 :meth:`Client.capture_motion` (which follows a capture to its end, blocking) and for the Blender
 add-on's non-blocking session alike.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import zmq
 
-from .protocol import DEFAULT_ADDRESS, Message, ProtocolError, decode, encode  # relative: the add-on carries both files
+from .protocol import DEFAULT_ADDRESS, MOTION_ARRAYS, Message, ProtocolError, decode, encode  # relative: the add-on carries both files
 
 
 class EngineError(RuntimeError):
@@ -104,14 +105,13 @@ class Client:
         follow = CaptureFollower(job, position=position)
         if on_progress is not None:
             on_progress(follow)
-        chunks: list[Message] = []
         for message in self.events(job, timeout_s):
-            chunks += follow.take(message)
+            follow.take(message)
             if message.type == "progress" and on_progress is not None:
                 on_progress(follow)
         if follow.failure is not None:
             raise follow.failure
-        return follow.result(chunks)
+        return follow.result()
 
     def events(self, job: str, timeout_s: float = 120.0) -> Iterator[Message]:
         """Messages of ``job`` up to and including its ``done`` or ``error``; TimeoutError when the
@@ -131,25 +131,28 @@ class Client:
 
 
 def assemble(chunks: list[Message]) -> dict[str, np.ndarray]:
-    """``frames`` chunks (any order) joined into poses (T, 72), trans (T, 3), contacts (T, 4);
-    raises ProtocolError if frames are missing or repeated."""
+    """``frames`` (or ``final``) chunks of one series, in any order, joined into poses (T, 72),
+    trans (T, 3), contacts (T, 4) (no chunks: no frames); raises ProtocolError if frames are
+    missing or repeated."""
+    if not chunks:
+        return {name: np.zeros((0, *shape[1:]), np.float32) for name, (_, shape) in MOTION_ARRAYS.items()}
     chunks = sorted(chunks, key=lambda m: m.fields["start"])
     expected = 0
     for chunk in chunks:
         if chunk.fields["start"] != expected:
             raise ProtocolError("bad-array", f"frames {expected}..{chunk.fields['start'] - 1} are missing or repeated")
         expected += len(chunk.arrays["poses"])
-    return {name: np.concatenate([c.arrays[name] for c in chunks]) for name in ("poses", "trans", "contacts")}
-
-
-FRAME_ARRAYS = ("poses", "trans", "contacts")
+    return {name: np.concatenate([c.arrays[name] for c in chunks]) for name in MOTION_ARRAYS}
 
 
 @dataclass
 class CaptureResult:
-    """A finished capture: ``poses`` (T, 72) axis-angle, ``trans`` (T, 3), ``contacts`` (T, 4),
-    in frame order; ``fps``; the clip's SMPL ``rest_joints`` (24, 3; None if the engine sent no
-    skeleton); the engine's ``summary`` and ``files`` (format -> path on the engine's machine)."""
+    """A finished capture. Its final motion, the one ``engine mocap`` writes (the ``final``
+    series): ``poses`` (T, 72) axis-angle, ``trans`` (T, 3), ``contacts`` (T, 4), in frame
+    order, and their SMPL ``rest_joints`` (24, 3; None without frames); ``fps``; the engine's
+    ``summary`` and ``files`` (format -> path on the engine's machine). ``provisional``: the
+    frames streamed while the video was decoded (poses, trans, contacts), made with the floor and
+    bone lengths of its first seconds, and their skeleton ``provisional_rest_joints``."""
 
     job: str
     poses: np.ndarray
@@ -159,15 +162,46 @@ class CaptureResult:
     rest_joints: np.ndarray | None
     summary: dict
     files: dict
+    provisional: dict[str, np.ndarray]
+    provisional_rest_joints: np.ndarray | None
+
+
+@dataclass
+class Series:
+    """One series of a job's chunks (``frames`` or ``final``) put in frame order: a chunk that
+    comes early waits in ``early`` for the ones before it; ``chunks`` are those in order,
+    ``received`` the frames they hold."""
+
+    chunks: list[Message] = field(default_factory=list)
+    received: int = 0
+    early: dict[int, Message] = field(default_factory=dict)  # chunks by start frame, waiting for earlier ones
+
+    def take(self, chunk: Message) -> list[Message]:
+        """Add ``chunk``; the chunks it puts in order (none when it came early)."""
+        self.early[chunk.fields["start"]] = chunk
+        ready = []
+        while self.received in self.early:
+            ready.append(self.early.pop(self.received))
+            self.received += len(ready[-1].arrays["poses"])
+        self.chunks += ready
+        return ready
+
+    def motion(self) -> dict[str, np.ndarray]:
+        """The chunks joined (:func:`assemble`); ProtocolError if some never came."""
+        if self.early:
+            kind = next(iter(self.early.values())).type
+            raise ProtocolError("bad-array", f"{kind} {self.received}..{min(self.early) - 1} never came")
+        return assemble(self.chunks)
 
 
 @dataclass
 class CaptureFollower:
     """One capture job followed through its messages (:meth:`take` each one as it comes).
 
-    Keeps the stage and its ``done``/``total`` count, the clip's ``rest_joints`` (from
-    ``skeleton``), ``fps``, and hands ``frames`` chunks back in frame order: a chunk that comes
-    early waits in ``early`` for the ones before it; ``received`` counts the frames handed back.
+    Keeps the stage and its ``done``/``total`` count, the streamed frames' ``rest_joints`` (from
+    ``skeleton``), ``fps``, the provisional ``frames`` (handed back in frame order as they come,
+    for those who show them at once) and the ``final`` motion with its ``final_rest_joints``
+    (complete when ``done`` comes), each a :class:`Series`.
     ``done`` ends it with ``summary`` and ``files``; ``error`` ends it with the engine's reason
     (``failure``, an :class:`EngineError`; ``error`` its text, also set by whoever ends it for
     another reason). Messages about other jobs are ignored.
@@ -179,14 +213,15 @@ class CaptureFollower:
     done: int = 0
     total: int = 0
     fps: float | None = None
-    rest_joints: np.ndarray | None = None  # the clip's SMPL rest skeleton, before the first frames
-    received: int = 0  # frames handed back so far, in order
+    rest_joints: np.ndarray | None = None  # the streamed frames' SMPL rest skeleton, before the first frames
+    final_rest_joints: np.ndarray | None = None  # the final motion's, from its chunks
+    frames: Series = field(default_factory=Series)
+    final: Series = field(default_factory=Series)
     error: str | None = None
     failure: EngineError | None = None
     finished: bool = False
     summary: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)
-    early: dict[int, Message] = field(default_factory=dict)  # chunks by start frame, waiting for earlier ones
 
     def take(self, message: Message) -> list[Message]:
         """Update from ``message``; the ``frames`` chunks now ready, in order (often none)."""
@@ -198,13 +233,10 @@ class CaptureFollower:
             self.stage, self.done, self.total = message.fields["stage"], message.fields["done"], message.fields["total"]
         elif message.type == "frames":
             self.fps = message.fields["fps"]
-            self.early[message.fields["start"]] = message
-            ready = []
-            while self.received in self.early:
-                chunk = self.early.pop(self.received)
-                self.received += len(chunk.arrays["poses"])
-                ready.append(chunk)
-            return ready
+            return self.frames.take(message)
+        elif message.type == "final":
+            self.fps, self.final_rest_joints = message.fields["fps"], message.arrays["rest_joints"].astype(np.float64)
+            self.final.take(message)
         elif message.type == "done":
             self.stage, self.summary, self.files = "done", message.fields["summary"], message.fields["files"]
             self.finished = True
@@ -213,15 +245,18 @@ class CaptureFollower:
             self.error, self.finished = str(self.failure), True
         return []
 
-    def result(self, chunks: list[Message]) -> CaptureResult:
-        """The finished capture from the chunks :meth:`take` handed back (all of them, in order);
-        ProtocolError if frames never came."""
-        if self.early:
-            raise ProtocolError("bad-array", f"frames {self.received}..{min(self.early) - 1} never came")
-        if chunks:
-            arrays = assemble(chunks)
-        else:
-            arrays = {name: np.zeros((0, width), np.float32) for name, width in zip(FRAME_ARRAYS, (72, 3, 4))}
+    def result(self) -> CaptureResult:
+        """The finished capture; ProtocolError if frames never came."""
+        final = self.final.motion()
         return CaptureResult(
-            self.job, arrays["poses"], arrays["trans"], arrays["contacts"], self.fps, self.rest_joints, self.summary, self.files
+            self.job,
+            final["poses"],
+            final["trans"],
+            final["contacts"],
+            self.fps,
+            self.final_rest_joints,
+            self.summary,
+            self.files,
+            self.frames.motion(),
+            self.rest_joints,
         )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5557"  # where the engine serves and clients look: loopback only
-VERSION = 1
+VERSION = 2  # 2 added the `final` series, which a version-1 client cannot read
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 MAX_HEADER_BYTES = 64 * 1024
 DTYPES = {"<f4": np.float32, "<f8": np.float64, "<i4": np.int32, "<u1": np.uint8}
@@ -39,14 +39,18 @@ FIELDS: dict[str, dict[str, tuple[type, bool]]] = {
     "progress": {"stage": (_STR, True), "done": (_INT, True), "total": (_INT, True)},
     "skeleton": {},
     "frames": {"start": (_INT, True), "fps": (_NUM, True)},
+    "final": {"start": (_INT, True), "fps": (_NUM, True)},
     "done": {"summary": (_DICT, True), "files": (_DICT, True)},
     "error": {"code": (_STR, True), "message": (_STR, True)},
     "pong": {},
 }
-NEEDS_JOB = {"cancel", "attach", "accepted", "progress", "skeleton", "frames", "done"}
+NEEDS_JOB = {"cancel", "attach", "accepted", "progress", "skeleton", "frames", "final", "done"}
+# The motion a `frames` or `final` chunk carries, one row per frame.
+MOTION_ARRAYS = {"poses": ("<f4", (None, 72)), "trans": ("<f4", (None, 3)), "contacts": ("<f4", (None, 4))}
 ARRAYS: dict[str, dict[str, tuple[str, tuple[int | None, ...]]]] = {
     "skeleton": {"rest_joints": ("<f4", (24, 3))},
-    "frames": {"poses": ("<f4", (None, 72)), "trans": ("<f4", (None, 3)), "contacts": ("<f4", (None, 4))},
+    "frames": MOTION_ARRAYS,
+    "final": {**MOTION_ARRAYS, "rest_joints": ("<f4", (24, 3))},  # each chunk carries the final rest skeleton: it stands alone
 }
 ERROR_CODES = (
     "bad-message",
@@ -134,9 +138,10 @@ def _arrays(header: dict, buffers: list[bytes]) -> dict[str, np.ndarray]:
             or any(w is not None and w != n for w, n in zip(want_shape, shape))
         ):
             raise ProtocolError("bad-array", f"array {name!r}: shape must be {list(want_shape)} (None = any), got {shape!r}")
-        if frames is not None and shape[0] != frames:
-            raise ProtocolError("bad-array", f"array {name!r}: {shape[0]} frames, the others have {frames}")
-        frames = shape[0]
+        if want_shape[0] is None:  # one row per frame: a message's per-frame arrays describe the same frames
+            if frames is not None and shape[0] != frames:
+                raise ProtocolError("bad-array", f"array {name!r}: {shape[0]} frames, the others have {frames}")
+            frames = shape[0]
         itemsize = np.dtype(DTYPES[dtype]).itemsize
         if math.prod(shape) * itemsize != len(buffer):
             raise ProtocolError("bad-array", f"array {name!r}: shape {shape} needs {math.prod(shape) * itemsize} bytes, got {len(buffer)}")

@@ -3,11 +3,12 @@
 One ROUTER socket (``docs/protocol.md``); the loop never blocks on a job. Jobs run one at a
 time, each in a child process (started while the server is idle, so that its imports and
 model loading are done before the job arrives) that runs the same capture as ``engine mocap`` and writes the
-same files; the child passes progress, and the motion's frames as soon as the capture has
-made them final, through a queue (the server cuts them into ``frames`` messages), so a cancel stops it at once (the
+same files; the child passes progress, the motion's provisional frames as soon as the capture has
+made them, and at the end the final motion (the one written), through a queue (the server cuts
+them into ``frames`` and ``final`` messages), so a cancel stops it at once (the
 process is ended) and a crash in it never takes the server down. Every message about a job
 goes to the job's current owner: a client that reconnects ``attach``-es and gets the frames
-it missed. Nothing here imports torch.
+it missed and the final series. Nothing here imports torch.
 
 Safety: loopback by default; any other interface needs CURVE keys (``engine keys generate``)
 or ``insecure=True``; ``MAXMSGSIZE`` on the socket; every message validated
@@ -34,7 +35,7 @@ from engine import __version__
 from engine.io import FORMATS
 from engine.lifting.registry import capture_lifters
 from engine.pipeline.settings import Settings, split_cores
-from engine.protocol import DEFAULT_ADDRESS, MAX_MESSAGE_BYTES, Message, ProtocolError, decode, encode
+from engine.protocol import DEFAULT_ADDRESS, MAX_MESSAGE_BYTES, MOTION_ARRAYS, Message, ProtocolError, decode, encode
 from engine.solving import SOLVERS
 
 log = logging.getLogger("engine.serve")
@@ -60,7 +61,7 @@ class Job:
     settings: Settings
     status: str = "queued"  # queued, running, done, failed, cancelled
     worker: Worker | None = None
-    sent: list[Message] = field(default_factory=list)  # frames and the final message, for attach
+    sent: list[Message] = field(default_factory=list)  # skeleton, frames, final and the last message, for attach
 
 
 def is_loopback(address: str) -> bool:
@@ -93,7 +94,8 @@ def _exit_with_server() -> None:
 
 def _work(jobs: mp.Queue, events: mp.Queue) -> None:
     """A capture process: loads the pipeline first (seconds), then waits for one job and runs it
-    as ``engine mocap`` does, passing progress and frames back through ``events``."""
+    as ``engine mocap`` does, passing progress, frames and the final motion back through ``events``
+    as (kind, start, fps, motion arrays, arrays every chunk carries whole)."""
     threading.Thread(target=_exit_with_server, daemon=True).start()
     import mediapipe.python.solutions.pose  # noqa: F401  (the detector's import takes seconds)
 
@@ -109,10 +111,14 @@ def _work(jobs: mp.Queue, events: mp.Queue) -> None:
     def frames(start: int, fps: float, rest, arrays: dict) -> None:
         if start == 0:
             events.put(("skeleton", rest))
-        events.put(("frames", start, fps, {key: arrays[key] for key in ("poses", "trans", "contacts")}))
+        events.put(("frames", start, fps, {key: arrays[key] for key in MOTION_ARRAYS}, {}))
+
+    def final(start: int, fps: float, rest, arrays: dict) -> None:
+        # the whole clip's rest skeleton can differ from the streamed frames': each chunk carries it
+        events.put(("final", start, fps, {key: arrays[key] for key in MOTION_ARRAYS}, {"rest_joints": rest}))
 
     # force: the client asked for the frames, so earlier outputs being up to date is no reason to skip
-    outcome = run_one(Path(video), Path(out), Settings(**options), FORMATS, progress, on_frames=frames, force=True)
+    outcome = run_one(Path(video), Path(out), Settings(**options), FORMATS, progress, on_frames=frames, force=True, on_final=final)
     events.put(("outcome", outcome.status, outcome.message, outcome.files))
 
 
@@ -242,8 +248,8 @@ class Server:
         job = self._job(message)
         job.owner = identity
         since = message.fields.get("since", 0)
-        for sent in job.sent:
-            if sent.type != "frames" or sent.fields["start"] + len(sent.arrays["poses"]) > since:  # the skeleton always
+        for sent in job.sent:  # the skeleton and the final series always: the final motion is wanted whole
+            if sent.type != "frames" or sent.fields["start"] + len(sent.arrays["poses"]) > since:
                 self._send(identity, sent)
 
     # ---------------------------------------------------------------- jobs
@@ -303,11 +309,11 @@ class Server:
                 self._tell(job, Message("progress", job=job.id, fields={"stage": stage, "done": done, "total": max(total, 0)}))
             elif event[0] == "skeleton":
                 self._tell(job, Message("skeleton", job=job.id, arrays={"rest_joints": event[1]}), keep=True)
-            elif event[0] == "frames":
-                _, start, fps, arrays = event
+            elif event[0] in ("frames", "final"):
+                kind, start, fps, arrays, whole = event
                 for offset in range(0, len(arrays["poses"]), CHUNK_FRAMES):
-                    chunk = {key: value[offset : offset + CHUNK_FRAMES] for key, value in arrays.items()}
-                    self._tell(job, Message("frames", job=job.id, fields={"start": start + offset, "fps": fps}, arrays=chunk), keep=True)
+                    chunk = {key: value[offset : offset + CHUNK_FRAMES] for key, value in arrays.items()} | whole
+                    self._tell(job, Message(kind, job=job.id, fields={"start": start + offset, "fps": fps}, arrays=chunk), keep=True)
             else:
                 _, status, text, files = event
                 self._finish(job, status, text, files)

@@ -31,6 +31,12 @@ EXAMPLES = [
     Message("done", job="j1", fields={"summary": {"frames": 5}, "files": {"npz": "/out/a.npz"}}),
     Message("error", job="j1", fields={"code": "cancelled", "message": "cancelled by the client"}),
     Message("pong"),
+    Message(
+        "final",
+        job="j1",
+        fields={"start": 0, "fps": 25.0},
+        arrays={"poses": np.zeros((5, 72)), "trans": np.ones((5, 3)), "contacts": np.zeros((5, 4)), "rest_joints": np.ones((24, 3))},
+    ),
 ]
 
 

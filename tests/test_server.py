@@ -97,9 +97,13 @@ def test_streamed_motion_equals_engine_mocap_and_starts_early(engine, tmp_path):
     client.close()
     messages = [m for _, m in arrivals]
     assert messages[-1].type == "done", messages[-1].fields
-    chunks = [m for m in messages if m.type == "frames"]
-    assert [c.fields["start"] for c in chunks] == sorted(c.fields["start"] for c in chunks)  # in order
-    streamed = assemble(chunks)  # raises if any frame is missing
+    kinds = [m.type for m in messages if m.type in ("frames", "final")]
+    assert kinds == sorted(kinds, key=("frames", "final").index)  # the final series after the last provisional chunk
+    chunks, finals = ([m for m in messages if m.type == kind] for kind in ("frames", "final"))
+    for series in (chunks, finals):
+        assert [c.fields["start"] for c in series] == sorted(c.fields["start"] for c in series)  # in order
+    streamed, final = assemble(chunks), assemble(finals)  # raise if any frame is missing
+    assert len(streamed["poses"]) == len(final["poses"])  # provisional frames: every frame of the motion, as before
     assert any(m.type == "progress" for m in messages)
     first, finished = next(t for t, m in arrivals if m.type == "frames"), arrivals[-1][0]
     # How far 2D detection (which runs as the video is decoded) had got when the first frames came:
@@ -108,13 +112,21 @@ def test_streamed_motion_equals_engine_mocap_and_starts_early(engine, tmp_path):
     # detection runs further ahead of the final frames: the clock is the fairer measure of "early".
     before_first = messages[: next(i for i, m in enumerate(messages) if m.type == "frames")]
     detected = max(m.fields["done"] for m in before_first if m.type == "progress" and m.fields["stage"] == "2D keypoints")
-    print(f"\nfirst frames after {first:.1f} s ({detected} of {len(streamed['poses'])} frames detected), done after {finished:.1f} s")
+    final_at = next(t for t, m in arrivals if m.type == "final")
+    print(
+        f"\nfirst frames after {first:.1f} s ({detected} of {len(streamed['poses'])} frames detected), "
+        f"the final series from {final_at:.1f} s, done after {finished:.1f} s"
+    )
     assert first <= 0.75 * finished, f"first frames only after {first:.1f} s of {finished:.1f} s"
     # The engine gives each job every core's 2D detector, as engine mocap does for one video.
     assert run_one(CLIP, tmp_path / "mocap", Settings(detect_workers=server.detect_workers), ("npz",)).status == "done"
     reference = Motion.load(tmp_path / "mocap" / f"{CLIP.stem}.npz")
     for name in ("poses", "trans", "contacts"):
-        np.testing.assert_allclose(streamed[name], getattr(reference, name), atol=1e-5)
+        np.testing.assert_allclose(final[name], getattr(reference, name), atol=1e-5)
+    for chunk in finals:  # each final chunk carries the final rest skeleton
+        np.testing.assert_allclose(chunk.arrays["rest_joints"], reference.rest_joints, atol=1e-6)
+    moved = np.abs(streamed["trans"] - final["trans"]).max()
+    print(f"the final motion's root is up to {100 * moved:.1f} cm from the provisional frames'")
 
 
 @needs_weights
@@ -144,21 +156,27 @@ def test_capture_motion_returns_the_served_motion_whole_and_in_order(engine, sho
         np.testing.assert_array_equal(getattr(result, name), getattr(served, name).astype(np.float32))
     assert result.fps == pytest.approx(served.fps) and result.summary["frames"] == served.num_frames
     np.testing.assert_allclose(result.rest_joints, served.rest_joints, atol=1e-6)
+    assert len(result.provisional["poses"]) == served.num_frames and result.provisional_rest_joints.shape == (24, 3)
     assert result.files["npz"] == str((server.out / "short.npz").resolve())
     assert seen[0] == (result.job, 0, "queued", 0, 0) and len(seen) > 1  # accepted, then the engine's progress
     assert all(job == result.job for job, *_ in seen)
 
 
 @needs_weights
-def test_the_same_capture_served_twice_streams_its_frames_both_times(engine, short_clip):
-    _, address = engine
+def test_the_same_capture_served_twice_streams_its_frames_and_final_series_both_times(engine, short_clip):
+    server, address = engine
     client = Client(address)
     try:
         first, second = (client.capture_motion(str(short_clip), timeout_s=120) for _ in range(2))
     finally:
         client.close()
-    assert len(first.poses) == len(second.poses) == 50  # earlier outputs being up to date skips nothing
-    np.testing.assert_array_equal(first.poses, second.poses)
+    for result in (first, second):  # earlier outputs being up to date skips nothing
+        assert len(result.provisional["poses"]) == len(result.poses) == 50
+    for name in ("poses", "trans", "contacts"):
+        np.testing.assert_array_equal(getattr(first, name), getattr(second, name))
+        np.testing.assert_array_equal(first.provisional[name], second.provisional[name])
+    served = Motion.load(server.out / "short.npz")  # the second capture's files: its final motion
+    np.testing.assert_array_equal(second.poses, served.poses.astype(np.float32))
 
 
 @needs_weights
@@ -214,31 +232,35 @@ def test_capture_motion_raises_the_engines_refusal(engine, tmp_path):
     assert refused.value.code == "no-such-file"
 
 
-def _frames(job: str, start: int, count: int) -> Message:
-    values = np.arange(start, start + count, dtype=np.float32)[:, None]
-    return Message(
-        "frames",
-        job=job,
-        fields={"start": start, "fps": 25.0},
-        arrays={"poses": np.repeat(values, 72, 1), "trans": np.repeat(values, 3, 1), "contacts": np.repeat(values, 4, 1)},
-    )
+def _frames(job: str, start: int, count: int, kind: str = "frames") -> Message:
+    """A chunk of ``kind`` (``frames`` or ``final``) whose values are its frame numbers (negated in ``final``)."""
+    values = np.arange(start, start + count, dtype=np.float32)[:, None] * (-1 if kind == "final" else 1)
+    arrays = {"poses": np.repeat(values, 72, 1), "trans": np.repeat(values, 3, 1), "contacts": np.repeat(values, 4, 1)}
+    if kind == "final":
+        arrays["rest_joints"] = np.full((24, 3), 2.0, np.float32)
+    return Message(kind, job=job, fields={"start": start, "fps": 25.0}, arrays=arrays)
 
 
 def test_a_capture_follower_holds_early_chunks_until_the_ones_before_arrive_and_ignores_other_jobs():
     follow = CaptureFollower("j1")
-    assert follow.take(_frames("j1", 10, 5)) == [] and follow.received == 0  # early: waits for 0..9
-    assert follow.take(_frames("other", 0, 10)) == [] and follow.received == 0  # another job's frames
+    assert follow.take(_frames("j1", 10, 5)) == [] and follow.frames.received == 0  # early: waits for 0..9
+    assert follow.take(_frames("other", 0, 10)) == [] and follow.frames.received == 0  # another job's frames
     follow.take(Message("skeleton", job="j1", arrays={"rest_joints": np.ones((24, 3), np.float32)}))
     follow.take(Message("progress", job="j1", fields={"stage": "lifting", "done": 3, "total": 15}))
     ready = follow.take(_frames("j1", 0, 10))
-    assert [c.fields["start"] for c in ready] == [0, 10] and follow.received == 15 and not follow.early
+    assert [c.fields["start"] for c in ready] == [0, 10] and follow.frames.received == 15 and not follow.frames.early
     assert (follow.stage, follow.done, follow.total, follow.fps) == ("lifting", 3, 15, 25.0) and follow.rest_joints.dtype == np.float64
-    assert not follow.finished
+    # The final series is kept in order, not handed back: it is the result, once done comes.
+    assert follow.take(_frames("j1", 10, 5, "final")) == [] and follow.take(_frames("j1", 0, 10, "final")) == []
+    assert follow.final.received == 15 and not follow.finished
     follow.take(Message("done", job="j1", fields={"summary": {"frames": 15}, "files": {"npz": "/x/clip.npz"}}))
-    result = follow.result(ready)
+    result = follow.result()
     assert follow.finished and follow.stage == "done" and follow.error is None
-    np.testing.assert_array_equal(result.poses[:, 0], np.arange(15))
-    assert result.files == {"npz": "/x/clip.npz"} and result.summary == {"frames": 15} and result.rest_joints.shape == (24, 3)
+    np.testing.assert_array_equal(result.poses[:, 0], -np.arange(15))  # the final motion
+    np.testing.assert_array_equal(result.provisional["poses"][:, 0], np.arange(15))  # the frames streamed
+    np.testing.assert_array_equal(result.rest_joints, np.full((24, 3), 2.0))
+    np.testing.assert_array_equal(result.provisional_rest_joints, np.ones((24, 3)))
+    assert result.files == {"npz": "/x/clip.npz"} and result.summary == {"frames": 15}
 
 
 def test_a_capture_follower_ends_with_the_engines_error_and_refuses_a_result_with_frames_missing():
@@ -248,7 +270,12 @@ def test_a_capture_follower_ends_with_the_engines_error_and_refuses_a_result_wit
     assert follow.finished and follow.error == "failed: no person in the video"
     assert isinstance(follow.failure, EngineError) and follow.failure.code == "failed"
     with pytest.raises(ProtocolError, match="frames 0..4 never came"):
-        follow.result([])
+        follow.result()
+    follow = CaptureFollower("j1")
+    follow.take(_frames("j1", 0, 5))
+    follow.take(_frames("j1", 3, 2, "final"))
+    with pytest.raises(ProtocolError, match="final 0..2 never came"):
+        follow.result()
 
 
 def test_clients_get_only_their_own_messages(engine, tmp_path):
@@ -295,10 +322,14 @@ def test_a_dropped_client_loses_nothing(engine, short_clip):
     second = Client(address)
     second.attach(job, since=20)
     messages = list(second.events(job, timeout_s=10))
-    frames = [m for m in messages if m.type == "frames"]
+    frames, finals = ([m for m in messages if m.type == kind] for kind in ("frames", "final"))
     assert messages[0].type == "skeleton" and messages[-1].type == "done" and frames[0].fields["start"] <= 20
+    kinds = [m.type for m in messages if m.type in ("frames", "final")]
+    assert kinds == sorted(kinds, key=("frames", "final").index)  # replayed in the order sent
     tail = assemble(frames)
-    assert len(tail["poses"]) + frames[0].fields["start"] == Motion.load(server.out / "short.npz").num_frames
+    served = Motion.load(server.out / "short.npz")
+    assert len(tail["poses"]) + frames[0].fields["start"] == served.num_frames
+    np.testing.assert_array_equal(assemble(finals)["poses"], served.poses.astype(np.float32))  # the final series whole
     second.close()
 
 

@@ -4,6 +4,10 @@
 captures without blocking (at most ``TICK_BUDGET_S`` reading, ``MAX_FRAMES_PER_TICK`` keyed)
 and keys the frames that arrived. It is a plain function so tests call it directly (timers do
 not run in background mode). Keys already received stay when the engine goes away.
+
+The frames streamed are provisional (the floor and bone lengths of the clip's first seconds);
+when the job is done, the engine's final motion (the one ``engine mocap`` writes, fitted on the
+whole clip) replaces their keys in one pass, in one tick: no frame shows a mix of the two.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ class Capture:
     target: str | None
     clip: str
     action: str | None = None
+    made: bool = False  # this capture made the armature, at the rest skeleton keyed
+    final: bool = False  # the keys are the final motion's (else the streamed frames')
     keyed: int = 0
     last: np.ndarray | None = None  # the last keyed quaternions, for sign continuity
     waiting: list[dict] = field(default_factory=list)
@@ -42,6 +48,11 @@ class Capture:
     bone_map: dict[str, str] = field(default_factory=dict)  # SMPL joint -> bone; empty: detect
     retarget: Retarget | None = None
     bones: list[str] = field(default_factory=list)
+
+    @property
+    def rest(self) -> np.ndarray | None:
+        """The SMPL rest skeleton of the motion keyed: the streamed frames', then the final motion's."""
+        return self.session.final_rest_joints if self.final else self.session.rest_joints
 
 
 CAPTURES: dict[str, Capture] = {}
@@ -57,8 +68,8 @@ def follow(capture: Capture) -> None:
 def _rig(capture: Capture) -> bpy.types.Object:
     obj = bpy.data.objects.get(capture.target) if capture.target else None
     if obj is None:
-        obj = create_smpl_armature(f"SMPL {capture.clip}", capture.session.rest_joints)
-        capture.target = obj.name
+        obj = create_smpl_armature(f"SMPL {capture.clip}", capture.rest)
+        capture.target, capture.made = obj.name, True
     if capture.action is None:
         action = bpy.data.actions.new(capture.clip)
         obj.animation_data_create()
@@ -91,7 +102,7 @@ def _prepare(capture: Capture, obj: bpy.types.Object) -> None:
         [names.index(b.parent.name) if b.parent else -1 for b in bones],
         np.array([np.array(b.matrix_local)[:3, :3] for b in bones]),
         np.array([np.array(b.head_local) for b in bones]),
-        capture.session.rest_joints,
+        capture.rest,
     )
 
 
@@ -104,7 +115,7 @@ def _key(capture: Capture, frames: dict[str, np.ndarray], settings: MocapSetting
         trans[:, [0, 2]] = 0.0  # SMPL's floor plane is x, z
     elif settings.root_motion == "HORIZONTAL":
         trans[:, 1] = 0.0
-    quats, locations = capture.retarget.pose(frames["poses"], trans, capture.session.rest_joints)
+    quats, locations = capture.retarget.pose(frames["poses"], trans, capture.rest)
     quats = continuous_quaternions(quats, capture.last)
     capture.last = quats[-1]
     scene = bpy.data.scenes[capture.scene]
@@ -126,6 +137,27 @@ def _key(capture: Capture, frames: dict[str, np.ndarray], settings: MocapSetting
     capture.keyed += len(quats)
 
 
+def _key_final(capture: Capture, settings: MocapSettings) -> None:
+    """Replace the streamed frames' keys with the final motion's, all at once. The action is made
+    anew, so no provisional key stays whatever the lengths; so is an armature this capture made,
+    since the final rest skeleton can differ from the streamed one (a user's rig stays, and its
+    retargeting is worked out again for the final skeleton)."""
+    final = capture.session.final.motion()  # first: a final series with frames missing changes nothing
+    action = bpy.data.actions.get(capture.action or "")
+    if action is not None:
+        bpy.data.actions.remove(action)
+    rig = bpy.data.objects.get(capture.target or "")
+    if capture.made and rig is not None:
+        armature = rig.data
+        bpy.data.objects.remove(rig)
+        bpy.data.armatures.remove(armature)
+        capture.target = None
+    capture.final, capture.waiting = True, []
+    capture.action, capture.curves, capture.retarget, capture.keyed, capture.last = None, {}, None, 0, None
+    if len(final["poses"]):
+        _key(capture, final, settings)
+
+
 def tick() -> float | None:
     """Drain and key every running capture (module docstring); the timer's next interval, or None."""
     for key, capture in list(CAPTURES.items()):
@@ -138,9 +170,15 @@ def tick() -> float | None:
         arrived = capture.session.tick(TICK_BUDGET_S)
         if arrived is not None:
             capture.waiting.append(arrived)
-        if capture.waiting and capture.session.rest_joints is not None and capture.action is None:
+        if capture.session.finished and capture.session.error is None and not capture.final:  # done
+            try:
+                _key_final(capture, settings)
+            except Exception as e:  # e.g. final frames missing (the streamed frames' keys then stay): say why
+                capture.session.stop(f"could not key the final motion onto {capture.target}: {e}")
+                capture.waiting = []
+        elif capture.waiting and capture.rest is not None and capture.action is None:
             _rig(capture)  # a tick of its own: making an armature switches modes
-        elif capture.waiting and capture.session.rest_joints is not None:
+        elif capture.waiting and capture.rest is not None:
             block = {k: np.concatenate([w[k] for w in capture.waiting]) for k in ("poses", "trans", "contacts")}
             now, later = ({k: v[:MAX_FRAMES_PER_TICK] for k, v in block.items()}, {k: v[MAX_FRAMES_PER_TICK:] for k, v in block.items()})
             try:

@@ -125,6 +125,16 @@ def _up_to_date(video: Path, out: Path, stem: str, settings: Settings, formats: 
     )
 
 
+def skipped(video: Path, out: Path, settings: Settings, formats: tuple[str, ...], preview: bool) -> Outcome | None:
+    """The skipped :class:`Outcome` of ``video`` when its outputs in ``out`` are up to date (the
+    same video hash, settings and engine version, every requested file present), else ``None``."""
+    stem = video.stem
+    if not _up_to_date(video, out, stem, settings, formats) or (preview and not (out / f"{stem}.preview.mp4").is_file()):
+        return None
+    report = json.loads((out / f"{stem}.json").read_text())
+    return Outcome(video, "skipped", report.get("frames", 0), 0.0, "up to date", report.get("files", []))
+
+
 def run_one(
     video: Path,
     out: Path,
@@ -135,16 +145,17 @@ def run_one(
     on_frames: FrameSink | None = None,
     smpl: Path | None = None,
     force: bool = False,
+    on_final: FrameSink | None = None,
 ) -> Outcome:
     """Capture one video into ``out`` (and ``NAME.preview.mp4`` with ``preview``); every error
-    becomes a failed :class:`Outcome`. ``on_frames`` gets the motion as it is made (``capture``).
+    becomes a failed :class:`Outcome`. ``on_frames`` gets the provisional motion as it is made,
+    ``on_final`` the final motion (the one written) before the files are (``capture``).
     Up-to-date outputs are kept and the video skipped, unless ``force``."""
     stem = video.stem
     try:
-        if not force and _up_to_date(video, out, stem, settings, formats) and (not preview or (out / f"{stem}.preview.mp4").is_file()):
-            report = json.loads((out / f"{stem}.json").read_text())
-            return Outcome(video, "skipped", report.get("frames", 0), 0.0, "up to date", report.get("files", []))
-        motion, report = capture(video, settings, progress, on_frames)
+        if not force and (skip := skipped(video, out, settings, formats, preview)):
+            return skip
+        motion, report = capture(video, settings, progress, on_frames, on_final)
         report["sha256"] = motion.source[1]
         with staged(out) as stage:
             if preview:

@@ -1,8 +1,9 @@
 """The Blender extension inside Blender (the bpy module, in an environment of its own with
 numpy, pyzmq and pytest; no engine): the built zip installs headless and registers; captures
 through a real `engine serve` (the engine's own environment) are keyed onto a created SMPL
-armature and onto an A-posed Mixamo rig like the engine's FK; exports re-import; keying is
-fast; engine failures are reported with the keys received kept.
+armature and onto an A-posed Mixamo rig like the engine's FK (the final motion, the one the
+engine writes, in place of the frames streamed); exports re-import; keying is fast; engine
+failures are reported with the keys received kept.
 
 tests/test_addon.py runs this module once per Blender version, passing in the environment:
 ``MOCAP_ADDON_ZIP`` (the built extension), ``MOCAP_ENGINE`` (the ``engine`` executable),
@@ -184,7 +185,7 @@ def test_the_lifter_choice_lists_the_engines_capture_lifters_and_is_sent_with_th
     assert not addon.CAPTURES
 
 
-def test_capture_keys_a_created_smpl_armature_like_the_engines_fk(addon, engine):
+def test_capture_keys_a_created_smpl_armature_like_the_engines_fk(addon, engine, monkeypatch):
     address, served, _ = engine
     prefs, settings = _prefs(), bpy.context.scene.mocap
     prefs.engine_address = address
@@ -192,19 +193,42 @@ def test_capture_keys_a_created_smpl_armature_like_the_engines_fk(addon, engine)
     settings.video, settings.target, settings.start_frame, settings.fps_mode = str(CLIP), None, 1, "SOURCE"
     settings.push_to_nla = True
     assert bpy.ops.mocap.capture() == {"FINISHED"}
+    capture = next(iter(addon.CAPTURES.values()))
+    replacing, key_final = [], addon._key_final
+
+    def timed(*args) -> None:  # the replacement's own cost, within the tick that makes it
+        started = time.process_time()
+        key_final(*args)
+        replacing.append(time.process_time() - started)
+
+    monkeypatch.setattr(addon, "_key_final", timed)
     durations = _run(addon, 300)
     settings.push_to_nla = False
     assert bpy.context.scene.render.fps / bpy.context.scene.render.fps_base == pytest.approx(25.0)  # the clip's rate
     assert not addon.CAPTURES and settings.message.startswith("captured 217 frames"), settings.message
     cpu, wall = (max(d[i] for d in durations) for i in (0, 1))
     print(f"\nlongest tick {1000 * cpu:.1f} ms of CPU ({1000 * wall:.1f} ms wall) over {len(durations)} ticks")
+    [once] = replacing
+    print(f"the final motion replaced the streamed keys in one pass: {1000 * once:.1f} ms of CPU")
     assert cpu < 0.05
 
+    # The engine's files hold its final motion (engine mocap's: tests/test_server.py); it replaced
+    # the streamed frames' keys, and the armature made for their skeleton is made for the final one.
     motion = np.load(served / f"{STEM}.npz")
-    rig = next(o for o in bpy.data.objects if o.type == "ARMATURE")
+    assert capture.final
+    rig = bpy.data.objects[capture.target]
+    assert [o for o in bpy.data.objects if o.type == "ARMATURE"] == [rig]
+    heads = np.array([rig.data.bones[name].head_local for name in SMPL24.names])
+    np.testing.assert_allclose(heads, motion["rest_joints"] @ SMPL_TO_BLENDER.T, atol=1e-5)
+    provisional = capture.session.frames.motion()
+    assert len(provisional["poses"]) == len(motion["poses"])
+    moved = np.abs(provisional["trans"] - motion["trans"]).max()
+    resized = np.abs(capture.session.rest_joints - motion["rest_joints"]).max()
+    print(f"the final motion's root is up to {100 * moved:.1f} cm from the streamed frames', its rest joints up to {100 * resized:.1f} cm")
     [track] = rig.animation_data.nla_tracks  # pushed onto the NLA, as asked
     assert track.strips[0].action.name == STEM and rig.animation_data.action is None
     rig.animation_data.action = track.strips[0].action
+    assert all(len(c.keyframe_points) == len(motion["poses"]) for c in _curves(rig.animation_data.action))  # none left over
     names = [b.name for b in rig.pose.bones]
     parents = {b.name: b.parent.name for b in rig.pose.bones if b.parent}
     worst_direction = 0.0

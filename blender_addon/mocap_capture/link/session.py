@@ -1,10 +1,11 @@
 """One capture followed from Blender: non-blocking reads, bounded in time, frames kept in order.
 
 ``CaptureSession.tick()`` is what the add-on's timer calls: it reads whatever the engine has
-sent, for at most ``budget_s``, and returns the frames that arrived (in order, none missing:
-a chunk that comes early waits for the ones before it). It never raises on a dead engine; it
+sent, for at most ``budget_s``, and returns the provisional frames that arrived (in order, none
+missing: a chunk that comes early waits for the ones before it); the final motion is gathered in
+``final`` until ``done`` ends the session. It never raises on a dead engine; it
 reports it, and what was received stays. What each message means for the job (stage,
-skeleton, frames in order, summary, error) is the engine client's own
+skeleton, frames and the final series in order, summary, error) is the engine client's own
 :class:`~.client.CaptureFollower`, which ``engine client capture`` follows its captures with too;
 the session adds the connection, the time budget and noticing a silent engine.
 """
@@ -23,8 +24,9 @@ SILENCE_S = 10.0  # quiet this long, pings unanswered: the engine is gone
 
 
 class CaptureSession(CaptureFollower):
-    """A :class:`~.client.CaptureFollower` (stage, done, total, fps, rest_joints, error,
-    finished, summary, files) reading its job's messages from ``client`` without blocking."""
+    """A :class:`~.client.CaptureFollower` (stage, done, total, fps, rest_joints, final,
+    final_rest_joints, error, finished, summary, files) reading its job's messages from
+    ``client`` without blocking."""
 
     def __init__(self, client: Client, job: str, **state) -> None:  # state: CaptureFollower's fields
         super().__init__(job, **state)
@@ -45,7 +47,7 @@ class CaptureSession(CaptureFollower):
         return cls(client, job, position=position)
 
     def tick(self, budget_s: float = 0.02) -> dict[str, np.ndarray] | None:
-        """The frames that arrived since the last tick, joined (poses, trans, contacts), or None."""
+        """The provisional frames that arrived since the last tick, joined (poses, trans, contacts), or None."""
         if self.finished:
             return None
         deadline, chunks = time.monotonic() + budget_s, []
