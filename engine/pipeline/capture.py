@@ -42,6 +42,7 @@ from engine.lifting import normalise_screen
 from engine.lifting.inference import fill_unsure_joints
 from engine.lifting.weights import load_shipped, load_weights, streaming_lifter
 from engine.motion import Motion
+from engine.pipeline.camera_motion import CameraMotion
 from engine.pipeline.parallel_tracking import SegmentedTracker, detect_workers_for
 from engine.pipeline.person import PersonTracker
 from engine.pipeline.report import capture_report
@@ -100,6 +101,9 @@ class Capture:
     def __init__(self, info: VideoInfo, settings: Settings, on_frames: FrameSink) -> None:
         self.info, self.settings, self.on_frames = info, settings, on_frames
         self.camera = intrinsics(info.width, info.height, settings.fov_deg)
+        self.camera_motion = CameraMotion(info.width, info.height, self.camera)
+        self.turns: list[np.ndarray] = []  # the camera's rotation per decoded frame (CameraMotion.measure)
+        self.compensate = False  # whether the camera's turns are undone (CameraMotion.report's "compensated")
         self.model = load_weights(settings.lifter_weights) if settings.lifter_weights else load_shipped(settings.lifter)
         self.lifting = streaming_lifter(self.model)
         self.times: list[float] = []
@@ -116,30 +120,35 @@ class Capture:
         self.emitted = 0  # the uniform frames before this one are emitted (those before start left out)
         self.last: dict[str, np.ndarray] | None = None  # the last emitted frame, for the frames that hold it
         self.lifted: np.ndarray | None = None  # every frame's lifted joints, once the clip is complete
-        self.timings = {"lifting": 0.0, "trajectory and IK": 0.0}
+        self.timings = {"camera motion": 0.0, "lifting": 0.0, "trajectory and IK": 0.0}
 
-    def add(self, time: float, landmarks: np.ndarray) -> int:
-        """Take one more decoded frame's landmarks; returns how many frames there are now."""
+    def add(self, index: int, seconds: float, landmarks: np.ndarray) -> int:
+        """Take one more decoded frame's landmarks (frames in order, watched by
+        ``self.camera_motion``); returns how many frames there are now."""
+        started = time.perf_counter()
+        self.turns.append(Rotation.from_matrix(self.camera_motion.measure(index, landmarks)).as_rotvec())
+        self.timings["camera motion"] += time.perf_counter() - started
         self.keypoints.append(blazepose_to_h36m17(landmarks[None])[0].astype(np.float64))
-        self.times.append(time)  # last: another thread reads as many frames as there are times
+        self.times.append(seconds)  # last: another thread reads as many frames as there are times
         return len(self.times)
 
-    def uniform(self, frames: int, complete: bool) -> tuple[np.ndarray, np.ndarray]:
+    def uniform(self, frames: int, complete: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The final frames' keypoints (F, 17, 3) at the clip's uniform frame times, gaps
         bridged, frames in long gaps holding the last seen pose (the first, before it) with
-        confidence 0; and the long-gap mask (F,)."""
+        confidence 0; the long-gap mask (F,); and the camera's rotations (F, 3, 3) there."""
         times, raw = np.array(self.times[:frames]), np.array(self.keypoints[:frames])
         bridged, in_long_gap = bridge_gaps(raw, times)
         settled = len(times) if complete else bridge_settled(raw[..., 2].max(axis=1) > 0, times)
         if settled == 0:
-            return raw[:0], in_long_gap[:0]
+            return raw[:0], in_long_gap[:0], np.zeros((0, 3, 3))
         grid = times[0] + np.arange(int(round((times[settled - 1] - times[0]) * self.fps)) + 1) / self.fps
         pixels = interpolate(bridged[:settled], times[:settled], grid)
         in_long_gap = interpolate(in_long_gap[:settled].astype(float), times[:settled], grid) > 0.5
         if in_long_gap.all():
-            return pixels[:0], in_long_gap[:0]
+            return pixels[:0], in_long_gap[:0], np.zeros((0, 3, 3))
         pixels[..., :2] = hold_gaps(pixels[..., :2], ~in_long_gap)
-        return pixels, in_long_gap
+        turns = Rotation.from_rotvec(interpolate(np.array(self.turns[:settled]), times[:settled], grid)).as_matrix()
+        return pixels, in_long_gap, turns
 
     @property
     def first_frame_time(self) -> float:
@@ -153,7 +162,7 @@ class Capture:
             if not complete and self.times[frames - 1] - self.times[0] < CALIBRATION_S:
                 return
             self.fps = uniform_rate(np.array(self.times[:frames]))[0]
-        pixels, in_long_gap = self.uniform(frames, complete)
+        pixels, in_long_gap, turns = self.uniform(frames, complete)
         if self.seen_from is None and len(pixels):  # final: nothing comes out of uniform before the person does
             self.seen_from = int(np.argmax(~in_long_gap))
             self.start = 0 if self.settings.keep_empty else self.seen_from
@@ -167,7 +176,7 @@ class Capture:
             started = time.perf_counter()
             lifted = self.lifting.provisional(filled)
             self.timings["lifting"] += time.perf_counter() - started
-            self.calibrate(lifted, pixels[: len(filled)], in_long_gap[: len(filled)])
+            self.calibrate(lifted, pixels[: len(filled)], in_long_gap[: len(filled)], turns[: len(filled)], frames)
         if self.floor is None or not len(filled):
             return
         started = time.perf_counter()
@@ -175,24 +184,24 @@ class Capture:
         self.timings["lifting"] += time.perf_counter() - started
         if complete:
             self.lifted = lifted  # for final(): a streaming lifter answers a complete clip once
-        self.solve(lifted, pixels, in_long_gap, complete)
+        self.solve(lifted, pixels, in_long_gap, turns, complete)
 
     def final(self) -> None:
         """Once the clip is complete (``finish(..., complete=True)`` called): the clip-wide
         choices made again on every frame of the person, and every frame emitted again with them,
         from the first, to ``on_frames``. The lifting is kept; the rest is cheap."""
-        pixels, in_long_gap = self.uniform(len(self.times), True)
-        self.calibrate(self.lifted, pixels, in_long_gap, whole=True)
+        pixels, in_long_gap, turns = self.uniform(len(self.times), True)
+        self.calibrate(self.lifted, pixels, in_long_gap, turns, len(self.times), whole=True)
         self.pins, self.origin, self.last, self.emitted = FootPins(self.settings.foot_lock), None, None, 0
-        self.solve(self.lifted, pixels, in_long_gap, True)
+        self.solve(self.lifted, pixels, in_long_gap, turns, True)
 
-    def solve(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray, complete: bool) -> None:
+    def solve(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray, turns: np.ndarray, complete: bool) -> None:
         """World joints, SMPL rotations and foot locking for the ``lifted`` frames, and the
         frames final through them emitted."""
         horizon = int(round(LOOKAHEAD_S * self.fps))
         started = time.perf_counter()
         done = len(lifted)
-        camera_joints = self.camera_joints(lifted, pixels[:done], in_long_gap[:done])
+        camera_joints = self.camera_joints(lifted, pixels[:done], in_long_gap[:done], turns[:done])
         if not complete:
             done -= int(4 * self.settings.smooth + 0.5)  # the smoothing's reach
         if done - 1 > self.emitted or (complete and done > self.emitted):
@@ -212,26 +221,41 @@ class Capture:
                 self.emit(solved, correction, trajectory.contacts, pixels, in_long_gap, done)
         self.timings["trajectory and IK"] += time.perf_counter() - started
 
-    def camera_joints(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray) -> np.ndarray:
-        """The lifted joints at their (smoothed) root translations in the camera frame, frames
-        in long gaps holding the last seen frame's (the first's, before it), so that nothing
-        downstream (floor, contacts, foot locking) sees motion there."""
+    def camera_joints(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray, turns: np.ndarray) -> np.ndarray:
+        """The lifted joints at their (smoothed) root translations in the camera frame (the
+        first frame's camera when a pan is compensated), frames in long gaps holding the last
+        seen frame's (the first's, before it), so that nothing downstream (floor, contacts, foot
+        locking) sees motion there."""
         seen = ~in_long_gap
         translation = root_translation(lifted, pixels, self.camera)
+        if self.compensate:
+            # A turning camera sees x_t = R_t x_0: each frame's joints and root go back into the
+            # first frame's camera (rows: x_0ᵀ = x_tᵀ R_t), before smoothing, so that the
+            # trajectory, the floor and the contacts are those of one fixed camera. Undoing the
+            # turn on the 3D answer rather than on the 2D keypoints keeps the lifter's input the
+            # picture it was trained on (an unturned camera's) and is exact for a pure rotation;
+            # and the lifting, done once, stays valid whichever way the clip-wide choice goes.
+            lifted = lifted @ turns
+            translation = np.einsum("ti,tij->tj", translation, turns)
         if seen.any():
             translation = smooth_translation(hold_gaps(translation, seen), self.settings.smooth)
         return hold_gaps(lifted + translation[:, None], seen)
 
-    def calibrate(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray, whole: bool = False) -> None:
-        """The clip-wide choices, from the frames so far (the ``whole`` clip): the floor and
-        the bone lengths, and with them the solver."""
-        camera_joints = self.camera_joints(lifted, pixels, in_long_gap)
+    def calibrate(
+        self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray, turns: np.ndarray, frames: int, whole: bool = False
+    ) -> None:
+        """The clip-wide choices, from the frames so far (the first ``frames`` decoded; the
+        ``whole`` clip): whether the camera's turns are undone, the floor and the bone lengths,
+        and with them the solver."""
+        camera_motion = self.camera_motion.report(frames)
+        self.compensate = camera_motion["compensated"]
+        camera_joints = self.camera_joints(lifted, pixels, in_long_gap, turns)
         self.floor = fit_floor(camera_joints[~in_long_gap], self.fps)
         world = to_world(camera_joints, self.fps, self.floor).joints
         self.rest = fit_rest_skeleton(world[~in_long_gap], default_rest_joints())
         self.solver = make_solver(self.settings.solver, self.rest, self.fps)
         span = "the whole clip" if whole else f"the first {CALIBRATION_S:g} s of the person (streamed frames)"
-        self.notes = list(self.floor.notes) + [f"floor and bone lengths fitted on {span}"]
+        self.notes = [camera_motion["note"], *self.floor.notes, f"floor and bone lengths fitted on {span}"]
 
     def emit(
         self,
@@ -319,13 +343,13 @@ def capture(
     detect_workers = detect_workers_for(settings.detect_workers, info.width, info.height)
     tracker = PersonTracker() if detect_workers == 1 else SegmentedTracker(detect_workers)
     with ThreadPoolExecutor(max_workers=1) as rest, tracker:
-        commits, tracked = [], tracker.track(read_frames_ahead(path))
+        commits, tracked = [], tracker.track(pipeline.camera_motion.watch(read_frames_ahead(path)))
         while True:
             tick = time.perf_counter()
             if (found := next(tracked, None)) is None:
                 break
             detecting += time.perf_counter() - tick
-            frames = pipeline.add(found[1], found[2])
+            frames = pipeline.add(*found)
             report_progress("2D keypoints", frames, info.nominal_frames)
             if frames % COMMIT_FRAMES == 0:
                 commits.append(rest.submit(pipeline.finish, frames))
@@ -361,6 +385,7 @@ def capture(
         times,
         detected,
         pipeline.notes,
+        pipeline.camera_motion.report(),
         pipeline.model.card["name"],
         {**tracker.report(), "detector_threads": detect_workers},
         timings,

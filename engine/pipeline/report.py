@@ -22,13 +22,15 @@ def capture_report(
     times: np.ndarray,
     detected: np.ndarray,
     notes: list[str],
+    camera_motion: dict,
     lifter_card: str,
     person: dict,
     timings: dict,
 ) -> dict:
     """The report of the capture of ``path`` that gave ``motion``: frames (decoded at ``times``,
     a person ``detected`` in each or not), rates, what the clip-wide choices assumed
-    (``notes``), the lifter's card name, the person tracker's ``person`` counts, ``timings``
+    (``notes``), the camera's motion (``camera_motion``, :meth:`CameraMotion.report
+    <engine.pipeline.camera_motion.CameraMotion.report>`), the lifter's card name, the person tracker's ``person`` counts, ``timings``
     (seconds per stage) and warnings; where the motion starts in the video
     (``first_frame_time_s``), the empty frames left out before and after it, and the runs of
     held frames (``held_frames``: [start, end) in motion frames)."""
@@ -69,6 +71,7 @@ def capture_report(
         "height": info.height,
         "rotation": info.rotation,
         "detection_rate": float(detected.mean()),
+        "camera_motion": camera_motion,
         "person": person,
         "lifter": settings.lifter_weights or settings.lifter,
         "lifter_card": lifter_card,

@@ -1,4 +1,4 @@
-"""From root-relative camera-frame joints to a world trajectory on a floor (static camera).
+"""From root-relative camera-frame joints to a world trajectory on a floor (one fixed camera).
 
 1. **Root translation** per frame: the camera-frame offset ``t`` that best reprojects the
    lifted joints onto the 2D keypoints. Under perspective ``u = f (X + t)_x / (X + t)_z + c``
@@ -6,8 +6,10 @@
    least-squares solve; the depth follows from the ratio of 2D to 3D bone lengths.
    Smoothed over time (Gaussian, ``smooth`` frames of standard deviation, depth in log
    space, so a far person's noisier depth is damped alike).
-2. **Floor and gravity**: the camera is assumed static. An up direction is first taken
-   from the body (:func:`body_up`, people being mostly upright); a plane fitted through the
+2. **Floor and gravity**: the camera frame is one for the whole clip (a static camera's, or
+   a panning camera's at its first frame, the turns undone by the capture:
+   ``camera_motion``). An up direction is first taken from the body (:func:`body_up`,
+   people being mostly upright); a plane fitted through the
    slow feet gives the floor (tilting away from the body's up only along directions the feet
    cover); feet low and slow in that frame are planted.
    The world frame turns the camera frame so the floor's normal is +y (the camera's heading
@@ -121,7 +123,7 @@ def _floor_normal(points: np.ndarray, up: np.ndarray, spread: float = 0.5) -> np
 
 @dataclass
 class Floor:
-    """The world frame of a static camera: world = ``rotation`` @ camera + ``translation``, and
+    """The world frame of one fixed camera: world = ``rotation`` @ camera + ``translation``, and
     the ankle height (2,: left, right) under which a slow foot counts as planted."""
 
     rotation: np.ndarray
@@ -132,7 +134,7 @@ class Floor:
 
 def fit_floor(camera_joints: np.ndarray, fps: float) -> Floor:
     """The floor under camera-frame joints (T, 17, 3) of one person (module docstring, step 2)."""
-    notes = ["static camera assumed"]
+    notes = []
     up = body_up(camera_joints)
     feet = camera_joints[:, FEET]
     slow = _slow(feet, up, fps)  # height is not trusted before the floor is known
