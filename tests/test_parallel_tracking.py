@@ -6,8 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-import engine.pipeline.parallel_tracking as parallel
-from engine.pipeline.parallel_tracking import SegmentedTracker, detect_workers_for
+from engine.pipeline.parallel_tracking import SegmentedTracker, segmenting
 from engine.pipeline.person import PersonTracker
 from engine.pipeline.settings import Settings, split_cores
 from engine.video import Frame, read_frames
@@ -22,10 +21,7 @@ def frames() -> list[Frame]:
     return [Frame(f.index, f.time, cv2.resize(f.rgb, (640, 360))) for f, _ in zip(read_frames(CLIP), range(70))]
 
 
-@pytest.fixture
-def short_segments(monkeypatch):
-    monkeypatch.setattr(parallel, "SEGMENT_FRAMES", 25)
-    monkeypatch.setattr(parallel, "WARMUP_FRAMES", 8)
+SEGMENT, WARMUP = 25, 8  # short, so that 70 frames make three segments
 
 
 def _single(frames: list[Frame]) -> np.ndarray:
@@ -43,30 +39,30 @@ def test_a_restarted_tracker_sees_what_a_fresh_one_sees(frames):
     np.testing.assert_array_equal(again, first)
 
 
-def test_segments_come_back_in_order_with_their_times_and_match_one_tracker_closely(frames, short_segments):
-    with SegmentedTracker(2) as tracker:
+def test_segments_come_back_in_order_with_their_times_and_match_one_tracker_closely(frames):
+    with SegmentedTracker(2, SEGMENT, WARMUP) as tracker:
         found = list(tracker.track(frames))
         report = tracker.report()
     assert [index for index, _, _ in found] == list(range(len(frames)))
     assert [time for _, time, _ in found] == [f.time for f in frames]
     segmented, single = np.array([landmarks for _, _, landmarks in found]), _single(frames)
-    np.testing.assert_array_equal(segmented[:25], single[:25])  # the first segment is tracked as by one tracker
+    np.testing.assert_array_equal(segmented[:SEGMENT], single[:SEGMENT])  # the first segment is tracked as by one tracker
     # Later segments start from a warmed-up tracker: within a pixel on almost every landmark.
-    assert np.median(np.linalg.norm(segmented[25:, :, :2] - single[25:, :, :2], axis=-1)) < 1.0
+    assert np.median(np.linalg.norm(segmented[SEGMENT:, :, :2] - single[SEGMENT:, :, :2], axis=-1)) < 1.0
     # The report counts each frame once, not the warm-up frames seen twice.
     assert report["sampled_frames"] == len(range(0, len(frames), 10))
 
 
-def test_segmented_tracking_gives_the_same_landmarks_on_every_run_and_with_any_thread_count(frames, short_segments):
+def test_segmented_tracking_gives_the_same_landmarks_on_every_run_and_with_any_thread_count(frames):
     runs = []
     for workers in (2, 2, 3):
-        with SegmentedTracker(workers) as tracker:
+        with SegmentedTracker(workers, SEGMENT, WARMUP) as tracker:
             runs.append(np.array([landmarks for _, _, landmarks in tracker.track(frames)]))
     np.testing.assert_array_equal(runs[0], runs[1])
     np.testing.assert_array_equal(runs[0], runs[2])
 
 
-def test_frames_in_flight_stay_bounded(frames, short_segments):
+def test_frames_in_flight_stay_bounded(frames):
     pulled = []
 
     def source():
@@ -74,14 +70,14 @@ def test_frames_in_flight_stay_bounded(frames, short_segments):
             pulled.append(frame.index)
             yield frame
 
-    with SegmentedTracker(2) as tracker:
+    with SegmentedTracker(2, SEGMENT, WARMUP) as tracker:
         for emitted, _ in enumerate(tracker.track(source()), start=1):
-            assert len(pulled) - emitted <= 2 * parallel.SEGMENT_FRAMES
+            assert len(pulled) - emitted <= 2 * SEGMENT
 
 
 def test_a_detector_thread_failure_ends_tracking_with_its_error(frames):
     broken = [*frames[:5], Frame(5, 0.2, frames[5].rgb[..., 0])]  # a grey frame: the detector refuses it
-    with pytest.raises(ValueError, match="expected an RGB uint8 frame"), SegmentedTracker(2) as tracker:
+    with pytest.raises(ValueError, match="expected an RGB uint8 frame"), SegmentedTracker(2, SEGMENT, WARMUP) as tracker:
         list(tracker.track(broken))
 
 
@@ -93,6 +89,12 @@ def test_one_video_gets_every_core_and_a_batch_one_video_per_core():
     assert split_cores(1, detect_workers=1, cores=4) == (1, 1)
 
 
-def test_huge_frames_get_fewer_detector_threads_and_the_settings_key_only_tells_one_from_many():
-    assert detect_workers_for(2, 1280, 720) == 2 and detect_workers_for(2, 7680, 4320) == 1
+def test_a_short_clip_is_one_segment_per_thread_a_long_one_as_memory_allows_and_8k_gets_one_thread():
+    assert segmenting(2, 1280, 720, 260) == (2, 130)
+    assert segmenting(2, 1280, 720, 50) == (2, 100)  # never shorter than 100 frames
+    assert segmenting(2, 1280, 720, 9000) == (2, (1 << 30) // (2 * 1280 * 720 * 3))  # 194 frames in flight per thread
+    assert segmenting(2, 7680, 4320, 9000)[0] == 1
+
+
+def test_the_settings_key_only_tells_one_detector_thread_from_many():
     assert Settings(detect_workers=2).key() == Settings(detect_workers=8).key() != Settings().key()

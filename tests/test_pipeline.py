@@ -91,15 +91,14 @@ def test_engine_mocap_on_the_example_clip_gives_the_stored_motion(tmp_path):
 
 
 @needs_weights
-def test_tracking_in_segments_on_two_threads_moves_the_example_motion_by_under_3_mm():
+def test_tracking_in_segments_on_two_threads_moves_the_example_motion_by_under_2_mm():
     motion, report = capture(CLIP, Settings(detect_workers=2))
     stored = Motion.load(STORED_MOTION)
     assert report["person"]["detector_threads"] == 2 and motion.num_frames == stored.num_frames
     moved = (motion.joints - motion.joints[:, :1]) - (stored.joints - stored.joints[:, :1])
-    # Issue #17 asks for 2 mm. Measured: 1.7 mm while bone lengths came from the first 3 s; 2.3 mm
-    # since they are fitted on the whole clip, whose fit moves the rest skeleton by up to 3 mm
-    # with sub-pixel changes in the 2D (and by 0.4 or 4 mm with a 40- or 30-frame warm-up).
-    assert 1000 * np.linalg.norm(moved, axis=-1).mean() < 3.0
+    # Issue #17's bound. Measured 1.9 mm: one segment per thread here (217 frames), the second
+    # starting from a tracker warmed up on the 20 frames before it.
+    assert 1000 * np.linalg.norm(moved, axis=-1).mean() < 2.0
 
 
 def _blender_plays_the_bvh_like_the_npz(bvh, motion):

@@ -43,7 +43,7 @@ from engine.lifting.inference import fill_unsure_joints
 from engine.lifting.weights import load_shipped, load_weights, streaming_lifter
 from engine.motion import Motion
 from engine.pipeline.camera_motion import CameraMotion
-from engine.pipeline.parallel_tracking import SegmentedTracker, detect_workers_for
+from engine.pipeline.parallel_tracking import SegmentedTracker, segmenting
 from engine.pipeline.person import PersonTracker
 from engine.pipeline.report import capture_report
 from engine.pipeline.settings import Settings
@@ -340,8 +340,8 @@ def capture(
     started, detecting = time.perf_counter(), 0.0
     # Decoding runs in a thread, 2D detection here, and the rest of the pipeline in a third,
     # every COMMIT_FRAMES frames in order (so its results never depend on thread timing).
-    detect_workers = detect_workers_for(settings.detect_workers, info.width, info.height)
-    tracker = PersonTracker() if detect_workers == 1 else SegmentedTracker(detect_workers)
+    detect_workers, segment_frames = segmenting(settings.detect_workers, info.width, info.height, info.nominal_frames)
+    tracker = PersonTracker() if detect_workers == 1 else SegmentedTracker(detect_workers, segment_frames)
     with ThreadPoolExecutor(max_workers=1) as rest, tracker:
         commits, tracked = [], tracker.track(pipeline.camera_motion.watch(read_frames_ahead(path)))
         while True:
@@ -387,7 +387,7 @@ def capture(
         pipeline.notes,
         pipeline.camera_motion.report(),
         pipeline.model.card["name"],
-        {**tracker.report(), "detector_threads": detect_workers},
+        {**tracker.report(), "detector_threads": detect_workers, "segment_frames": segment_frames if detect_workers > 1 else None},
         timings,
     )
     return motion, report

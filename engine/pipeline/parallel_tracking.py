@@ -2,7 +2,7 @@
 
 One mediapipe pose detector keeps about one core busy, so a single capture would leave the
 rest of the machine idle. Here the decoded frames (decoding stays one thread, in the caller)
-are cut into segments of ``SEGMENT_FRAMES``; segment ``k`` goes to worker ``k % workers``,
+are cut into segments (``segmenting``); segment ``k`` goes to worker ``k % workers``,
 which tracks it with its own :class:`~engine.pipeline.person.PersonTracker`, restarted for it.
 Because mediapipe tracks from frame to frame, a restarted tracker first looks at the
 ``WARMUP_FRAMES`` frames before its segment and throws those landmarks away, so it has found
@@ -18,8 +18,8 @@ sees the person move twice as far between its frames, which moved the motion by 
 The segments depend only on frame numbers, never on timing, so a capture gives the same
 landmarks on every run and the server streams what ``engine mocap`` writes with the same
 number of workers. Frames wait in memory until their worker takes them, so the frames in
-flight are bounded: ``workers × SEGMENT_FRAMES``, fewer workers for very large frames
-(``detect_workers_for``).
+flight are bounded: ``workers × segment frames``, within ``FRAME_MEMORY_BUDGET``
+(``segmenting``).
 """
 
 from __future__ import annotations
@@ -33,16 +33,22 @@ import numpy as np
 from engine.pipeline.person import PersonTracker, tracking_report
 from engine.video import Frame
 
-SEGMENT_FRAMES = 100
+MIN_SEGMENT_FRAMES = 100  # shorter segments spend too much on warm-ups
 WARMUP_FRAMES = 20
-FRAME_MEMORY_BUDGET = 2 << 30  # bytes of decoded frames waiting for the workers
+FRAME_MEMORY_BUDGET = 1 << 30  # bytes of decoded frames waiting for the workers
 
 
-def detect_workers_for(requested: int, width: int, height: int) -> int:
-    """How many detector threads a ``width`` × ``height`` video gets when ``requested``:
-    fewer when the frames in flight would not fit ``FRAME_MEMORY_BUDGET`` (4K video: one)."""
+def segmenting(requested: int, width: int, height: int, frames_hint: int) -> tuple[int, int]:
+    """(detector threads, segment frames) for a ``width`` × ``height`` video of about
+    ``frames_hint`` frames (the container's count) when ``requested`` threads: fewer threads when
+    the frames in flight (threads × segment) would not fit ``FRAME_MEMORY_BUDGET`` (4K video:
+    one); one segment per thread when the clip is that short (so the threads finish together),
+    else segments as long as the budget allows (fewer warm-ups). The cut depends only on the
+    file, so every run cuts it alike."""
     frame_bytes = width * height * 3
-    return max(1, min(requested, FRAME_MEMORY_BUDGET // (SEGMENT_FRAMES * frame_bytes)))
+    workers = max(1, min(requested, FRAME_MEMORY_BUDGET // (MIN_SEGMENT_FRAMES * frame_bytes)))
+    longest = FRAME_MEMORY_BUDGET // (workers * frame_bytes)
+    return workers, int(np.clip(-(-frames_hint // workers), MIN_SEGMENT_FRAMES, max(longest, MIN_SEGMENT_FRAMES)))
 
 
 class SegmentedTracker:
@@ -51,10 +57,12 @@ class SegmentedTracker:
     Use as a context manager: the workers start on entering and stop on leaving.
     """
 
-    def __init__(self, workers: int) -> None:
-        if workers < 2:
-            raise ValueError(f"a segmented tracker needs at least 2 workers, got {workers}")
-        self.workers = workers
+    def __init__(self, workers: int, segment_frames: int, warmup_frames: int = WARMUP_FRAMES) -> None:
+        if workers < 2 or not 0 <= warmup_frames < segment_frames:
+            raise ValueError(
+                f"a segmented tracker needs 2 workers or more and a warm-up shorter than a segment, got {workers}, {warmup_frames}"
+            )
+        self.workers, self.segment_frames, self.warmup_frames = workers, segment_frames, warmup_frames
         self.events: list[tuple[int, str]] = []
         self._outbox: queue.Queue = queue.Queue()
         self._inboxes: list[queue.Queue] = [queue.Queue() for _ in range(workers)]
@@ -93,12 +101,12 @@ class SegmentedTracker:
     def _send(self, frame: Frame) -> None:
         """Frame ``i`` to the worker of its segment, and to the next segment's worker while
         it is in that one's warm-up."""
-        segment = frame.index // SEGMENT_FRAMES
+        segment = frame.index // self.segment_frames
         self._inboxes[segment % self.workers].put((frame.index, frame.rgb, True))
-        ahead = (segment + 1) * SEGMENT_FRAMES - frame.index  # frames until the next segment
-        if ahead <= WARMUP_FRAMES:
+        ahead = (segment + 1) * self.segment_frames - frame.index  # frames until the next segment
+        if ahead <= self.warmup_frames:
             inbox = self._inboxes[(segment + 1) % self.workers]
-            if ahead == WARMUP_FRAMES:
+            if ahead == self.warmup_frames:
                 inbox.put("restart")
             inbox.put((frame.index, frame.rgb, False))
 
@@ -115,7 +123,7 @@ class SegmentedTracker:
         times: dict[int, float] = {}
         done: dict[int, np.ndarray] = {}
         source, sent, emitted = iter(frames), 0, 0
-        in_flight = self.workers * SEGMENT_FRAMES
+        in_flight = self.workers * self.segment_frames
         while True:
             while sent - emitted < in_flight and (frame := next(source, None)) is not None:
                 if frame.index != sent:
