@@ -410,6 +410,29 @@ def bench_pipeline_command(
     _report(bench_pipeline(clip), f"capture of {clip.name}", json_out)
 
 
+@bench_app.command("batch")
+def bench_batch_command(
+    source: Annotated[Path, typer.Argument(help="A video to cut the clips from.")] = Path(
+        "examples/pexels_2795750_man_dancing_on_rooftop.mp4"
+    ),
+    clips: Annotated[int, typer.Option(help="Clips in the batch.")] = 6,
+    frames: Annotated[int, typer.Option(help="Frames per clip (640x360).")] = 75,
+    tiny: Annotated[int, typer.Option(help="Tiny clips (2 frames, 64x64, nobody in them) for the Ray driver's peak memory.")] = 1000,
+    ray: Annotated[
+        str, typer.Option("--ray", metavar="ADDRESS", help="The cluster for the --ray runs (local: a Ray started here).")
+    ] = "local",
+    json_out: JsonOption = None,
+) -> None:
+    """Clips per minute of engine mocap with --workers 1, --workers 2 and --ray; the Ray driver's peak memory on many tiny clips."""
+    from engine.bench.batch import bench_batch
+
+    _report(
+        bench_batch(source, clips, frames, tiny, ray),
+        f"engine mocap on {clips} clips of {frames} frames ({os.cpu_count()} cores)",
+        json_out,
+    )
+
+
 @addon_app.command("build")
 def addon_build(
     out: Annotated[Path, typer.Option(help="Folder for the extension zip.")] = Path("dist"),
@@ -474,6 +497,21 @@ def mocap(
             help="2D detector threads per video (default: the cores left per video). Above 1 the motion moves by about a millimetre.",
         ),
     ] = None,
+    ray: Annotated[
+        Optional[str],
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Capture on a Ray cluster, one task per video (docs/cluster.md): auto (the cluster this machine belongs to, or RAY_ADDRESS), host:port, ray://host:port, or local (a Ray started here for this batch). Put it after the paths.",
+        ),
+    ] = None,
+    ray_write: Annotated[
+        str,
+        typer.Option(
+            "--ray-write",
+            help="Who writes the files with --ray: driver (the workers send them back; --out on this machine) or worker (each worker writes into --out, which must be shared storage at the same path on every node).",
+        ),
+    ] = "driver",
     force: Annotated[bool, typer.Option("--force", help="Capture again even videos whose outputs are up to date.")] = False,
     summary_json: Annotated[
         Optional[Path],
@@ -494,6 +532,20 @@ def mocap(
         raise _fail(f"--formats: choose from {', '.join(FORMATS)}, got {formats!r}")
     if lifter not in capture_lifters():
         raise _fail(f"--lifter: choose from {', '.join(capture_lifters())}, got {lifter!r}")
+    if ray is not None:
+        try:
+            from engine.pipeline.cluster import WRITERS, connect, run_on_ray
+        except ImportError:
+            raise _fail('--ray needs Ray: pip install -e ".[cluster]"') from None
+        if ray_write not in WRITERS:
+            raise _fail(f"--ray-write: choose from {', '.join(WRITERS)}, got {ray_write!r}")
+        if workers is not None:
+            raise _fail("--workers is for a batch on this machine; on Ray the cluster's CPUs say how many videos run at once")
+        if Path(ray).exists():  # `engine mocap --ray clips/` would take the folder as the address
+            raise _fail(f"--ray took the path {ray!r} as the cluster's address: give --ray ADDRESS after the paths")
+        # Ray's workers start in folders of their own: videos go to them by absolute path, and
+        # the summary names them relative to the folders given, as the local batch does.
+        paths = [p.absolute() for p in paths]
     videos = find_videos(paths)
     if not videos:
         raise _fail("no videos or images found in " + ", ".join(map(str, paths)))
@@ -505,7 +557,9 @@ def mocap(
     for name, value in (("--workers", workers), ("--detect-workers", detect_workers)):
         if value is not None and value < 1:
             raise _fail(f"{name} must be at least 1, got {value}")
-    workers, detect_workers = split_cores(len(videos), workers, detect_workers)
+    # On Ray each video is a task of one CPU per detector thread, and the cluster's CPUs say how
+    # many run at once.
+    workers, detect_workers = split_cores(len(videos), workers, detect_workers) if ray is None else (0, detect_workers or 1)
     try:
         settings = Settings(
             detect_workers=detect_workers,
@@ -528,14 +582,30 @@ def mocap(
             smpl_model = find_smpl_model(smpl)
         except SmplModelError as e:
             raise _fail(e) from None
-    console.print(f"cores: {os.cpu_count()}; videos at a time: {workers}; 2D detector threads per video: {detect_workers}")
+    if ray is not None:
+        try:
+            connect(ray)
+        except ConnectionError as e:
+            raise _fail(f"--ray {ray}: {e}") from None
+        console.print(f"Ray cluster at {ray}: one task of {detect_workers} CPU per video; files written by the {ray_write}")
+    else:
+        console.print(f"cores: {os.cpu_count()}; videos at a time: {workers}; 2D detector threads per video: {detect_workers}")
     outcomes = []
     started = datetime.now().astimezone()
     # Not in a log: there a progress display shows only its last state, with a name cut to fit.
     columns = TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
         overall = progress.add_task("videos", total=len(videos))
-        if workers > 1:
+        if ray is not None:
+
+            def show(running: int) -> None:
+                failed = sum(o.status == "failed" for o in outcomes)
+                progress.update(overall, description=f"videos ({running} running, {failed} failed)")
+
+            for outcome in run_on_ray(videos, out, settings, wanted, preview, smpl_model, force, ray_write, show):
+                outcomes.append(outcome)
+                progress.advance(overall)
+        elif workers > 1:
             for outcome in run_many(videos, out, settings, wanted, preview, workers, smpl_model, force):
                 outcomes.append(outcome)
                 progress.advance(overall)

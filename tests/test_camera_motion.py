@@ -96,5 +96,6 @@ def test_without_compensation_the_measured_turns_change_nothing_bit_for_bit():
     turns = Rotation.from_rotvec(rng.normal(0, 0.01, (30, 3))).as_matrix()
     gaps = np.zeros(30, bool)
     np.testing.assert_array_equal(
-        _capture(False).camera_joints(lifted, pixels, gaps, turns), _capture(False).camera_joints(lifted, pixels, gaps, np.tile(np.eye(3), (30, 1, 1)))
+        _capture(False).camera_joints(lifted, pixels, gaps, turns),
+        _capture(False).camera_joints(lifted, pixels, gaps, np.tile(np.eye(3), (30, 1, 1))),
     )
