@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from scipy.spatial.transform import Rotation
 
 from engine.body.joints import H36M17
@@ -109,3 +110,16 @@ def test_a_new_origin_turns_and_moves_the_whole_body_as_its_rotations_say(rest_j
     assert abs(torso_heading(*joints[2, SMPL_TORSO])) < 1e-9  # facing +z
     local = Rotation.from_rotvec(poses.reshape(-1, 3)).as_matrix().reshape(6, 24, 3, 3)
     np.testing.assert_allclose(forward_kinematics_np(local, rest, trans, rep="matrix")[0], joints, atol=1e-9)
+
+
+def test_a_camera_found_rolled_or_pitched_past_the_level_prior_is_held_to_it_and_a_level_one_is_kept():
+    from engine.pipeline.world import MAX_CAMERA_ROLL_DEG, roughly_level
+
+    level = np.array([0.05, -0.99, -0.12])
+    level /= np.linalg.norm(level)
+    kept, note = roughly_level(level)
+    assert kept is level and note == ""
+    rolled = np.array([np.sin(np.radians(40)), -np.cos(np.radians(40)), 0.0])  # a 40° roll: the body leaned
+    held, note = roughly_level(rolled)
+    assert np.degrees(np.arctan2(held[0], -held[1])) == pytest.approx(MAX_CAMERA_ROLL_DEG) and "held to" in note
+    assert np.linalg.norm(held) == pytest.approx(1.0)

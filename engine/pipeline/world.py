@@ -44,6 +44,8 @@ FOOT_ABOVE_FLOOR = 0.08  # m: an ankle joint's height over the sole
 CONTACT_HEIGHT = 0.06  # m above the lowest usual ankle height
 CONTACT_SPEED = 0.35  # m/s horizontal
 FLOOR_PERCENTILE = 10  # of slow feet's heights: where the floor is (fit_floor)
+MAX_CAMERA_PITCH_DEG = 45.0  # the level-camera prior (roughly_level)
+MAX_CAMERA_ROLL_DEG = 10.0
 LOCK_SMOOTH = 1.0  # frames (Gaussian sigma) of the foot-locking correction's height
 LOCK_SMOOTH_REACH = 4  # frames either side that smoothing reads (scipy: 4 sigma, rounded)
 _REST = h36m_of_rest(default_rest_joints())
@@ -132,6 +134,25 @@ class Floor:
     notes: list[str]
 
 
+def roughly_level(up: np.ndarray) -> tuple[np.ndarray, str]:
+    """``up`` (camera frame: x right, y down, z ahead) held to the prior that cameras are held
+    roughly level: pitched at most ``MAX_CAMERA_PITCH_DEG``, rolled at most
+    ``MAX_CAMERA_ROLL_DEG``; and what was held, for the report ("" when nothing). Beyond those,
+    it is the body that leans (a stretch, floor moves), not the camera: on the six real clips,
+    the two where the torso leans over most of the clip gave a roll of 46° and a pitch of 67°."""
+    pitch, roll = np.arcsin(np.clip(-up[2], -1.0, 1.0)), np.arctan2(up[0], -up[1])
+    held_pitch = np.clip(pitch, -np.radians(MAX_CAMERA_PITCH_DEG), np.radians(MAX_CAMERA_PITCH_DEG))
+    held_roll = np.clip(roll, -np.radians(MAX_CAMERA_ROLL_DEG), np.radians(MAX_CAMERA_ROLL_DEG))
+    if (held_pitch, held_roll) == (pitch, roll):
+        return up, ""
+    note = (
+        f"the body's up direction puts the camera at {np.degrees(pitch):.0f}° pitch and {np.degrees(roll):.0f}° roll; "
+        f"held to {np.degrees(held_pitch):.0f}° and {np.degrees(held_roll):.0f}° (a camera held roughly level)"
+    )
+    held = np.array([np.sin(held_roll) * np.cos(held_pitch), -np.cos(held_roll) * np.cos(held_pitch), -np.sin(held_pitch)])
+    return held, note
+
+
 def fit_floor(camera_joints: np.ndarray, fps: float) -> Floor:
     """The floor under camera-frame joints (T, 17, 3) of one person (module docstring, step 2)."""
     notes = []
@@ -146,6 +167,9 @@ def fit_floor(camera_joints: np.ndarray, fps: float) -> Floor:
             notes.append("slow feet do not lie on a level floor; using the body's up direction")
     else:
         notes.append("too few planted feet to fit the floor; using the body's up direction")
+    up, held = roughly_level(up)
+    if held:
+        notes.append(held)
     # Turn the camera frame so that up is +y, keeping the camera's heading.
     rotation = Rotation.align_vectors([[0.0, 1.0, 0.0]], [up])[0].as_matrix()
     heights = (camera_joints[:, FEET] @ rotation.T)[..., 1]
