@@ -36,6 +36,7 @@ class Architecture:
 
 ARCHITECTURES: dict[str, Architecture] = {
     "hot": Architecture("engine.lifting.hot:HoT", "engine.lifting.streaming:WindowedLifting"),
+    "htnet": Architecture("engine.lifting.htnet:HTNet", "engine.lifting.streaming:PerFrameLifting"),
     "mean-pose": Architecture("engine.lifting.baselines:MeanPose", "engine.lifting.streaming:PerFrameLifting"),
 }
 
