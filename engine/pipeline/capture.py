@@ -60,6 +60,7 @@ from engine.pipeline.world import (
     smooth_translation,
     to_world,
 )
+from engine.quiet import native_stderr_silenced
 from engine.solving import Solver, make_solver
 from engine.timeseries import fill_settled, hold_gaps, interpolate, trailing_run_start, uniform_rate
 from engine.video import VideoInfo, probe, read_frames_ahead
@@ -338,25 +339,30 @@ def capture(
 
     pipeline = Capture(info, settings, collect)
     started, detecting = time.perf_counter(), 0.0
-    # Decoding runs in a thread, 2D detection here, and the rest of the pipeline in a third,
-    # every COMMIT_FRAMES frames in order (so its results never depend on thread timing).
+    # Decoding runs in a thread, 2D detection here (or in detector threads), and the rest of the
+    # pipeline in another, every COMMIT_FRAMES frames in order (so its results never depend on
+    # thread timing).
     detect_workers, segment_frames = segmenting(settings.detect_workers, info.width, info.height, info.nominal_frames)
-    tracker = PersonTracker() if detect_workers == 1 else SegmentedTracker(detect_workers, segment_frames)
-    with ThreadPoolExecutor(max_workers=1) as rest, tracker:
-        commits, tracked = [], tracker.track(pipeline.camera_motion.watch(read_frames_ahead(path)))
-        while True:
-            tick = time.perf_counter()
-            if (found := next(tracked, None)) is None:
-                break
-            detecting += time.perf_counter() - tick
-            frames = pipeline.add(*found)
-            report_progress("2D keypoints", frames, info.nominal_frames)
-            if frames % COMMIT_FRAMES == 0:
-                commits.append(rest.submit(pipeline.finish, frames))
-            if commits and commits[0].done():
-                commits.pop(0).result()  # a failure there stops the capture now
-        for commit in commits:
-            commit.result()
+    # mediapipe's graphs log ("Created TensorFlow Lite XNNPACK delegate") from threads of their own,
+    # at moments of their own (a model opening just after its detector is made): keep the whole
+    # 2D stage silenced, not only each call into it.
+    with native_stderr_silenced():
+        tracker = PersonTracker() if detect_workers == 1 else SegmentedTracker(detect_workers, segment_frames)
+        with ThreadPoolExecutor(max_workers=1) as rest, tracker:
+            commits, tracked = [], tracker.track(pipeline.camera_motion.watch(read_frames_ahead(path)))
+            while True:
+                tick = time.perf_counter()
+                if (found := next(tracked, None)) is None:
+                    break
+                detecting += time.perf_counter() - tick
+                frames = pipeline.add(*found)
+                report_progress("2D keypoints", frames, info.nominal_frames)
+                if frames % COMMIT_FRAMES == 0:
+                    commits.append(rest.submit(pipeline.finish, frames))
+                if commits and commits[0].done():
+                    commits.pop(0).result()  # a failure there stops the capture now
+            for commit in commits:
+                commit.result()
     detected = np.array(pipeline.keypoints)[..., 2].max(axis=1) > 0
     if not detected.any():
         raise ValueError(f"{path}: no person found in any of its {len(pipeline.times)} frames; the person must be in view (the whole body)")
