@@ -17,3 +17,13 @@ EXAMPLE_CLIP = REPO / "examples" / "pexels_2795750_man_dancing_on_rooftop.mp4"  
 
 needs_videos = pytest.mark.skipif(not VIDEOS.is_dir(), reason=f"no videos at {VIDEOS} (set ENGINE_VIDEOS_DIR)")
 needs_mocap = pytest.mark.skipif(not (MOCAP / "cmu").is_dir(), reason=f"no mocap data at {MOCAP} (set ENGINE_MOCAP_DIR)")
+
+
+def official_state_dict(file: str) -> list[tuple[str, str]]:
+    """(name, shape) of every entry in a reference state_dict list (``REFERENCE / file``), in
+    order; skips the test when the list is not there."""
+    path = REFERENCE / file
+    if not path.is_file():
+        pytest.skip(f"no reference state_dict list at {path}")
+    lines = [line.split("\t") for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return [(name, shape) for name, shape in lines]

@@ -11,24 +11,16 @@ import torch
 from engine.body.joints import H36M17
 from engine.lifting.hot import HoT, HoTConfig, dpc_knn_centres, tra_time_bias
 from engine.lifting.inference import fill_unsure_joints, lift_sequence
-from tests.paths import REFERENCE
+from tests.paths import official_state_dict
 
 FLIP = H36M17.flip_permutation
 SMALL = HoTConfig(frames=27, dim=32, depth=3, heads=4, mlp_dim=64, prune_layer=1, n_tokens=9)
 
 
-def _official_entries() -> list[tuple[str, str]]:
-    path = REFERENCE / "hot_mixste_state_dict.txt"
-    if not path.is_file():
-        pytest.skip(f"no reference state_dict list at {path}")
-    lines = [line.rstrip("\n").split("\t") for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    return [(name, shape) for name, shape in lines]
-
-
 def test_official_size_has_exactly_the_official_parameter_names_and_shapes():
     model = HoT(HoTConfig.official())
     ours = [(name, str(tuple(p.shape))) for name, p in model.state_dict().items()]
-    assert ours == _official_entries() and len(ours) == 214
+    assert ours == official_state_dict("hot_mixste_state_dict.txt") and len(ours) == 214
     checkpoint = {name: torch.randn_like(p) for name, p in model.state_dict().items()}
     HoT(HoTConfig.official()).load_state_dict(checkpoint, strict=True)
 

@@ -14,18 +14,10 @@ from engine.lifting.htnet import HTNet, HTNetConfig, IntraPartConstraint, Modula
 from engine.lifting.registry import ARCHITECTURES
 from engine.lifting.streaming import PerFrameLifting
 from engine.lifting.weights import load_weights, streaming_lifter
-from tests.paths import REFERENCE
+from tests.paths import official_state_dict
 
 SMALL = HTNetConfig(dim=48, depth=2, heads=4, mlp_dim=64, gcn_dim=32)
 LEFT_ELBOW, LEFT_WRIST = H36M17.index("l_elbow"), H36M17.index("l_wrist")
-
-
-def _official_entries() -> list[tuple[str, str]]:
-    path = REFERENCE / "htnet_state_dict.txt"
-    if not path.is_file():
-        pytest.skip(f"no reference state_dict list at {path}")
-    lines = [line.split("\t") for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    return [(name, shape) for name, shape in lines]
 
 
 def _changed_joints(before: torch.Tensor, after: torch.Tensor) -> set[int]:
@@ -35,7 +27,7 @@ def _changed_joints(before: torch.Tensor, after: torch.Tensor) -> set[int]:
 def test_official_size_has_exactly_the_official_parameter_names_and_shapes():
     model = HTNet(HTNetConfig.official())
     ours = [(name, str(tuple(p.shape))) for name, p in model.state_dict().items()]
-    assert ours == _official_entries() and len(ours) == 139
+    assert ours == official_state_dict("htnet_state_dict.txt") and len(ours) == 139
     checkpoint = {name: torch.randn_like(p) for name, p in model.state_dict().items()}
     HTNet(HTNetConfig.official()).load_state_dict(checkpoint, strict=True)
 
