@@ -552,6 +552,14 @@ def mocap(
     summary_path = summary_json or out / SUMMARY_NAME
     if clash := next((v for v in videos if (out / f"{v.stem}.json").resolve() == summary_path.resolve()), None):
         raise _fail(f"{clash} has its report written to {summary_path}, where the batch summary goes: give --summary-json another path")
+    by_stem: dict[str, list[Path]] = {}
+    for video in videos:
+        by_stem.setdefault(video.stem, []).append(video)
+    if same := next((v for v in by_stem.values() if len(v) > 1), None):
+        raise _fail(
+            f"{' and '.join(map(str, same))} would write the same files ({same[0].stem}.npz, ...) into {out}: "
+            "rename one, or capture them into separate --out folders"
+        )
     if lifter_weights is not None:
         _check_lifter_weights(lifter_weights)
     for name, value in (("--workers", workers), ("--detect-workers", detect_workers)):

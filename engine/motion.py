@@ -8,7 +8,10 @@ right toe; a capture knows each ankle's 0/1 contact only and gives it to heel an
 ``rest_joints`` (24, 3) the rest skeleton the poses are meant for (bone lengths fitted to the
 clip; without it, the SMPL model's or the default skeleton), ``held`` (T,) booleans: frames
 where the person was not seen, which hold the last seen pose (files from before it have none),
-``first_frame_time`` the first frame's time in the source video, seconds (0 when absent).
+``first_frame_time`` the first frame's time in the source video, seconds (0 when absent),
+``camera_to_world`` (T, 4, 4) the video camera's pose per frame (world ← camera, the camera's
+axes OpenCV's: x right, y down, z forward; with ``camera``'s intrinsics a world point ``p``
+is seen at pixel ``K (R^T (p - t))`` of that frame).
 
 World frame is SMPL's: y up, ground at y = 0, metres. AMASS's own releases are z up; load
 them with ``Motion.load`` and they keep their frame.
@@ -40,6 +43,7 @@ _SHAPES: dict[str, tuple[int | str | None, ...]] = {
     "contacts": ("T", 4),
     "camera": (4,),
     "rest_joints": (len(SMPL24), 3),
+    "camera_to_world": ("T", 4, 4),
 }
 
 
@@ -65,6 +69,7 @@ class Motion:
     rest_joints: np.ndarray | None = None
     held: np.ndarray | None = None
     first_frame_time: float = 0.0
+    camera_to_world: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -72,6 +77,15 @@ class Motion:
     @property
     def num_frames(self) -> int:
         return len(self.poses)
+
+    def to_pixels(self, points: np.ndarray) -> np.ndarray:
+        """Where world ``points`` (T, N, 3) are seen in the source video, pixels (T, N, 2):
+        through each frame's ``camera_to_world`` and the ``camera`` intrinsics."""
+        if self.camera is None or self.camera_to_world is None:
+            raise MotionFileError("keys 'camera' and 'camera_to_world' are needed to see points in the video")
+        rotation, position = self.camera_to_world[:, None, :3, :3], self.camera_to_world[:, None, :3, 3]
+        seen = np.einsum("tnji,tnj->tni", rotation, points - position)  # Rᵀ (p - t)
+        return seen[..., :2] / seen[..., 2:] * self.camera[:2] + self.camera[2:]
 
     def validate(self) -> None:
         """Coerce arrays to float32 and check shapes, finiteness and values.
@@ -123,7 +137,7 @@ class Motion:
             "engine_version": np.array(self.engine_version),
             "first_frame_time": np.array(self.first_frame_time, np.float64),
         }
-        for key in ("joints", "keypoints2d", "contacts", "camera", "rest_joints", "held"):
+        for key in ("joints", "keypoints2d", "contacts", "camera", "rest_joints", "held", "camera_to_world"):
             if getattr(self, key) is not None:
                 arrays[key] = getattr(self, key)
         if self.source is not None:
@@ -180,6 +194,7 @@ class Motion:
                 rest_joints=arrays.get("rest_joints"),
                 held=arrays.get("held"),
                 first_frame_time=float(first_frame_time),
+                camera_to_world=arrays.get("camera_to_world"),
             )
         except MotionFileError as e:
             raise MotionFileError(f"{path}: {e}") from None

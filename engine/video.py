@@ -2,8 +2,8 @@
 
 OpenCV's FFmpeg back-end (bundled with the opencv-python-headless wheel) decodes
 mp4/mov/avi/mkv/webm and GIF (each frame at its own delay); animated WebP and PNG are read by
-Pillow (FFmpeg cannot read the first nor time the second); still images load as a one-frame
-clip. Rotation metadata (phones record
+Pillow (FFmpeg cannot read the first nor time the second); still images (photos: jpg, png,
+webp, bmp, tiff, and HEIC/HEIF through Pillow's pillow-heif plugin) load as a one-frame clip. Rotation metadata (phones record
 sideways and say so) is applied, so frames come out as the clip is meant to be seen; OpenCV
 reads the metadata but rotates only when asked. Each frame carries its own timestamp, so a
 variable-frame-rate clip keeps its real timing; the number of frames is counted while
@@ -21,13 +21,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageSequence
+import pillow_heif
+from PIL import Image, ImageOps, ImageSequence
 
 from engine.quiet import native_stderr_silenced
 
 cv2.setLogLevel(2)  # errors only: not OpenCV's "backend can't be used to capture by name" warnings
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".heic", ".heif"}
 # A GIF is a video here: FFmpeg reads its frames at their own delays, as browsers play them.
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".gif"}
 ANIMATION_SUFFIXES = {".webp", ".png"}  # images that may be animations, read by Pillow
@@ -90,9 +91,15 @@ def _capture(path: Path) -> cv2.VideoCapture:
 
 def _read_image(path: Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # honours EXIF orientation
-    if image is None:
-        raise VideoError(f"{path}: cannot be decoded as an image; if it was cut short, re-export or re-download it")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if image is not None:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    # OpenCV has no HEIC/HEIF (phones' photos); Pillow reads them through pillow-heif's plugin.
+    pillow_heif.register_heif_opener()
+    try:
+        with Image.open(path) as opened:
+            return np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
+    except OSError:
+        raise VideoError(f"{path}: cannot be decoded as an image; if it was cut short, re-export or re-download it") from None
 
 
 def _open_animation(path: Path) -> Image.Image | None:

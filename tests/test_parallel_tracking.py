@@ -91,7 +91,9 @@ def test_one_video_gets_every_core_and_a_batch_one_video_per_core():
 
 def test_a_short_clip_is_one_segment_per_thread_a_long_one_as_memory_allows_and_8k_gets_one_thread():
     assert segmenting(2, 1280, 720, 260) == (2, 130)
-    assert segmenting(2, 1280, 720, 50) == (2, 100)  # never shorter than 100 frames
+    assert segmenting(2, 1280, 720, 150) == (2, 100)  # never shorter than 100 frames
+    assert segmenting(2, 1280, 720, 50) == (1, 100)  # one segment (a photo: one frame): one thread
+    assert segmenting(2, 1280, 720, 1) == (1, 100)
     assert segmenting(2, 1280, 720, 9000) == (2, (1 << 30) // (2 * 1280 * 720 * 3))  # 194 frames in flight per thread
     assert segmenting(2, 7680, 4320, 9000)[0] == 1
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from engine.body.joints import SMPL24
+from engine.body.joints import H36M17, SMPL24
 from engine.cli import app
 from engine.lifting.registry import WEIGHTS_DIR
 from engine.motion import Motion
@@ -67,6 +67,10 @@ def test_a_real_clip_becomes_a_motion_and_files(tmp_path):
     # Upright and on the floor: the head above the pelvis above the ankles, the feet near y = 0.
     head, pelvis, ankles = motion.joints[:, 15, 1], motion.joints[:, 0, 1], motion.joints[:, [7, 8], 1].min(1)
     assert np.median(head - pelvis) > 0.3 and np.median(pelvis - ankles) > 0.5 and abs(np.percentile(ankles, 5)) < 0.15
+    # The camera's poses draw the motion back onto the video (the pan undone and redone).
+    limbs = [f"{side}_{joint}" for side in "lr" for joint in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")]
+    seen = motion.to_pixels(motion.joints)[:, [SMPL24.index(n) for n in limbs]]
+    assert np.median(np.linalg.norm(seen - motion.keypoints2d[:, [H36M17.index(n) for n in limbs], :2], axis=-1)) < 15  # measured 10.8 px
     preview = cv2.VideoCapture(str(tmp_path / f"{CLIP.stem}.preview.mp4"))
     assert preview.get(cv2.CAP_PROP_FRAME_COUNT) == 217 and preview.get(cv2.CAP_PROP_FRAME_WIDTH) == 640 + 360
     again = run_one(CLIP, tmp_path, Settings(), ("npz", "bvh", "fbx"), preview=True)

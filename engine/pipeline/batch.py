@@ -6,7 +6,8 @@ rates, detection rate, timings, warnings, the files written), each written under
 name and renamed into place only when all succeeded. A video whose report shows the
 same video hash, settings and engine version, with every requested file present, is skipped.
 With ``preview``, ``NAME.preview.mp4`` shows the clip's 2D skeleton beside a side view of the
-3D motion (the SMPL body mesh when an SMPL model file is given).
+3D motion (the SMPL body mesh when an SMPL model file is given); a photo always gets its
+preview, as an image: ``NAME.preview.png``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from engine.motion import Motion
 from engine.pipeline.capture import FrameSink, Progress, capture, file_sha256
 from engine.pipeline.preview import write_preview
 from engine.pipeline.settings import Settings
-from engine.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from engine.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, probe
 
 
 @dataclass
@@ -125,11 +126,20 @@ def _up_to_date(video: Path, out: Path, stem: str, settings: Settings, formats: 
     )
 
 
-def skipped(video: Path, out: Path, settings: Settings, formats: tuple[str, ...], preview: bool) -> Outcome | None:
-    """The skipped :class:`Outcome` of ``video`` when its outputs in ``out`` are up to date (the
-    same video hash, settings and engine version, every requested file present), else ``None``."""
+def preview_name(video: Path, preview: bool) -> str | None:
+    """The preview file ``video`` gets: ``NAME.preview.mp4`` when asked for, a photo's
+    ``NAME.preview.png`` always (one image, cheap, and the way to see what a photo gave)."""
+    if probe(video).is_image:
+        return f"{video.stem}.preview.png"
+    return f"{video.stem}.preview.mp4" if preview else None
+
+
+def skipped(video: Path, out: Path, settings: Settings, formats: tuple[str, ...], preview: str | None) -> Outcome | None:
+    """The skipped :class:`Outcome` of ``video`` when its outputs in ``out`` (and the ``preview``
+    file) are up to date (the same video hash, settings and engine version, every requested
+    file present), else ``None``."""
     stem = video.stem
-    if not _up_to_date(video, out, stem, settings, formats) or (preview and not (out / f"{stem}.preview.mp4").is_file()):
+    if not _up_to_date(video, out, stem, settings, formats) or (preview and not (out / preview).is_file()):
         return None
     report = json.loads((out / f"{stem}.json").read_text())
     return Outcome(video, "skipped", report.get("frames", 0), 0.0, "up to date", report.get("files", []))
@@ -147,20 +157,21 @@ def run_one(
     force: bool = False,
     on_final: FrameSink | None = None,
 ) -> Outcome:
-    """Capture one video into ``out`` (and ``NAME.preview.mp4`` with ``preview``); every error
+    """Capture one video into ``out`` (and its preview: :func:`preview_name`); every error
     becomes a failed :class:`Outcome`. ``on_frames`` gets the provisional motion as it is made,
     ``on_final`` the final motion (the one written) before the files are (``capture``).
     Up-to-date outputs are kept and the video skipped, unless ``force``."""
     stem = video.stem
     try:
-        if not force and (skip := skipped(video, out, settings, formats, preview)):
+        preview_file = preview_name(video, preview)
+        if not force and (skip := skipped(video, out, settings, formats, preview_file)):
             return skip
         motion, report = capture(video, settings, progress, on_frames, on_final)
         report["sha256"] = motion.source[1]
         with staged(out) as stage:
-            if preview:
-                report["warnings"] += write_preview(video, motion, stage(f"{stem}.preview.mp4"), smpl)
-            files = write_outputs(motion, report, stage, stem, formats, [f"{stem}.preview.mp4"] if preview else [])
+            if preview_file:
+                report["warnings"] += write_preview(video, motion, stage(preview_file), smpl)
+            files = write_outputs(motion, report, stage, stem, formats, [preview_file] if preview_file else [])
         seconds = report["timings_s"]["wall"]
         return Outcome(video, "done", motion.num_frames, seconds, "; ".join(report["warnings"]), files)
     except Exception as e:  # one bad video must not cost the others

@@ -56,6 +56,7 @@ from engine.pipeline.world import (
     lock_settled,
     origin_at,
     relocated,
+    relocated_cameras,
     root_translation,
     smooth_translation,
     to_world,
@@ -72,7 +73,7 @@ FrameSink = Callable[[int, float, np.ndarray, dict[str, np.ndarray]], None]
 CALIBRATION_S = 3.0  # seconds of the person seen before the clip-wide choices are made
 LOOKAHEAD_S = 0.5  # how far filling unsure joints and carrying foot corrections look ahead
 COMMIT_FRAMES = 25  # decoded frames between attempts to finish more frames
-MOTION_KEYS = ("poses", "trans", "joints", "keypoints2d", "contacts", "held")
+MOTION_KEYS = ("poses", "trans", "joints", "keypoints2d", "contacts", "held", "camera_to_world")
 SMPL_FEET = [SMPL24.index("l_ankle"), SMPL24.index("r_ankle")]  # what foot locking holds still
 
 
@@ -114,7 +115,10 @@ class Capture:
         self.rest: np.ndarray | None = None
         self.solver: Solver | None = None
         self.notes: list[str] = []  # what the clip-wide choices assumed, for the report
-        self.pins = FootPins(settings.foot_lock)
+        # A photo has no motion for planted feet to slide in: locking would only pull a foot to
+        # the floor (a still foot reads as planted), away from where the picture shows it.
+        self.foot_lock = 0.0 if info.is_image else settings.foot_lock
+        self.pins = FootPins(self.foot_lock)
         self.seen_from: int | None = None  # the first uniform frame in which the person is seen
         self.start = 0  # the uniform frame that is the motion's first
         self.origin: tuple[np.ndarray, np.ndarray] | None = None  # origin_at's turn and move, once decided
@@ -193,7 +197,7 @@ class Capture:
         from the first, to ``on_frames``. The lifting is kept; the rest is cheap."""
         pixels, in_long_gap, turns = self.uniform(len(self.times), True)
         self.calibrate(self.lifted, pixels, in_long_gap, turns, len(self.times), whole=True)
-        self.pins, self.origin, self.last, self.emitted = FootPins(self.settings.foot_lock), None, None, 0
+        self.pins, self.origin, self.last, self.emitted = FootPins(self.foot_lock), None, None, 0
         self.solve(self.lifted, pixels, in_long_gap, turns, True)
 
     def solve(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray, turns: np.ndarray, complete: bool) -> None:
@@ -212,14 +216,14 @@ class Capture:
             solved = self.solver.extend(trajectory.joints[:done], complete)
             done = min(done, self.solver.settled)
             planted = trajectory.contacts[:done] > 0.5
-            correction = foot_lock_correction(solved["joints"][:done, SMPL_FEET], planted, self.settings.foot_lock, horizon)
-            if not complete and self.settings.foot_lock > 0:
+            correction = foot_lock_correction(solved["joints"][:done, SMPL_FEET], planted, self.foot_lock, horizon)
+            if not complete and self.foot_lock > 0:
                 done = lock_settled(planted, horizon)
             if not (complete and self.settings.keep_empty):
                 # Frames in a long gap wait for the person to come back (the clip's end drops them).
                 done = min(done, trailing_run_start(~in_long_gap[:done]))
             if done > self.emitted:
-                self.emit(solved, correction, trajectory.contacts, pixels, in_long_gap, done)
+                self.emit(solved, correction, trajectory.contacts, pixels, in_long_gap, turns, done)
         self.timings["trajectory and IK"] += time.perf_counter() - started
 
     def camera_joints(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray, turns: np.ndarray) -> np.ndarray:
@@ -255,8 +259,20 @@ class Capture:
         world = to_world(camera_joints, self.fps, self.floor).joints
         self.rest = fit_rest_skeleton(world[~in_long_gap], default_rest_joints())
         self.solver = make_solver(self.settings.solver, self.rest, self.fps)
+        if self.info.is_image:  # no camera motion to measure, nothing to lock
+            self.notes = [*self.floor.notes, "a photo: floor and bone lengths from its one pose, feet not locked"]
+            return
         span = "the whole clip" if whole else f"the first {CALIBRATION_S:g} s of the person (streamed frames)"
         self.notes = [camera_motion["note"], *self.floor.notes, f"floor and bone lengths fitted on {span}"]
+
+    def camera_to_world(self, turns: np.ndarray) -> np.ndarray:
+        """Each frame's camera pose (F, 4, 4) in the (floor's) world, from the camera's
+        ``turns`` (F, 3, 3): a turned camera sees x_t = R_t x_0 when its turns are undone
+        (``camera_joints``), so world = floor.rotation R_tᵀ x_t + floor.translation."""
+        poses = np.tile(np.eye(4), (len(turns), 1, 1))
+        poses[:, :3, :3] = self.floor.rotation @ (turns.swapaxes(1, 2) if self.compensate else np.eye(3))
+        poses[:, :3, 3] = self.floor.translation
+        return poses
 
     def emit(
         self,
@@ -265,6 +281,7 @@ class Capture:
         contacts: np.ndarray,
         pixels: np.ndarray,
         in_long_gap: np.ndarray,
+        camera_turns: np.ndarray,
         done: int,
     ) -> None:
         """Hand the frames from the last emitted up to ``done`` to ``on_frames``, feet pinned,
@@ -296,7 +313,7 @@ class Capture:
         self.last = {key: value[-1:] for key, value in arrays.items()}
         keypoints2d = pixels[part].copy()
         keypoints2d[in_gap, :, 2] = 0.0
-        arrays |= {"keypoints2d": keypoints2d, "held": in_gap}
+        arrays |= {"keypoints2d": keypoints2d, "held": in_gap, "camera_to_world": self.camera_to_world(camera_turns[part])}
         # Frames before the motion's start went through the pins like the others (so keeping
         # them changes no other frame) but are left out; a part always ends past the start.
         first = max(self.emitted, self.start)
@@ -307,6 +324,7 @@ class Capture:
             arrays["poses"], arrays["trans"], arrays["joints"] = relocated(
                 arrays["poses"], arrays["trans"], arrays["joints"], *self.origin, self.rest[0]
             )
+            arrays["camera_to_world"] = relocated_cameras(arrays["camera_to_world"], *self.origin)
         self.on_frames(first - self.start, self.fps, self.rest, arrays)
         self.emitted = done
 
@@ -365,7 +383,8 @@ def capture(
                 commit.result()
     detected = np.array(pipeline.keypoints)[..., 2].max(axis=1) > 0
     if not detected.any():
-        raise ValueError(f"{path}: no person found in any of its {len(pipeline.times)} frames; the person must be in view (the whole body)")
+        where = "the photo" if info.is_image else f"any of its {len(pipeline.times)} frames"
+        raise ValueError(f"{path}: no person found in {where}; the person must be in view (the whole body)")
     pipeline.finish(len(pipeline.times), complete=True)
     pipeline.on_frames = lambda start, fps, rest, arrays: chunks.append(arrays)
     pipeline.final()

@@ -25,8 +25,9 @@ import ray
 from ray.exceptions import RayError
 
 from engine.io.staging import staged
-from engine.pipeline.batch import Outcome, run_one, skipped
+from engine.pipeline.batch import Outcome, preview_name, run_one, skipped
 from engine.pipeline.settings import Settings
+from engine.video import VideoError
 
 WRITERS = ("driver", "worker")
 # A task whose worker process dies (killed, out of memory, its node lost) runs again this many
@@ -102,8 +103,8 @@ def run_on_ray(
         while len(pending) < _room(settings.detect_workers) and (video := next(queue, None)) is not None:
             video = video.absolute()
             try:
-                skip = None if force else skipped(video, out, settings, formats, preview)
-            except OSError:  # a video that cannot be read: its task fails with run_one's message
+                skip = None if force else skipped(video, out, settings, formats, preview_name(video, preview))
+            except (OSError, VideoError):  # a video that cannot be read: its task fails with run_one's message
                 skip = None
             if skip:
                 yield skip

@@ -44,9 +44,11 @@ def segmenting(requested: int, width: int, height: int, frames_hint: int) -> tup
     the frames in flight (threads × segment) would not fit ``FRAME_MEMORY_BUDGET`` (4K video:
     one); one segment per thread when the clip is that short (so the threads finish together),
     else segments as long as the budget allows (fewer warm-ups). The cut depends only on the
-    file, so every run cuts it alike."""
+    file, so every run cuts it alike. A clip of one segment or less (a photo) gets one thread:
+    a second would only load its models."""
     frame_bytes = width * height * 3
-    workers = max(1, min(requested, FRAME_MEMORY_BUDGET // (MIN_SEGMENT_FRAMES * frame_bytes)))
+    segments = -(-frames_hint // MIN_SEGMENT_FRAMES) if frames_hint > 0 else requested
+    workers = max(1, min(requested, segments, FRAME_MEMORY_BUDGET // (MIN_SEGMENT_FRAMES * frame_bytes)))
     longest = FRAME_MEMORY_BUDGET // (workers * frame_bytes)
     return workers, int(np.clip(-(-frames_hint // workers), MIN_SEGMENT_FRAMES, max(longest, MIN_SEGMENT_FRAMES)))
 

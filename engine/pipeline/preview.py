@@ -1,4 +1,4 @@
-"""A preview video: the clip with its 2D skeleton, beside a side view of the 3D motion.
+"""A preview video (a photo's: an image): the clip with its 2D skeleton, beside a side view of the 3D motion.
 
 The right panel looks at the world from the person's side: along the horizontal square to
 their mean heading (the world turned about the vertical so that they face +z on average, then
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -117,31 +118,20 @@ class MeshPanel:
 
 
 def write_preview(video: Path, motion: Motion, path: Path, smpl: Path | None = None) -> list[str]:
-    """Write the preview mp4 of ``motion``, captured from ``video``, to ``path`` (the body mesh
-    beside it when ``smpl``, an SMPL model file, is given); returns notes for the report."""
+    """Write the preview of ``motion``, captured from ``video``, to ``path``: an mp4, or for a
+    photo one image (``.png``); the body mesh beside it when ``smpl``, an SMPL model file, is
+    given. Returns notes for the report."""
     notes = []
     if smpl is not None and importlib.util.find_spec("pyrender") is None:
         notes.append("preview shows the skeleton: the body mesh needs pyrender (pip install 'mocap-engine[mesh]')")
         smpl = None
-    turn = side_view_turn(motion.joints)
-    joints = motion.joints @ turn.T
-    zy = joints[..., [2, 1]].reshape(-1, 2)
-    bounds = (np.minimum(zy.min(axis=0), [np.inf, 0.0]), zy.max(axis=0))
-    writer, mesh = None, None
-    times = motion.first_frame_time + np.arange(motion.num_frames) / motion.fps
+    writer = None
     try:
-        for frame in read_frames(video):
-            image = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR)
-            size = (image.shape[0], image.shape[0])
-            if not times[0] - 0.5 / motion.fps <= frame.time < times[-1] + 0.5 / motion.fps:
-                canvas = np.concatenate([image, _side_view(None, bounds, size)], axis=1)  # nobody there: left out of the motion
-            else:
-                # The motion's frames may be resampled: show the one nearest in time.
-                index = min(int(np.searchsorted(times, frame.time - 0.5 / motion.fps)), motion.num_frames - 1)
-                _draw_2d(image, motion.keypoints2d[index])
-                if smpl is not None and mesh is None:
-                    mesh = MeshPanel(smpl, motion, turn, bounds, image.shape[0])
-                canvas = np.concatenate([image, mesh(index) if mesh is not None else _side_view(joints[index], bounds, size)], axis=1)
+        for canvas in _canvases(video, motion, smpl):
+            if path.suffix == ".png":
+                if not cv2.imwrite(str(path), canvas):
+                    raise OSError(f"{path}: cannot be written as a png image")
+                break
             if writer is None:
                 writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), motion.fps, canvas.shape[1::-1])
                 if not writer.isOpened():
@@ -150,6 +140,30 @@ def write_preview(video: Path, motion: Motion, path: Path, smpl: Path | None = N
     finally:
         if writer is not None:
             writer.release()
+    return notes
+
+
+def _canvases(video: Path, motion: Motion, smpl: Path | None) -> Iterator[np.ndarray]:
+    """The preview's frames (BGR): each video frame with its 2D skeleton beside the side view."""
+    turn = side_view_turn(motion.joints)
+    joints = motion.joints @ turn.T
+    zy = joints[..., [2, 1]].reshape(-1, 2)
+    bounds = (np.minimum(zy.min(axis=0), [np.inf, 0.0]), zy.max(axis=0))
+    mesh = None
+    times = motion.first_frame_time + np.arange(motion.num_frames) / motion.fps
+    try:
+        for frame in read_frames(video):
+            image = cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR)
+            size = (image.shape[0], image.shape[0])
+            if not times[0] - 0.5 / motion.fps <= frame.time < times[-1] + 0.5 / motion.fps:
+                yield np.concatenate([image, _side_view(None, bounds, size)], axis=1)  # nobody there: left out of the motion
+                continue
+            # The motion's frames may be resampled: show the one nearest in time.
+            index = min(int(np.searchsorted(times, frame.time - 0.5 / motion.fps)), motion.num_frames - 1)
+            _draw_2d(image, motion.keypoints2d[index])
+            if smpl is not None and mesh is None:
+                mesh = MeshPanel(smpl, motion, turn, bounds, image.shape[0])
+            yield np.concatenate([image, mesh(index) if mesh is not None else _side_view(joints[index], bounds, size)], axis=1)
+    finally:
         if mesh is not None:
             mesh.close()
-    return notes

@@ -247,6 +247,14 @@ def relocated(
     return poses, (trans + rest_pelvis) @ turn.T + move - rest_pelvis, joints @ turn.T + move
 
 
+def relocated_cameras(camera_to_world: np.ndarray, turn: np.ndarray, move: np.ndarray) -> np.ndarray:
+    """Camera poses (F, 4, 4: world ← camera) in the world frame of :func:`relocated`."""
+    moved = camera_to_world.copy()
+    moved[:, :3, :3] = turn @ camera_to_world[:, :3, :3]
+    moved[:, :3, 3] = camera_to_world[:, :3, 3] @ turn.T + move
+    return moved
+
+
 class FootPins:
     """Where each planted foot must be, frame after frame: the spot it landed on, on the floor,
     turned as it landed.
