@@ -1,10 +1,13 @@
-"""`engine bench lift`: HoT against the unpruned model of the same size, measured in one run.
+"""`engine bench lift`: HoT against the unpruned model of the same size, measured in one run,
+and the single-frame lifter's (HTNet's) latency.
 
 FLOPs per window come from ``torch.utils.flop_counter``; throughput is frames per second of
 batched windows on this machine's CPU, the two models timed alternately so that load on the
 machine hits both alike; accuracy is each model's MPJPE on the test split (realistic 2D) when
 trained weights of both ship. A long clip (18,000 frames, ten minutes at 30 fps) is lifted in
-one call and the process's peak memory is reported.
+one call and the process's peak memory is reported. The single-frame lifter, as live capture
+uses it, lifts one frame at a time (batch 1, with the flip test as captures do, after warm-up):
+the median and 95th-percentile milliseconds per frame, and its MPJPE beside the others'.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from engine.lifting.hot import HoT, HoTConfig
+from engine.lifting.htnet import HTNet, HTNetConfig
 from engine.lifting.inference import SequenceLifter, lift_sequence
 from engine.lifting.registry import lifter_entry
+from engine.lifting.streaming import run_model
 from engine.lifting.weights import load_shipped
 
 
@@ -58,12 +63,26 @@ def long_clip(model: HoT, frames: int = 18_000) -> dict[str, float]:
     return {"long_clip_frames": frames, "long_clip_seconds": time.perf_counter() - started, "peak_memory_mb": peak_mb}
 
 
-def bench_lift(hot: str = "hot", unpruned: str = "mixste", data: Path | None = None, threads: int = 2) -> dict:
+def frame_latency(model: torch.nn.Module, frames: int = 300, warm_up: int = 20) -> dict[str, float]:
+    """Milliseconds to lift one frame (batch 1, flip test on, as captures and live capture lift):
+    the median and the 95th percentile of ``frames`` frames after ``warm_up``."""
+    seconds = []
+    rng = np.random.default_rng(0)
+    for i in range(warm_up + frames):
+        x = torch.from_numpy(np.concatenate([rng.uniform(-0.5, 0.5, (1, 1, 17, 2)), np.ones((1, 1, 17, 1))], -1)).float()
+        started = time.perf_counter()
+        run_model(model, x, flip_test=True)
+        if i >= warm_up:
+            seconds.append(time.perf_counter() - started)
+    return {"frame_ms_median": 1000 * float(np.median(seconds)), "frame_ms_p95": 1000 * float(np.percentile(seconds, 95))}
+
+
+def bench_lift(hot: str = "hot", unpruned: str = "mixste", data: Path | None = None, threads: int = 2, single: str = "htnet") -> dict:
     """The benchmark (module docstring) of the registered lifters ``hot`` and ``unpruned``
-    (:mod:`engine.lifting.registry`) with their shipped weights, else random weights at the
-    default size."""
+    (:mod:`engine.lifting.registry`), and of the single-frame lifter ``single``, with their
+    shipped weights, else random weights at the default size."""
     torch.set_num_threads(threads)
-    have = {name: lifter_entry(name).weights_path.is_file() for name in (hot, unpruned)}
+    have = {name: lifter_entry(name).weights_path.is_file() for name in (hot, unpruned, single)}
     hot_model = load_shipped(hot) if have[hot] else HoT(HoTConfig()).eval()
     config = hot_model.config
     plain = load_shipped(unpruned) if have[unpruned] else HoT(config.unpruned()).eval()
@@ -88,11 +107,21 @@ def bench_lift(hot: str = "hot", unpruned: str = "mixste", data: Path | None = N
         "unpruned_mpjpe_mm": None,
         "mpjpe_ratio": None,
     }
-    if data is not None and all(have.values()):
+    single_model = load_shipped(single) if have[single] else HTNet(HTNetConfig()).eval()
+    results |= {
+        "single_frame_lifter": single if have[single] else "random (none shipped)",
+        "single_frame_parameters": sum(p.numel() for p in single_model.parameters()),
+        **{f"single_{key}": value for key, value in frame_latency(single_model).items()},
+        "single_mpjpe_mm": None,
+    }
+    if data is not None:
         from engine.eval.lift import evaluate_lifter
 
-        for key, name, model in (("hot", hot, hot_model), ("unpruned", unpruned, plain)):
-            results[f"{key}_mpjpe_mm"] = evaluate_lifter(SequenceLifter(model, name), name, data)["mpjpe_mm"]
-        results["mpjpe_ratio"] = results["hot_mpjpe_mm"] / results["unpruned_mpjpe_mm"]
+        if have[hot] and have[unpruned]:
+            for key, name, model in (("hot", hot, hot_model), ("unpruned", unpruned, plain)):
+                results[f"{key}_mpjpe_mm"] = evaluate_lifter(SequenceLifter(model, name), name, data)["mpjpe_mm"]
+            results["mpjpe_ratio"] = results["hot_mpjpe_mm"] / results["unpruned_mpjpe_mm"]
+        if have[single]:
+            results["single_mpjpe_mm"] = evaluate_lifter(SequenceLifter(single_model, single), single, data)["mpjpe_mm"]
     results.update(long_clip(hot_model))
     return results

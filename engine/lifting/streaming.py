@@ -42,7 +42,8 @@ def _flip(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _run(model: torch.nn.Module, x: torch.Tensor, flip_test: bool) -> np.ndarray:
+def run_model(model: torch.nn.Module, x: torch.Tensor, flip_test: bool) -> np.ndarray:
+    """``model``'s answer to ``x`` (its 2D input), averaged with the mirrored input's when ``flip_test``."""
     with torch.no_grad():
         y = model(x)
         if flip_test:
@@ -71,7 +72,7 @@ class WindowedLifting:
 
     def _lift(self, windows: list[np.ndarray]) -> np.ndarray:
         out = [
-            _run(self.model, torch.from_numpy(np.stack(windows[first : first + self.batch])).float(), self.flip_test)
+            run_model(self.model, torch.from_numpy(np.stack(windows[first : first + self.batch])).float(), self.flip_test)
             for first in range(0, len(windows), self.batch)
         ]
         return np.concatenate(out)
@@ -131,7 +132,7 @@ class PerFrameLifting:
     def extend(self, keypoints: np.ndarray, complete: bool = False) -> np.ndarray:
         for first in range(self.settled, len(keypoints), self.batch):
             frames = torch.from_numpy(np.asarray(keypoints[first : first + self.batch])).float()
-            self.lifted.append(_run(self.model, frames[:, None], self.flip_test)[:, 0])
+            self.lifted.append(run_model(self.model, frames[:, None], self.flip_test)[:, 0])
         self.settled = len(keypoints)
         return np.concatenate(self.lifted) if self.lifted else np.zeros((0,) + keypoints.shape[1:2] + (3,))
 

@@ -1,0 +1,105 @@
+"""Train every shipped lifter on a lent GPU machine for a fixed budget, and bring the weights back.
+
+That machine has its own Python (3.12, with torch, numpy, scipy, rich) and no network, and only
+the repository travels there. So, here first::
+
+    python tools/train_on_gpu.py pack            # the arrays training reads -> .gpu/prepared (~45 MB)
+    echo /.gpu/ >> .git/info/exclude             # once: it travels as carried, not as tracked
+
+then on the lent machine (one command, carrying ``.gpu``)::
+
+    PYTHONPATH=. python3 tools/train_on_gpu.py train --minutes 8
+
+Each shipped config (``SHIPPED``) trains at once, in its own process, on the GPU with the same
+code and losses as on the CPU (``engine.train.lifter``), until its steps are done or the budget
+is spent; the best weights and model cards come back under ``$OUT`` as tar files of at most
+16 MiB each (what the device tool returns). Unpack them into ``runs/``, check the cards, and
+ship with ``engine train lifter --config configs/NAME.toml --ship`` (which exports the run's
+best weights) once the run's numbers are worth shipping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import shutil
+import tarfile
+from dataclasses import replace
+from pathlib import Path
+
+SHIPPED = ("hot_default", "hot_free", "mixste_default", "htnet_default", "htnet_free", "htnet_no_ipc")
+PACKED = Path(".gpu/prepared")
+TAR_LIMIT = 16 * 2**20
+
+
+def pack(prepared: Path, packed: Path) -> None:
+    """Copy the files lifter training reads (clips, split, 3D joints and validity) of the train
+    and validation splits."""
+    for split in ("train", "validation"):
+        (packed / split).mkdir(parents=True, exist_ok=True)
+        for name in ("h36m.npy", "valid.npy"):
+            shutil.copyfile(prepared / split / name, packed / split / name)
+    for name in ("clips.json", "split.csv", "summary.json"):
+        shutil.copyfile(prepared / name, packed / name)
+    size = sum(p.stat().st_size for p in packed.rglob("*") if p.is_file())
+    print(f"{packed}: {size / 2**20:.1f} MiB")
+
+
+def _train_one(name: str, data: str, runs: str, minutes: float, workers: int) -> None:
+    from engine.train.lifter import TrainConfig, train
+
+    config = TrainConfig.load(Path("configs") / f"{name}.toml")
+    train(replace(config, data=data, runs=runs, max_hours=minutes / 60, workers=workers, threads=2, device="auto"))
+
+
+def train_all(data: Path, runs: Path, out: Path, minutes: float, names: tuple[str, ...]) -> None:
+    """Train ``names`` side by side for ``minutes``, then tar their exports into ``out``."""
+    workers = max(1, (os.cpu_count() or 2) // len(names) - 1)  # data loading is what a GPU waits for
+    context = multiprocessing.get_context("spawn")
+    jobs = [context.Process(target=_train_one, args=(n, str(data), str(runs), minutes, workers), name=n) for n in names]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join()
+    out.mkdir(parents=True, exist_ok=True)
+    summary, tars, size = {}, [], TAR_LIMIT
+    for name in names:
+        files = [runs / name / f"{name}.pt", runs / name / f"{name}.json"]
+        if not all(f.is_file() for f in files):
+            summary[name] = "no export (the run failed: see the log above)"
+            continue
+        card = json.loads(files[1].read_text())
+        summary[name] = {key: card[key] for key in ("steps", "training_hours", "best_val_mpjpe_mm", "machine")}
+        weight = sum(f.stat().st_size for f in files)
+        if size + weight > TAR_LIMIT:
+            tars.append(tarfile.open(out / f"weights_{len(tars)}.tar", "w"))
+            size = 0
+        for f in files:
+            tars[-1].add(f, arcname=f"{name}/{f.name}")
+        size += weight
+    for tar in tars:
+        tar.close()
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps(summary, indent=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    packing = commands.add_parser("pack", help="here: the training arrays into .gpu/prepared")
+    packing.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    training = commands.add_parser("train", help="on the lent machine: train every shipped config")
+    training.add_argument("--minutes", type=float, default=8.0, help="budget per run (they run side by side)")
+    training.add_argument("--runs", type=Path, default=Path("/tmp/runs"))
+    training.add_argument("--only", nargs="*", default=list(SHIPPED), help="configs to train (default: every shipped one)")
+    args = parser.parse_args()
+    if args.command == "pack":
+        pack(args.prepared, PACKED)
+    else:
+        train_all(PACKED, args.runs, Path(os.environ.get("OUT", "out/gpu")), args.minutes, tuple(args.only))
+
+
+if __name__ == "__main__":
+    main()
