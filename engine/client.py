@@ -1,4 +1,4 @@
-"""A client of ``engine serve``: what the Blender add-on and the tests use (zmq and numpy, no torch).
+"""A client of ``engine serve`` and ``engine live``: what the Blender add-on and the tests use (zmq and numpy, no torch).
 
 :class:`Client` sends requests and reads replies; :class:`CaptureFollower` keeps track of one
 capture job from its messages (stage, skeleton, provisional frames and the final motion put in
@@ -126,8 +126,34 @@ class Client:
             if message.type in ("done", "error"):
                 return
 
-    def close(self) -> None:
-        self.socket.close(0)
+    def subscribe_live(self) -> None:
+        """Ask an ``engine live`` for its stream on this connection: ``live-start`` (at once, or
+        once the engine has calibrated), a ``live-frame`` per frame, ``live-stopped`` at the end."""
+        self.send(Message("live-subscribe"))
+
+    def unsubscribe_live(self) -> None:
+        self.send(Message("live-unsubscribe"))
+
+    def follow_live(self, timeout_s: float = 10.0, on_frame: Callable[[Message], None] | None = None) -> LiveFollower:
+        """Subscribe and follow the live stream to its end, blocking; every frame is kept in the
+        follower (``frames``) and also given to ``on_frame`` as it comes. Raises
+        :class:`EngineError` when the engine refuses, TimeoutError after ``timeout_s`` of silence."""
+        follow = LiveFollower(keep=True)
+        self.subscribe_live()
+        while not follow.finished:
+            message = self.receive(timeout_s)
+            if message is None:
+                raise TimeoutError(f"the live engine said nothing for {timeout_s} s")
+            for frame in follow.take(message):
+                if on_frame is not None:
+                    on_frame(frame)
+        if follow.failure is not None:
+            raise follow.failure
+        return follow
+
+    def close(self, linger_ms: int = 0) -> None:
+        """Close the connection; messages not yet sent get ``linger_ms`` to leave."""
+        self.socket.close(linger_ms)
 
 
 def assemble(chunks: list[Message]) -> dict[str, np.ndarray]:
@@ -260,3 +286,60 @@ class CaptureFollower:
             self.frames.motion(),
             self.rest_joints,
         )
+
+
+@dataclass
+class LiveFollower:
+    """An ``engine live`` stream followed through its messages (:meth:`take` each one as it comes).
+
+    ``live-start`` gives the ``source``, its ``fps`` and size and the SMPL ``rest_joints`` every
+    frame is posed on; each ``live-frame`` is handed back by :meth:`take` (and kept in ``frames``
+    with ``keep``); ``received`` counts them and ``last_index`` is the source frame number of the
+    last one (the numbers skip the frames the engine dropped or did not send). ``live-stopped``
+    ends it with the engine's ``reason`` and ``stats``; an ``error`` ends it with ``failure`` (an
+    :class:`EngineError`) and ``error`` its text.
+    """
+
+    keep: bool = False
+    source: str = ""
+    fps: float | None = None
+    width: int = 0
+    height: int = 0
+    rest_joints: np.ndarray | None = None
+    received: int = 0
+    last_index: int | None = None
+    frames: list[Message] = field(default_factory=list)
+    reason: str | None = None
+    stats: dict = field(default_factory=dict)
+    error: str | None = None
+    failure: EngineError | None = None
+    finished: bool = False
+
+    def take(self, message: Message) -> list[Message]:
+        """Update from ``message``; the ``live-frame`` it is, as a list (else empty)."""
+        if message.type == "live-start":
+            self.source, self.fps = message.fields["source"], message.fields["fps"]
+            self.width, self.height = message.fields["width"], message.fields["height"]
+            self.rest_joints = message.arrays["rest_joints"].astype(np.float64)
+        elif message.type == "live-frame":
+            self.received, self.last_index = self.received + 1, message.fields["index"]
+            if self.keep:
+                self.frames.append(message)
+            return [message]
+        elif message.type == "live-stopped":
+            self.reason, self.stats, self.finished = message.fields["reason"], message.fields["stats"], True
+        elif message.type == "error":
+            self.failure = EngineError(message.fields["code"], message.fields["message"])
+            self.error, self.finished = str(self.failure), True
+        return []
+
+    def motion(self) -> dict[str, np.ndarray]:
+        """The kept frames joined: ``poses`` (N, 72), ``trans`` (N, 3), ``contacts`` (N, 4), and
+        each frame's source ``index`` (N,) and ``time`` (N,)."""
+        joined = {
+            name: np.concatenate([f.arrays[name] for f in self.frames]) if self.frames else np.zeros((0, *shape[1:]), np.float32)
+            for name, (_, shape) in MOTION_ARRAYS.items()
+        }
+        joined["index"] = np.array([f.fields["index"] for f in self.frames], np.int64)
+        joined["time"] = np.array([f.fields["time"] for f in self.frames], np.float64)
+        return joined

@@ -17,7 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5557"  # where the engine serves and clients look: loopback only
-VERSION = 2  # 2 added the `final` series, which a version-1 client cannot read
+DEFAULT_LIVE_ADDRESS = "tcp://127.0.0.1:5558"  # where `engine live` streams: its own port, so both can run
+# 2 added the `final` series, which a version-1 client cannot read. The live-* types came without
+# a bump: only a client that asks (live-subscribe) is sent them, and an engine without them
+# refuses that as an unknown type (docs/protocol.md).
+VERSION = 2
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 MAX_HEADER_BYTES = 64 * 1024
 DTYPES = {"<f4": np.float32, "<f8": np.float64, "<i4": np.int32, "<u1": np.uint8}
@@ -33,6 +37,8 @@ FIELDS: dict[str, dict[str, tuple[type, bool]]] = {
     "cancel": {},
     "attach": {"since": (_INT, False)},
     "ping": {},
+    "live-subscribe": {},
+    "live-unsubscribe": {},
     # engine -> client
     "welcome": {"engine": (_STR, True), "capabilities": (_DICT, True)},
     "accepted": {"position": (_INT, True)},
@@ -43,6 +49,9 @@ FIELDS: dict[str, dict[str, tuple[type, bool]]] = {
     "done": {"summary": (_DICT, True), "files": (_DICT, True)},
     "error": {"code": (_STR, True), "message": (_STR, True)},
     "pong": {},
+    "live-start": {"source": (_STR, True), "fps": (_NUM, True), "width": (_INT, True), "height": (_INT, True)},
+    "live-frame": {"index": (_INT, True), "time": (_NUM, True)},
+    "live-stopped": {"reason": (_STR, True), "stats": (_DICT, True)},
 }
 NEEDS_JOB = {"cancel", "attach", "accepted", "progress", "skeleton", "frames", "final", "done"}
 # The motion a `frames` or `final` chunk carries, one row per frame.
@@ -51,6 +60,8 @@ ARRAYS: dict[str, dict[str, tuple[str, tuple[int | None, ...]]]] = {
     "skeleton": {"rest_joints": ("<f4", (24, 3))},
     "frames": MOTION_ARRAYS,
     "final": {**MOTION_ARRAYS, "rest_joints": ("<f4", (24, 3))},  # each chunk carries the final rest skeleton: it stands alone
+    "live-start": {"rest_joints": ("<f4", (24, 3))},
+    "live-frame": {name: (dtype, (1, *shape[1:])) for name, (dtype, shape) in MOTION_ARRAYS.items()},  # a chunk of exactly one frame
 }
 ERROR_CODES = (
     "bad-message",

@@ -84,6 +84,31 @@ def generate_keys(folder: Path) -> tuple[Path, Path]:
     return folder / "server.pub", folder / "server.key"
 
 
+def bind_router(bind: str, curve_keys: Path | None = None, insecure: bool = False, send_queue: int = 1000) -> zmq.Socket:
+    """The engine's ROUTER socket bound to ``bind``, with the safety every engine keeps (module
+    docstring): PermissionError for an address beyond loopback without CURVE keys or ``insecure``.
+    ``send_queue``: messages kept for a client that does not read (ZeroMQ's default), the rest dropped."""
+    if not is_loopback(bind) and curve_keys is None:
+        if not insecure:
+            raise PermissionError(
+                f"binding {bind} exposes the engine beyond this machine: give CURVE keys "
+                "(engine keys generate DIR, then --curve-keys DIR) or --insecure"
+            )
+        log.warning("INSECURE: serving %s without encryption or authentication", bind)
+    socket = zmq.Context.instance().socket(zmq.ROUTER)
+    socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES + 4096)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.setsockopt(zmq.SNDHWM, send_queue)
+    socket.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_MS)
+    socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3 * HEARTBEAT_MS)
+    if curve_keys is not None:
+        socket.curve_server = True
+        socket.curve_publickey = (curve_keys / "server.pub").read_bytes()
+        socket.curve_secretkey = (curve_keys / "server.key").read_bytes()
+    socket.bind(bind)
+    return socket
+
+
 def _exit_with_server() -> None:
     """End this capture process when the server's process ends, even when it was killed (SIGKILL
     gives it no chance to end its children): an orphan would hold its memory and its inherited
@@ -133,31 +158,14 @@ class Server:
         lifter_weights: Path | None = None,
         detect_workers: int | None = None,
     ) -> None:
-        if not is_loopback(bind) and curve_keys is None:
-            if not insecure:
-                raise PermissionError(
-                    f"binding {bind} exposes the engine beyond this machine: give CURVE keys "
-                    "(engine keys generate DIR, then --curve-keys DIR) or --insecure"
-                )
-            log.warning("INSECURE: serving %s without encryption or authentication", bind)
+        self.socket = bind_router(bind, curve_keys, insecure)
+        self.address = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
         self.out, self.root = out, root.resolve() if root else None
         # The operator's weights file serves every job in place of the lifter a client names;
         # clients cannot name files themselves (Settings.from_options).
         self.lifter_weights = lifter_weights.resolve() if lifter_weights else None
         # One job runs at a time, so it gets every core's detector, as one video does in engine mocap.
         self.detect_workers = split_cores(1, 1, detect_workers)[1]
-        self.context = zmq.Context.instance()
-        self.socket = self.context.socket(zmq.ROUTER)
-        self.socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES + 4096)
-        self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_MS)
-        self.socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3 * HEARTBEAT_MS)
-        if curve_keys is not None:
-            self.socket.curve_server = True
-            self.socket.curve_publickey = (curve_keys / "server.pub").read_bytes()
-            self.socket.curve_secretkey = (curve_keys / "server.key").read_bytes()
-        self.socket.bind(bind)
-        self.address = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
         self.jobs: dict[str, Job] = {}
         self.waiting: deque[str] = deque()
         self.running: Job | None = None
@@ -183,6 +191,8 @@ class Server:
         """Answer one client message; anything wrong becomes an ``error`` reply."""
         try:
             message = decode(frames)
+            if message.type.startswith("live-"):
+                raise ProtocolError("bad-message", f"{message.type!r}: this engine captures videos; live streams come from `engine live`")
             if message.type not in CLIENT_TYPES:
                 raise ProtocolError("bad-message", f"{message.type!r} is sent by the engine, not to it")
             getattr(self, f"_on_{message.type}")(identity, message)

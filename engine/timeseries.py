@@ -1,4 +1,5 @@
-"""Time series: gaps filled with a bounded look-ahead or held, linear resampling, a clip's frame rate.
+"""Time series: gaps filled with a bounded look-ahead or held, linear resampling, a clip's frame rate,
+a causal One-Euro filter for live streams.
 
 The capture runs while the video is still being decoded, so each function that looks ahead
 says how far: a ``*_settled`` companion gives how many leading frames of its answer are final,
@@ -78,3 +79,50 @@ def interpolate(values: np.ndarray, times: np.ndarray, new_times: np.ndarray) ->
 def resample(values: np.ndarray, times: np.ndarray, fps: float) -> np.ndarray:
     """``values`` (T, ...) at times ``0, 1/fps, ...`` up to the last time (linear)."""
     return interpolate(values, times, np.arange(0.0, times[-1] + 0.5 / fps, 1.0 / fps))
+
+
+def _smoothing(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
+    """The weight of a new sample in an exponential low-pass of ``cutoff`` Hz sampled ``dt`` s apart."""
+    rate = 2 * np.pi * cutoff * dt
+    return rate / (rate + 1)
+
+
+class OneEuroFilter:
+    """A causal One-Euro filter (Casiez, Roussel and Vogel, CHI 2012) over arrays of any fixed
+    shape, each element filtered on its own, as in the paper.
+
+    A low-pass whose cut-off rises with the signal's speed: ``min_cutoff`` (Hz) is the cut-off
+    at rest, so a still joint's jitter is smoothed away; ``beta`` (Hz per unit/s) raises it with
+    the (itself low-passed at ``d_cutoff`` Hz) speed, so a moving joint is followed with little
+    lag. Each sample is weighted by its own timestamp, so uneven spacing and dropped frames are
+    timed as they happened. Only samples already given shape an output: a later sample never
+    changes an earlier output.
+    """
+
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 1.0, d_cutoff: float = 1.0) -> None:
+        if min_cutoff <= 0 or beta < 0 or d_cutoff <= 0:
+            raise ValueError(f"One-Euro filter: min_cutoff and d_cutoff must be > 0 and beta >= 0, got {min_cutoff}, {beta}, {d_cutoff}")
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the past: the next sample is passed through as it is."""
+        self._value: np.ndarray | None = None
+        self._speed: np.ndarray | None = None
+        self._time = 0.0
+
+    def __call__(self, value: np.ndarray, time: float) -> np.ndarray:
+        """The filtered ``value`` (a new array) at ``time`` seconds (later than the last sample's;
+        a sample at the same time or earlier changes nothing and gets the last output)."""
+        value = np.asarray(value, np.float64)
+        if self._value is None:
+            self._value, self._speed, self._time = value.copy(), np.zeros_like(value), time
+            return value.copy()
+        dt = time - self._time
+        if dt <= 0:
+            return self._value.copy()
+        self._speed += _smoothing(self.d_cutoff, dt) * ((value - self._value) / dt - self._speed)
+        cutoff = self.min_cutoff + self.beta * np.abs(self._speed)
+        self._value += _smoothing(cutoff, dt) * (value - self._value)
+        self._time = time
+        return self._value.copy()

@@ -17,6 +17,7 @@ from engine.addon_build import build_addon
 from engine.body.skeleton import DEFAULT_SKELETON_PATH
 from engine.lifting.registry import WEIGHTS_DIR
 from tests.paths import REPO
+from tests.test_live import htnet_weights_file, person_clip_file
 
 BLENDER_VERSIONS = ("5.0.1", "4.2.23")  # the current release and the LTS
 ENVIRONMENTS = REPO / ".venv-bpy"
@@ -81,3 +82,17 @@ def test_the_addon_inside_blender(version, addon_zip):
 @pytest.mark.parametrize("version", BLENDER_VERSIONS)
 def test_the_zip_as_a_legacy_addon_inside_blender(version, addon_zip, tmp_path):
     _run_in_blender(version, "test_legacy_install.py", addon_zip, BLENDER_USER_SCRIPTS=str(tmp_path / "scripts"))
+
+
+@pytest.fixture(scope="module")
+def live_inputs(tmp_path_factory) -> tuple[Path, Path]:
+    """Six seconds of the example clip at 320×180 (the person always in view) for `engine live`
+    to play as a camera, and a single-frame lifter's weights."""
+    folder = tmp_path_factory.mktemp("live")
+    return person_clip_file(folder / "dancer.mp4", frames=150), htnet_weights_file(folder)
+
+
+@pytest.mark.parametrize("version", BLENDER_VERSIONS)
+def test_the_live_toggle_inside_blender(version, addon_zip, live_inputs):
+    clip, weights = live_inputs
+    _run_in_blender(version, "test_live_in_blender.py", addon_zip, MOCAP_LIVE_CLIP=str(clip), MOCAP_LIVE_WEIGHTS=str(weights))

@@ -7,8 +7,8 @@ import ast
 from tests.paths import REPO
 
 # Stages in the order data flows (DESIGN.md): video → keypoints → lifting → solver → Motion →
-# writers → pipeline (which runs them all) → server; training, evaluation, benchmarks and the
-# command line use everything. Training data (mocap read through io, normalised as the lifters
+# writers → pipeline (which runs them all) → servers (engine serve, engine live); training,
+# evaluation, benchmarks and the command line use everything. Training data (mocap read through io, normalised as the lifters
 # see it) comes before the pipeline, which never needs it.
 STAGES = [
     ["engine", "engine.protocol", "engine.geometry", "engine.timeseries", "engine.body"],
@@ -19,7 +19,7 @@ STAGES = [
     ["engine.io"],
     ["engine.data"],
     ["engine.pipeline"],
-    ["engine.server", "engine.client"],
+    ["engine.server", "engine.live_server", "engine.client"],
     ["engine.train", "engine.eval", "engine.bench", "engine.addon_build", "engine.cli", "engine.__main__"],
 ]
 

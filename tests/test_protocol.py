@@ -37,6 +37,17 @@ EXAMPLES = [
         fields={"start": 0, "fps": 25.0},
         arrays={"poses": np.zeros((5, 72)), "trans": np.ones((5, 3)), "contacts": np.zeros((5, 4)), "rest_joints": np.ones((24, 3))},
     ),
+    Message("live-subscribe"),
+    Message("live-unsubscribe"),
+    Message(
+        "live-start", fields={"source": "camera 0", "fps": 30.0, "width": 1280, "height": 720}, arrays={"rest_joints": np.ones((24, 3))}
+    ),
+    Message(
+        "live-frame",
+        fields={"index": 41, "time": 1.366},
+        arrays={"poses": np.zeros((1, 72)), "trans": np.ones((1, 3)), "contacts": np.zeros((1, 4))},
+    ),
+    Message("live-stopped", fields={"reason": "the source ended", "stats": {"frames_read": 300, "drop_rate": 0.01}}),
 ]
 
 
@@ -83,6 +94,11 @@ def _header(**fields) -> bytes:
             "dtype must be <f4",
         ),
         ([b"x" * (MAX_MESSAGE_BYTES + 1)], "too-large", "larger than"),
+        (  # a live frame is one frame, never a chunk
+            [_header(type="live-frame", index=3, time=0.1, arrays=[{"name": "poses", "dtype": "<f4", "shape": [2, 72]}]), bytes(576)],
+            "bad-array",
+            "shape must be [1, 72]",
+        ),
     ],
 )
 def test_malformed_messages_are_refused_with_a_reason(frames, code, words):
@@ -135,6 +151,13 @@ _json = st.recursive(
                 "arrays",
                 "code",
                 "message",
+                "index",
+                "time",
+                "source",
+                "width",
+                "height",
+                "reason",
+                "stats",
             ]
         ),
         _json,

@@ -1,7 +1,7 @@
-"""Operators: capture, cancel, connection test, local engine, export, bone maps.
+"""Operators: capture, cancel, live, connection test, local engine, export, bone maps.
 
-Thin: the capture's keying is ``receiver.py`` (its timer), the local engine's process
-``local_engine.py``, the settings ``properties.py``.
+Thin: the capture's keying is ``receiver.py`` (its timer), the live stream's ``live.py`` (its
+own), the local engine's process ``local_engine.py``, the settings ``properties.py``.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from pathlib import Path
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
-from . import bone_maps, local_engine, receiver
+from . import bone_maps, live, local_engine, receiver
 from .link.client import Client
 from .link.joints import SMPL24
-from .link.session import CaptureSession
+from .link.session import CaptureSession, LiveSession
 from .preferences import preferences
 from .properties import MocapSettings
 
@@ -61,6 +61,29 @@ class MOCAP_OT_cancel(bpy.types.Operator):
         capture = receiver.CAPTURES.get(context.scene.name)
         if capture is not None:
             capture.session.cancel()
+        return {"FINISHED"}
+
+
+class MOCAP_OT_live(bpy.types.Operator):
+    bl_idname = "mocap.live"
+    bl_label = "Live"
+    bl_description = "Follow `engine live`'s stream on the rig, keying its frames while Record is on; again to stop (the action stays)"
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings, prefs = context.scene.mocap, preferences(context)
+        if context.scene.name in live.LIVE:
+            live.stop(context.scene.name)
+            return {"FINISHED"}
+        key = prefs.server_key and Path(bpy.path.abspath(prefs.server_key)).read_bytes()
+        try:
+            session = LiveSession.start(prefs.live_address, key or None)
+        except Exception as e:  # the engine's refusal or an unreachable address, said plainly
+            settings.live_message = f"could not follow a live stream at {prefs.live_address}: {e}"
+            self.report({"ERROR"}, settings.live_message)
+            return {"CANCELLED"}
+        bone_map = {item.joint: item.bone for item in settings.bone_map if item.bone}
+        settings.live_running, settings.live_message = True, "live: connected"
+        live.follow(live.Live(session, context.scene.name, settings.target.name if settings.target else None, bone_map=bone_map))
         return {"FINISHED"}
 
 
@@ -207,6 +230,7 @@ CLASSES = (
     MOCAP_OT_save_bone_map,
     MOCAP_OT_load_bone_map,
     MOCAP_OT_cancel,
+    MOCAP_OT_live,
     MOCAP_OT_test_connection,
     MOCAP_OT_start_engine,
 )

@@ -51,6 +51,12 @@ class MOCAP_PT_capture(bpy.types.Panel):
             layout.operator("mocap.cancel", icon="CANCEL")
         else:
             layout.operator("mocap.capture", icon="REC")
+        box = layout.box()  # Live: engine live's stream onto the same rig, bone map and root motion
+        row = box.row(align=True)
+        row.operator("mocap.live", text="Stop live" if settings.live_running else "Live", icon="PAUSE" if settings.live_running else "PLAY")
+        row.prop(settings, "live_record", icon="REC")
+        if settings.live_message:
+            box.label(text=settings.live_message)
         row = layout.row(align=True)
         row.operator("mocap.export", text="Export FBX", icon="EXPORT").format = "FBX"
         row.operator("mocap.export", text="Export BVH", icon="EXPORT").format = "BVH"

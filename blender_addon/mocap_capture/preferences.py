@@ -1,11 +1,11 @@
-"""Add-on preferences: where the engine is, and how to start one on this machine."""
+"""Add-on preferences: where the engine (and a live one) is, and how to start one on this machine."""
 
 from __future__ import annotations
 
 import bpy
 from bpy.props import StringProperty
 
-from .link.protocol import DEFAULT_ADDRESS
+from .link.protocol import DEFAULT_ADDRESS, DEFAULT_LIVE_ADDRESS
 
 
 class MocapPreferences(bpy.types.AddonPreferences):
@@ -13,6 +13,9 @@ class MocapPreferences(bpy.types.AddonPreferences):
 
     engine_address: StringProperty(
         name="Engine address", default=DEFAULT_ADDRESS, description="Where `engine serve` listens (ZeroMQ address)"
+    )
+    live_address: StringProperty(
+        name="Live address", default=DEFAULT_LIVE_ADDRESS, description="Where `engine live` streams (ZeroMQ address)"
     )
     server_key: StringProperty(
         name="Server key", subtype="FILE_PATH", description="The engine's server.pub, when it serves beyond this machine with CURVE keys"
@@ -27,6 +30,7 @@ class MocapPreferences(bpy.types.AddonPreferences):
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         layout.prop(self, "engine_address")
+        layout.prop(self, "live_address")
         layout.prop(self, "server_key")
         row = layout.row()
         row.operator("mocap.test_connection", icon="LINKED")

@@ -70,6 +70,13 @@ class MocapSettings(bpy.types.PropertyGroup):
         default="FULL",
     )
     push_to_nla: BoolProperty(name="Push to NLA", default=False, description="Push the finished action onto an NLA track")
+    live_record: BoolProperty(
+        name="Record",
+        default=True,
+        description="Key the live frames, from the scene's current frame on (off: the rig only follows the stream)",
+    )
+    live_running: BoolProperty(default=False)
+    live_message: StringProperty(default="")
     stage: StringProperty(default="")
     progress: FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR")
     message: StringProperty(default="")

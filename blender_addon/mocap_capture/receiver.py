@@ -71,13 +71,18 @@ def _rig(capture: Capture) -> bpy.types.Object:
         obj = create_smpl_armature(f"SMPL {capture.clip}", capture.rest)
         capture.target, capture.made = obj.name, True
     if capture.action is None:
-        action = bpy.data.actions.new(capture.clip)
-        obj.animation_data_create()
-        obj.animation_data.action = action
-        capture.action = action.name
-        for bone in obj.pose.bones:
-            bone.rotation_mode = "QUATERNION"
+        capture.action = start_action(obj, capture.clip).name
     return obj
+
+
+def start_action(obj: bpy.types.Object, name: str) -> bpy.types.Action:
+    """A new action called ``name`` on ``obj``, its pose bones turned by quaternions (as keyed)."""
+    action = bpy.data.actions.new(name)
+    obj.animation_data_create()
+    obj.animation_data.action = action
+    for bone in obj.pose.bones:
+        bone.rotation_mode = "QUATERNION"
+    return action
 
 
 def _curves(capture: Capture, obj: bpy.types.Object, path: str, channels: int, group: str) -> list:
@@ -89,33 +94,45 @@ def _curves(capture: Capture, obj: bpy.types.Object, path: str, channels: int, g
 
 def _prepare(capture: Capture, obj: bpy.types.Object) -> None:
     """The rig's bone map (given, else detected) and its retargeting, worked out once."""
+    capture.bones, capture.bone_map, capture.retarget = retarget_rig(obj, capture.bone_map, capture.rest)
+
+
+def retarget_rig(obj: bpy.types.Object, bone_map: dict[str, str], rest: np.ndarray) -> tuple[list[str], dict[str, str], Retarget]:
+    """The rig's bone names (parents first), its bone map (``bone_map``, else detected from the
+    names) and how motion on the SMPL skeleton ``rest`` (24, 3) lands on it; ValueError when no
+    bone follows the pelvis."""
     bones = sorted(obj.data.bones, key=lambda bone: len(bone.parent_recursive))  # parents first
     names = [bone.name for bone in bones]
-    if not capture.bone_map:
-        _, capture.bone_map = bone_maps.detect(names)
-    follows = {bone: SMPL24.index(joint) for joint, bone in capture.bone_map.items() if bone in names}
+    if not bone_map:
+        _, bone_map = bone_maps.detect(names)
+    follows = {bone: SMPL24.index(joint) for joint, bone in bone_map.items() if bone in names}
     if 0 not in follows.values():
         raise ValueError(f"the bone map names no bone for the SMPL pelvis on {obj.name}")
-    capture.bones = names
-    capture.retarget = Retarget.build(
+    retarget = Retarget.build(
         [follows.get(n, -1) for n in names],
         [names.index(b.parent.name) if b.parent else -1 for b in bones],
         np.array([np.array(b.matrix_local)[:3, :3] for b in bones]),
         np.array([np.array(b.head_local) for b in bones]),
-        capture.rest,
+        rest,
     )
+    return names, bone_map, retarget
+
+
+def root_motion(trans: np.ndarray, mode: str) -> np.ndarray:
+    """SMPL root translations (T, 3) as the ``root_motion`` setting wants them (a new array)."""
+    trans = trans.astype(np.float64)
+    if mode == "IN_PLACE":
+        trans[:, [0, 2]] = 0.0  # SMPL's floor plane is x, z
+    elif mode == "HORIZONTAL":
+        trans[:, 1] = 0.0
+    return trans
 
 
 def _key(capture: Capture, frames: dict[str, np.ndarray], settings: MocapSettings) -> None:
     obj = _rig(capture)
     if capture.retarget is None:
         _prepare(capture, obj)
-    trans = frames["trans"].astype(np.float64)
-    if settings.root_motion == "IN_PLACE":
-        trans[:, [0, 2]] = 0.0  # SMPL's floor plane is x, z
-    elif settings.root_motion == "HORIZONTAL":
-        trans[:, 1] = 0.0
-    quats, locations = capture.retarget.pose(frames["poses"], trans, capture.rest)
+    quats, locations = capture.retarget.pose(frames["poses"], root_motion(frames["trans"], settings.root_motion), capture.rest)
     quats = continuous_quaternions(quats, capture.last)
     capture.last = quats[-1]
     scene = bpy.data.scenes[capture.scene]

@@ -17,6 +17,13 @@ RANGES = {"fov_deg": (10.0, 170.0), "smooth": (0.0, 50.0), "foot_lock": (0.0, 1.
 # Where the world's origin is: "first-frame" puts the root of the motion's first frame at
 # x = z = 0 facing +z (on the floor, as always); "camera" keeps the camera's place and heading.
 ORIGINS = ("first-frame", "camera")
+# engine live (engine/pipeline/live.py), here for the command line to read without torch: its
+# single-frame lifter, the seconds of the person that fix its world and skeleton, and its
+# One-Euro filter's defaults for camera-frame joints in metres at 30 fps (docs/live.md).
+LIVE_LIFTER = "htnet"
+LIVE_CALIBRATION_S = 1.0
+LIVE_MIN_CUTOFF_HZ = 0.5
+LIVE_BETA = 8.0
 
 
 @dataclass(frozen=True)

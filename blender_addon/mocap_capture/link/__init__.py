@@ -3,4 +3,4 @@ addon build`` (they are not kept twice in the source tree): ``protocol.py`` and 
 (engine/), ``joints.py`` (engine/body/joints.py: the SMPL24 names and parents),
 ``geometry.py`` (engine/geometry.py: rotations in numpy) and ``lifters.py``
 (engine/lifting/registry.py: the lifters a capture may name). ``session.py`` follows one
-capture without blocking Blender."""
+capture, or one live stream, without blocking Blender."""

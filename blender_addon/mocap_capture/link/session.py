@@ -1,4 +1,4 @@
-"""One capture followed from Blender: non-blocking reads, bounded in time, frames kept in order.
+"""One capture, or one live stream, followed from Blender: non-blocking reads, bounded in time.
 
 ``CaptureSession.tick()`` is what the add-on's timer calls: it reads whatever the engine has
 sent, for at most ``budget_s``, and returns the provisional frames that arrived (in order, none
@@ -8,6 +8,8 @@ reports it, and what was received stays. What each message means for the job (st
 skeleton, frames and the final series in order, summary, error) is the engine client's own
 :class:`~.client.CaptureFollower`, which ``engine client capture`` follows its captures with too;
 the session adds the connection, the time budget and noticing a silent engine.
+:class:`LiveSession` does the same for an ``engine live`` stream, with the client's
+:class:`~.client.LiveFollower`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 
 import numpy as np
 
-from .client import CaptureFollower, Client
+from .client import CaptureFollower, Client, EngineError, LiveFollower
 from .protocol import Message, ProtocolError
 
 PING_AFTER_S = 2.0  # quiet this long (a job queued behind another): ask the engine if it is there
@@ -87,3 +89,65 @@ class CaptureSession(CaptureFollower):
     def _end(self, error: str | None) -> None:
         self.error, self.finished = error, True
         self.client.close()
+
+
+class LiveSession(LiveFollower):
+    """A :class:`~.client.LiveFollower` (source, fps, rest_joints, received, last_index, reason,
+    stats, error, finished) reading an ``engine live`` stream from ``client`` without blocking."""
+
+    def __init__(self, client: Client) -> None:
+        super().__init__()
+        self.client = client
+        self._heard = time.monotonic()
+        self._pinged = 0.0
+
+    @classmethod
+    def start(cls, address: str, server_key: bytes | None = None, timeout_s: float = 5.0) -> LiveSession:
+        """Connect, check that ``engine live`` answers there and subscribe (raises ``EngineError``
+        or ``TimeoutError`` with the reason)."""
+        client = Client(address, server_key, name="blender live")
+        try:
+            if not client.hello(timeout_s).fields["capabilities"].get("live"):
+                raise EngineError("not-live", f"the engine at {address} captures videos (engine serve); live frames come from engine live")
+            client.subscribe_live()
+        except Exception:
+            client.close()
+            raise
+        return cls(client)
+
+    def tick(self, budget_s: float = 0.02) -> list[Message]:
+        """The ``live-frame`` messages that arrived since the last tick, in order (often none)."""
+        if self.finished:
+            return []
+        deadline, frames = time.monotonic() + budget_s, []
+        while time.monotonic() < deadline:
+            try:
+                message = self.client.receive(timeout_s=0)
+            except ProtocolError as e:
+                self._end(f"the engine sent something unreadable: {e}")
+                break
+            if message is None:
+                quiet = time.monotonic() - self._heard
+                if quiet > SILENCE_S:
+                    self._end(f"the live engine has said nothing for {SILENCE_S:.0f} s: it stopped or the connection dropped")
+                elif quiet > PING_AFTER_S and time.monotonic() - self._pinged > PING_AFTER_S:
+                    self.client.send(Message("ping"))
+                    self._pinged = time.monotonic()
+                break
+            self._heard = time.monotonic()
+            frames += self.take(message)
+            if self.finished:  # live-stopped, or the engine's error
+                self._end(self.error)
+                break
+        return frames
+
+    def stop(self, reason: str) -> None:
+        """Stop following, for ``reason``: the engine is told (its stream goes on for others)."""
+        if not self.finished:
+            self.client.unsubscribe_live()
+            self.reason = reason
+            self._end(None, linger_ms=500)  # time for the unsubscribe to leave
+
+    def _end(self, error: str | None, linger_ms: int = 0) -> None:
+        self.error, self.finished = error, True
+        self.client.close(linger_ms)
