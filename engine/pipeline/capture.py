@@ -45,6 +45,7 @@ from engine.motion import Motion
 from engine.pipeline.camera_motion import CameraMotion
 from engine.pipeline.parallel_tracking import SegmentedTracker, segmenting
 from engine.pipeline.person import PersonTracker
+from engine.pipeline.photo import limbs_on_rays
 from engine.pipeline.report import capture_report
 from engine.pipeline.settings import Settings
 from engine.pipeline.track import bridge_gaps, bridge_settled
@@ -244,7 +245,10 @@ class Capture:
             translation = np.einsum("ti,tij->tj", translation, turns)
         if seen.any():
             translation = smooth_translation(hold_gaps(translation, seen), self.settings.smooth)
-        return hold_gaps(lifted + translation[:, None], seen)
+        joints = hold_gaps(lifted + translation[:, None], seen)
+        if self.info.is_image:  # a photo's one pose, held to what the picture shows
+            joints = np.array([limbs_on_rays(pose, seen_at, self.camera) for pose, seen_at in zip(joints, pixels)])
+        return joints
 
     def calibrate(
         self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray, turns: np.ndarray, frames: int, whole: bool = False
