@@ -199,6 +199,23 @@ def test_training_windows_vary_the_shoulder_width_when_asked(prepared):
     assert len(shoulder_widths(MocapWindows(out, split, frames=27, noise="clean", proportions=True))) == 8
 
 
+@needs_mocap
+def test_single_frames_seen_by_a_camera_aimed_at_their_clip_are_not_always_centred(prepared):
+    # A camera aimed at each frame's own pelvis puts the person within its 0.2 m of aim of the
+    # picture's centre; one aimed as for a stretch of the clip sees them where they have moved to.
+    out, _, _ = prepared
+    split = json.loads((out / "clips.json").read_text())[0]["split"]
+
+    def spread(dataset):
+        pelvis = np.array([dataset[i]["keypoints"][0, 0, :2].numpy() for i in range(0, len(dataset), 7)])
+        return float(np.abs(pelvis).max())
+
+    own = MocapWindows(out, split, frames=1, stride=1, noise="clean", fixed=True)
+    clip = MocapWindows(out, split, frames=1, stride=1, noise="clean", fixed=True, camera_frames=243)
+    assert clip[3]["keypoints"].shape == (1, 17, 3) and len(clip) == len(own)
+    assert spread(clip) > 1.5 * spread(own)
+
+
 def _head_points_in_torso_frame(h36m: np.ndarray) -> np.ndarray:
     """Nose and ears (H36M17 joints 9, 10) above and ahead of the thorax, per shoulder width: (T, 2, 2)."""
     out = []

@@ -7,7 +7,10 @@ padded by repeating their edge frames, and the padding is masked out). A camera
 training (so ``torch.manual_seed`` and DataLoader workers make it reproducible), from a
 fixed seed per index when ``fixed=True`` (evaluation sees the same cameras every time).
 With ``proportions=True`` each window's bones are first scaled by random factors
-(``engine.data.proportions``), so the lifter sees every rig's proportions.
+(``engine.data.proportions``), so the lifter sees every rig's proportions. With
+``camera_frames`` longer than the window, the camera is aimed as for that many frames around it
+(a single-frame lifter's samples are then seen as the frames of a clip are: the person
+anywhere in the picture as they move, not always at its centre).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class MocapWindows(Dataset):
         seed: int = 0,
         licences: tuple[str, ...] | None = None,
         proportions: bool = False,
+        camera_frames: int = 0,
     ) -> None:
         root = Path(root)
         clips = [c for c in json.loads((root / "clips.json").read_text()) if c["split"] == split]
@@ -59,6 +63,7 @@ class MocapWindows(Dataset):
         self.h36m = np.load(root / split / "h36m.npy", mmap_mode="r")
         self.valid = np.load(root / split / "valid.npy", mmap_mode="r")
         self.frames, self.noise, self.fixed, self.seed, self.proportions = frames, noise, fixed, seed, proportions
+        self.camera_frames = max(camera_frames, frames)
         self.detector = DetectorNoise.load() if noise == "realistic" else None
         stride = stride or max(frames // 3, 1)
         # (clip index, clip start, clip length, window start within the clip) for every window; a
@@ -78,18 +83,25 @@ class MocapWindows(Dataset):
             return np.random.default_rng((self.seed, index))
         return np.random.default_rng(int(torch.randint(2**62, ()).item()))
 
-    def _window(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def _window(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The window's joints (T, 17, 3) and mask (T,), and the joints the camera is aimed at
+        (``camera_frames`` around the window, within its clip)."""
         _, clip_start, length, offset = self.windows[index]
         picks = np.clip(np.arange(offset, offset + self.frames), 0, length - 1)
         real = np.arange(offset, offset + self.frames) < length
-        return np.asarray(self.h36m[clip_start + picks], np.float64), real & self.valid[clip_start + picks]
+        joints = np.asarray(self.h36m[clip_start + picks], np.float64)
+        if self.camera_frames == self.frames:
+            return joints, real & self.valid[clip_start + picks], joints
+        first = int(np.clip(offset + self.frames // 2 - self.camera_frames // 2, 0, max(length - self.camera_frames, 0)))
+        seen = np.asarray(self.h36m[clip_start + first : clip_start + min(first + self.camera_frames, length)], np.float64)
+        return joints, real & self.valid[clip_start + picks], seen
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = self._rng(index)
-        joints, mask = self._window(index)
+        joints, mask, seen = self._window(index)
         if self.proportions:
             joints = scale_bones(joints, random_bone_factors(rng))
-        camera = random_camera(rng, joints)
+        camera = random_camera(rng, joints if seen is joints else np.concatenate([seen, joints]))
         uv = camera.project(joints)
         if self.detector is not None:
             uv, confidence = self.detector.apply(uv, (camera.width, camera.height), rng)

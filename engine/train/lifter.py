@@ -56,6 +56,7 @@ class TrainConfig:
     val_windows: int = 256
     noise: str = "realistic"
     proportions: bool = False  # random bone-group lengths per training window (engine.data.proportions)
+    camera_frames: int = 0  # cameras aimed as for this many frames around a sample (0: the sample's own), engine.data.dataset
     seed: int = 0
     workers: int = 1
     threads: int = 2
@@ -136,8 +137,25 @@ def train(config: TrainConfig, ship: bool = False) -> dict:
     torch.manual_seed(config.seed)
     model = resolve_name(ARCHITECTURES[config.architecture].model).from_card({"config": config.model}).to(device)
     frames = model.window
-    train_set = MocapWindows(config.data, "train", frames=frames, noise=config.noise, licences=licences, proportions=config.proportions)
-    val_set = MocapWindows(config.data, "validation", frames=frames, stride=frames, noise="realistic", fixed=True, licences=licences)
+    train_set = MocapWindows(
+        config.data,
+        "train",
+        frames=frames,
+        noise=config.noise,
+        licences=licences,
+        proportions=config.proportions,
+        camera_frames=config.camera_frames,
+    )
+    val_set = MocapWindows(
+        config.data,
+        "validation",
+        frames=frames,
+        stride=frames,
+        noise="realistic",
+        fixed=True,
+        licences=licences,
+        camera_frames=config.camera_frames,
+    )
     val_set = Subset(val_set, torch.linspace(0, len(val_set) - 1, min(config.val_windows, len(val_set))).long().tolist())
     val_loader = DataLoader(val_set, batch_size=config.batch, num_workers=config.workers)
 
