@@ -95,6 +95,8 @@ LIFTERS: dict[str, LifterEntry] = {
     for entry in (
         LifterEntry("hot", "hot_default.pt", "HoT trained on all our mocap (non-commercial use)"),
         LifterEntry("hot-free", "hot_free.pt", "HoT trained on CMU mocap only (commercial use allowed)"),
+        LifterEntry("htnet", "htnet_default.pt", "HTNet, one frame at a time, trained on all our mocap (non-commercial use)"),
+        LifterEntry("htnet-free", "htnet_free.pt", "HTNet, one frame at a time, trained on CMU mocap only (commercial use allowed)"),
         LifterEntry("mixste", "mixste_default.pt", "unpruned MixSTE, HoT's baseline in engine bench lift", capture=False),
         LifterEntry("mean-pose", "mean_pose.json", "the mean training pose for every frame: the floor any lifter must beat", capture=False),
     )
