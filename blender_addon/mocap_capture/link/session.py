@@ -25,16 +25,50 @@ PING_AFTER_S = 2.0  # quiet this long (a job queued behind another): ask the eng
 SILENCE_S = 10.0  # quiet this long, pings unanswered: the engine is gone
 
 
-class CaptureSession(CaptureFollower):
+class _Reading:
+    """What both sessions share: reading their follower's messages from ``client`` for a
+    bounded time, pinging a quiet engine and giving up on a silent one."""
+
+    def _listen(self, client: Client) -> None:
+        self.client = client
+        self._heard = time.monotonic()
+        self._pinged = 0.0
+
+    def _read(self, budget_s: float, engine: str) -> list:
+        """What ``take`` made of the messages that arrived within ``budget_s``, in order; a
+        broken or silent ``engine`` (named so in the reason), or the follower finishing, ends
+        the session."""
+        deadline, taken = time.monotonic() + budget_s, []
+        while time.monotonic() < deadline:
+            try:
+                message = self.client.receive(timeout_s=0)
+            except ProtocolError as e:
+                self._end(f"{engine} sent something unreadable: {e}")
+                break
+            if message is None:
+                quiet = time.monotonic() - self._heard
+                if quiet > SILENCE_S:
+                    self._end(f"{engine} has said nothing for {SILENCE_S:.0f} s: it stopped or the connection dropped")
+                elif quiet > PING_AFTER_S and time.monotonic() - self._pinged > PING_AFTER_S:
+                    self.client.send(Message("ping"))
+                    self._pinged = time.monotonic()
+                break
+            self._heard = time.monotonic()
+            taken += self.take(message)
+            if self.finished:  # the follower's end (done, live-stopped) or the engine's error
+                self._end(self.error)
+                break
+        return taken
+
+
+class CaptureSession(_Reading, CaptureFollower):
     """A :class:`~.client.CaptureFollower` (stage, done, total, fps, rest_joints, final,
     final_rest_joints, error, finished, summary, files) reading its job's messages from
     ``client`` without blocking."""
 
     def __init__(self, client: Client, job: str, **state) -> None:  # state: CaptureFollower's fields
         super().__init__(job, **state)
-        self.client = client
-        self._heard = time.monotonic()
-        self._pinged = 0.0
+        self._listen(client)
 
     @classmethod
     def start(cls, address: str, video: str, options: dict, server_key: bytes | None = None, timeout_s: float = 5.0) -> CaptureSession:
@@ -52,26 +86,7 @@ class CaptureSession(CaptureFollower):
         """The provisional frames that arrived since the last tick, joined (poses, trans, contacts), or None."""
         if self.finished:
             return None
-        deadline, chunks = time.monotonic() + budget_s, []
-        while time.monotonic() < deadline:
-            try:
-                message = self.client.receive(timeout_s=0)
-            except ProtocolError as e:
-                self._end(f"the engine sent something unreadable: {e}")
-                break
-            if message is None:
-                quiet = time.monotonic() - self._heard
-                if quiet > SILENCE_S:
-                    self._end(f"the engine has said nothing for {SILENCE_S:.0f} s: it stopped or the connection dropped")
-                elif quiet > PING_AFTER_S and time.monotonic() - self._pinged > PING_AFTER_S:
-                    self.client.send(Message("ping"))
-                    self._pinged = time.monotonic()
-                break
-            self._heard = time.monotonic()
-            chunks += self.take(message)
-            if self.finished:  # done, or the engine's error
-                self._end(self.error)
-                break
+        chunks = self._read(budget_s, "the engine")
         if not chunks:
             return None
         return {name: np.concatenate([c.arrays[name] for c in chunks]) for name in ("poses", "trans", "contacts")}
@@ -91,15 +106,13 @@ class CaptureSession(CaptureFollower):
         self.client.close()
 
 
-class LiveSession(LiveFollower):
+class LiveSession(_Reading, LiveFollower):
     """A :class:`~.client.LiveFollower` (source, fps, rest_joints, received, last_index, reason,
     stats, error, finished) reading an ``engine live`` stream from ``client`` without blocking."""
 
     def __init__(self, client: Client) -> None:
         super().__init__()
-        self.client = client
-        self._heard = time.monotonic()
-        self._pinged = 0.0
+        self._listen(client)
 
     @classmethod
     def start(cls, address: str, server_key: bytes | None = None, timeout_s: float = 5.0) -> LiveSession:
@@ -119,26 +132,7 @@ class LiveSession(LiveFollower):
         """The ``live-frame`` messages that arrived since the last tick, in order (often none)."""
         if self.finished:
             return []
-        deadline, frames = time.monotonic() + budget_s, []
-        while time.monotonic() < deadline:
-            try:
-                message = self.client.receive(timeout_s=0)
-            except ProtocolError as e:
-                self._end(f"the engine sent something unreadable: {e}")
-                break
-            if message is None:
-                quiet = time.monotonic() - self._heard
-                if quiet > SILENCE_S:
-                    self._end(f"the live engine has said nothing for {SILENCE_S:.0f} s: it stopped or the connection dropped")
-                elif quiet > PING_AFTER_S and time.monotonic() - self._pinged > PING_AFTER_S:
-                    self.client.send(Message("ping"))
-                    self._pinged = time.monotonic()
-                break
-            self._heard = time.monotonic()
-            frames += self.take(message)
-            if self.finished:  # live-stopped, or the engine's error
-                self._end(self.error)
-                break
+        frames = self._read(budget_s, "the live engine")
         return frames
 
     def stop(self, reason: str) -> None:
