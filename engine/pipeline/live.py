@@ -39,7 +39,7 @@ from engine.body.skeleton import default_rest_joints
 from engine.keypoints import blazepose_to_h36m17
 from engine.lifting import normalise_screen
 from engine.lifting.registry import ARCHITECTURES
-from engine.lifting.streaming import PerFrameLifting
+from engine.lifting.streaming import PerFrameLifting, run_model
 from engine.motion import Motion
 from engine.pipeline.live_source import FrameReader, LatestFrame, SourceFrame
 from engine.pipeline.person import PersonTracker
@@ -121,10 +121,15 @@ class LiveProcessor:
         self.tracker.process(0, blank)  # nobody there: the tile search's detector loads too
         self.tracker.restart()
         self.tracker.events.clear()
-        PerFrameLifting(self.model).extend(np.zeros((1, 17, 3)), complete=True)
+        self.lift(np.zeros((17, 3)))
 
     def close(self) -> None:
         self.tracker.__exit__()
+
+    def lift(self, keypoints: np.ndarray) -> np.ndarray:
+        """One frame's root-relative joints (17, 3) from its normalised keypoints (17, 3), with the
+        flip test as captures lift (not through PerFrameLifting, which keeps every frame it lifted)."""
+        return run_model(self.model, torch.from_numpy(keypoints[None, None]).float(), flip_test=True)[0, 0]
 
     def process(self, frame: SourceFrame) -> LiveFrame | None:
         """The frame's pose, or None when it is not sent (the person unseen, or calibrating)."""
@@ -149,8 +154,7 @@ class LiveProcessor:
         self.sure_pixels = pixels[:, :2].copy() if self.sure_pixels is None else self.sure_pixels
         self.sure_pixels[sure] = pixels[sure, :2]
         filled = np.concatenate([normalise_screen(self.sure_pixels, self.width, self.height), pixels[:, 2:]], axis=-1)
-        # A lifter of a one-frame clip: PerFrameLifting keeps what it lifted, and a stream never ends.
-        lifted = PerFrameLifting(self.model).extend(filled[None], complete=True)[0]
+        lifted = self.lift(filled)
         translation = root_translation(lifted[None], pixels[None], self.camera)[0]
         joints = self.filter(lifted + translation, frame.time)
         if self.floor is None:
