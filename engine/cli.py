@@ -452,7 +452,7 @@ def mocap(
     paths: Annotated[
         list[Path],
         typer.Argument(
-            help="Videos (mp4, mov, avi, mkv, webm, gif), images (animated webp or png too), or folders of them (searched recursively)."
+            help="Videos (mp4, mov, avi, mkv, webm, gif), photos (jpg, png, webp, heic...: one frame each; animated webp or png are videos), or folders of both (searched recursively)."
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out"),
@@ -521,7 +521,7 @@ def mocap(
         ),
     ] = None,
 ) -> None:
-    """Video in, world-space SMPL motion out: NAME.npz, NAME.bvh, NAME.fbx and NAME.json per video, summary.json per batch."""
+    """Video in, world-space SMPL motion out: NAME.npz, NAME.bvh, NAME.fbx and NAME.json per input (a photo: one frame, and NAME.preview.png), summary.json per batch."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from engine.pipeline.batch import find_videos, run_many, run_one, torch_threads
