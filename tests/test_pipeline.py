@@ -95,14 +95,17 @@ def test_engine_mocap_on_the_example_clip_gives_the_stored_motion(tmp_path):
 
 
 @needs_weights
-def test_tracking_in_segments_on_two_threads_moves_the_example_motion_by_under_2_mm():
+def test_tracking_in_segments_on_two_threads_moves_the_example_motion_by_under_2_5_mm():
     motion, report = capture(CLIP, Settings(detect_workers=2))
     stored = Motion.load(STORED_MOTION)
     assert report["person"]["detector_threads"] == 2 and motion.num_frames == stored.num_frames
     moved = (motion.joints - motion.joints[:, :1]) - (stored.joints - stored.joints[:, :1])
-    # Issue #17's bound. Measured 1.9 mm: one segment per thread here (217 frames), the second
-    # starting from a tracker warmed up on the 20 frames before it.
-    assert 1000 * np.linalg.norm(moved, axis=-1).mean() < 2.0
+    # One segment per thread here (217 frames), the second starting from a tracker warmed up on
+    # the 20 frames before it. Issue #17 measured 1.9 mm against a bound of 2; since gravity and
+    # the floor come from the standing frames alone (issue #18), 2.1 mm: the segments' 2D
+    # differences turn gravity 0.1° and the floor 2 mm, and the IK's arms follow (the wrists and
+    # hands move 5-8 mm, the legs 2 mm, on frames whose 2D is the same bit for bit).
+    assert 1000 * np.linalg.norm(moved, axis=-1).mean() < 2.5
 
 
 def _blender_plays_the_bvh_like_the_npz(bvh, motion):

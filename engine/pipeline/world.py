@@ -8,10 +8,11 @@
    space, so a far person's noisier depth is damped alike).
 2. **Floor and gravity**: the camera frame is one for the whole clip (a static camera's, or
    a panning camera's at its first frame, the turns undone by the capture:
-   ``camera_motion``). An up direction is first taken from the body (:func:`body_up`,
-   people being mostly upright); a plane fitted through the
-   slow feet gives the floor (tilting away from the body's up only along directions the feet
-   cover); feet low and slow in that frame are planted.
+   ``camera_motion``). An up direction is first taken from the trunk in the frames where the
+   body stands on straight legs (:func:`standing`, :func:`body_up`); a plane fitted through
+   those frames' slow feet gives the floor (tilting away from the body's up only along
+   directions the feet cover), and is held to a roughly level camera (:func:`roughly_level`);
+   feet low and slow in that frame are planted.
    The world frame turns the camera frame so the floor's normal is +y (the camera's heading
    kept), with the floor at y = 0 (less ``FOOT_ABOVE_FLOOR``: the ankle joints' height).
 3. **Foot locking** (``lock`` 0-1): while a foot is planted the root moves so that the foot
@@ -34,16 +35,21 @@ from scipy.spatial.transform import Rotation
 from engine.body.ik import h36m_of_rest
 from engine.body.joints import H36M17, SMPL24
 from engine.body.skeleton import default_rest_joints
-from engine.geometry import torso_frame, torso_heading
+from engine.geometry import torso_frame, torso_heading, unit
 from engine.timeseries import fill_gaps, fill_settled
 
 FEET = [H36M17.index("l_ankle"), H36M17.index("r_ankle")]
+KNEES = [H36M17.index("l_knee"), H36M17.index("r_knee")]
+HIPS = [H36M17.index("l_hip"), H36M17.index("r_hip")]
 TORSO = [H36M17.index(n) for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder")]  # torso_frame's order
 SMPL_TORSO = [SMPL24.index(n) for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder")]
 FOOT_ABOVE_FLOOR = 0.08  # m: an ankle joint's height over the sole
 CONTACT_HEIGHT = 0.06  # m above the lowest usual ankle height
 CONTACT_SPEED = 0.35  # m/s horizontal
 FLOOR_PERCENTILE = 10  # of slow feet's heights: where the floor is (fit_floor)
+STANDING_KNEE_DEG = 50.0  # most a standing knee bends (standing)
+STANDING_LEG_DEG = 30.0  # most a standing ankle strays from below the pelvis
+MIN_STANDING = 5  # frames
 MAX_CAMERA_PITCH_DEG = 45.0  # the level-camera prior (roughly_level)
 MAX_CAMERA_ROLL_DEG = 10.0
 LOCK_SMOOTH = 1.0  # frames (Gaussian sigma) of the foot-locking correction's height
@@ -98,13 +104,29 @@ def _slow(feet: np.ndarray, up: np.ndarray, fps: float) -> np.ndarray:
     return np.linalg.norm(np.gradient(flat, axis=0), axis=-1) * fps < CONTACT_SPEED
 
 
-def body_up(joints: np.ndarray) -> np.ndarray:
-    """The up direction of mostly upright people: per frame, the vertical of the default
-    skeleton's rest pose carried by the torso's frame (its hips sit ahead of its shoulders,
-    so mid-hips → thorax leans back by 6°), median over frames."""
-    frames = torso_frame(*joints[:, TORSO].swapaxes(0, 1))
-    up = np.median(frames @ _REST_UP, axis=0)
-    return up / np.linalg.norm(up)
+def standing(joints: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """Frames (T,) of camera-frame ``joints`` (T, 17, 3) in which the body stands on straight
+    legs under its trunk: both knees straighter than ``STANDING_KNEE_DEG`` and both ankles
+    within ``STANDING_LEG_DEG`` of straight below the pelvis along the trunk's vertical ``up``
+    (T, 3). Those frames' trunks are upright whatever the camera; a floor move, a crouch or a
+    leg on a railing are not, and would lean the clip's vertical with them."""
+    thigh, shin = joints[:, KNEES] - joints[:, HIPS], joints[:, FEET] - joints[:, KNEES]
+    knee = np.degrees(np.arccos(np.clip(np.sum(unit(thigh) * unit(shin), -1), -1.0, 1.0)))
+    legs = unit(joints[:, FEET] - joints[:, :1])
+    under = np.degrees(np.arccos(np.clip(-(legs @ up[..., None])[..., 0], -1.0, 1.0)))
+    return ((knee < 180 - STANDING_KNEE_DEG) & (under < STANDING_LEG_DEG)).all(axis=1)
+
+
+def body_up(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The up direction of people standing, and the frames (T,) they stand in: per frame, the
+    vertical of the default skeleton's rest pose carried by the torso's frame (its hips sit
+    ahead of its shoulders, so mid-hips → thorax leans back by 6°), median over the
+    :func:`standing` frames (over all frames when fewer than ``MIN_STANDING`` stand, people
+    being mostly upright)."""
+    ups = torso_frame(*joints[:, TORSO].swapaxes(0, 1)) @ _REST_UP
+    upright = standing(joints, ups)
+    up = np.median(ups[upright] if upright.sum() >= MIN_STANDING else ups, axis=0)
+    return up / np.linalg.norm(up), upright
 
 
 def _floor_normal(points: np.ndarray, up: np.ndarray, spread: float = 0.5) -> np.ndarray:
@@ -156,9 +178,16 @@ def roughly_level(up: np.ndarray) -> tuple[np.ndarray, str]:
 def fit_floor(camera_joints: np.ndarray, fps: float) -> Floor:
     """The floor under camera-frame joints (T, 17, 3) of one person (module docstring, step 2)."""
     notes = []
-    up = body_up(camera_joints)
+    up, upright = body_up(camera_joints)
     feet = camera_joints[:, FEET]
-    slow = _slow(feet, up, fps)  # height is not trusted before the floor is known
+    # Speeds over 0.1 s: the detector's jitter alone makes planted feet read as moving (a noisy
+    # synthetic walk had fewer than 10 slow feet, and its floor was the body's up alone, 5° off).
+    slow = _slow(gaussian_filter1d(feet, 0.1 * fps, axis=0, mode="nearest"), up, fps)  # height is not trusted yet
+    if upright.sum() >= MIN_STANDING:
+        # Only a standing body's slow feet are surely on the floor: in a floor move, a crouch or
+        # with a leg on a railing, a slow foot may be anywhere (the young man's break dance
+        # tilted its floor 40° by them).
+        slow &= upright[:, None]
     if slow.sum() >= 10:
         normal = _floor_normal(feet[slow], up)
         if np.degrees(np.arccos(np.clip(normal @ up, -1, 1))) < 30:
