@@ -371,6 +371,31 @@ def train_lifter(
     )
 
 
+@train_app.command("decoder")
+def train_decoder(
+    config: Annotated[Path, typer.Option("--config", help="Training configuration (TOML), e.g. configs/vae_default.toml.")],
+    ship: Annotated[
+        bool,
+        typer.Option(
+            "--ship",
+            help="Also copy the best weights and their card into the package's "
+            "weights folder (engine/decoding/weights/NAME.pt, .json), replacing the shipped ones.",
+        ),
+    ] = False,
+) -> None:
+    """Train a stage of the decoder (`stage = "vae"`: the motion VAE, its pose prior); resumes from RUNS/NAME/last.pt.
+
+    The best weights and their model card go to RUNS/NAME/NAME.pt and NAME.json (RUNS is the
+    config's `runs`, default runs/); the package's shipped weights change only with --ship."""
+    from engine.train.decoder import DecoderTrainConfig, train
+
+    settings = DecoderTrainConfig.load(config)
+    card = train(settings, ship=ship)
+    console.print(
+        f"best validation point error {card['best_val_mpjpe_mm']:.1f} mm after {card['steps']} steps ({card['training_hours']:.2f} h)"
+    )
+
+
 @bench_app.command("lift")
 def bench_lift_command(
     data: Annotated[Optional[Path], typer.Option(help="Prepared folder whose test split scores both models (needs both trained).")] = None,

@@ -163,7 +163,7 @@ def test_training_checkpoints_resumes_and_exports_a_card(prepared, tmp_path, mon
 
 
 def test_training_device_auto_is_cuda_only_where_there_is_one():
-    from engine.train.lifter import training_device
+    from engine.train.loop import training_device
 
     assert training_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert training_device("cpu") == torch.device("cpu")

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.body.joints import H36M17
+from engine.body.joints import H36M17, SMPL24
+from engine.body.kinematics import positions_from_offsets
 
 # Bone groups (named by the joints the bones end in) and the range of their length factors:
 # wide enough to take either rig's shoulders to the other's, with room on both sides.
@@ -44,3 +45,23 @@ def scale_bones(joints: np.ndarray, factors: np.ndarray) -> np.ndarray:
         if parent >= 0:
             scaled[..., joint, :] = scaled[..., parent, :] + factors[joint] * (joints[..., joint, :] - joints[..., parent, :])
     return scaled
+
+
+# The H36M17 joint whose bone group scales each SMPL24 bone (parent → joint); None: unscaled.
+_SMPL_GROUP_OF = {
+    **{f"{s}_{j}": f"{s}_{j}" for s in "lr" for j in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")},
+    **{f"{s}_collar": f"{s}_shoulder" for s in "lr"},
+    **{name: "spine" for name in ("spine1", "spine2", "spine3")},
+    "neck": "neck",
+    "head": "head",
+}
+
+
+def scale_rest_skeleton(rest: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """An SMPL24 rest skeleton (24, 3) with each bone scaled by the factor (of
+    :func:`random_bone_factors`, per H36M17 joint) of the group it belongs to; feet and hands
+    (toe and hand bones) and the pelvis stay as they are."""
+    scale = np.array([factors[H36M17.index(_SMPL_GROUP_OF[n])] if n in _SMPL_GROUP_OF else 1.0 for n in SMPL24.names])
+    offsets = rest - rest[[max(p, 0) for p in SMPL24.parents]]
+    offsets[0] = rest[0]
+    return positions_from_offsets(offsets * scale[:, None], SMPL24.parents)

@@ -1,0 +1,128 @@
+"""The decoder's representation, its IK, its training windows and its pose prior (issue #20)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from engine.body.joints import SMPL24
+from engine.body.kinematics import forward_kinematics_np
+from engine.body.skeleton import default_rest_joints
+from engine.data.pose_windows import FEATURES, PoseWindows, mirrored, split_features
+from engine.data.proportions import random_bone_factors, scale_rest_skeleton
+from engine.decoding.representation import LEAF_JOINTS, NOSE, TWIST_JOINTS, posed_points, solve_representation, to_representation
+from engine.decoding.vae import MotionVAE, MotionVAEConfig
+
+
+def _angles_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Geodesic angles (...) between rotation matrices (..., 3, 3)."""
+    relative = np.swapaxes(a, -1, -2) @ b
+    return np.degrees(np.linalg.norm(Rotation.from_matrix(relative.reshape(-1, 3, 3)).as_rotvec(), axis=-1)).reshape(a.shape[:-2])
+
+
+def _mocap_rotations(prepared, split: str = "train") -> np.ndarray:
+    poses = np.load(prepared[0] / split / "poses.npy")
+    local = Rotation.from_rotvec(poses.reshape(-1, 3)).as_matrix().reshape(len(poses), 24, 3, 3)
+    local[:, list(LEAF_JOINTS)] = np.eye(3)  # toes and hands: no joint position shows them
+    return local
+
+
+def test_the_representation_names_every_joint_once():
+    assert len(TWIST_JOINTS) == 18 and LEAF_JOINTS == tuple(SMPL24.index(n) for n in ("l_foot", "r_foot", "l_hand", "r_hand"))
+    assert SMPL24.index("head") in TWIST_JOINTS and NOSE == 24  # the head turns towards its nose
+    assert FEATURES == 24 * 3 + 18 * 2 + 4
+
+
+def test_representation_ik_and_fk_round_trip_ground_truth_mocap_within_1_mm_and_1_degree(prepared):
+    rest = scale_rest_skeleton(default_rest_joints(), random_bone_factors(np.random.default_rng(0)))
+    local = _mocap_rotations(prepared)
+    points, twists = to_representation(local, rest)
+    solved = solve_representation(points, twists, rest)
+    assert _angles_deg(solved, local).max() < 1.0
+    assert 1000 * np.abs(posed_points(solved, rest) - points).max() < 1.0
+
+
+def test_twists_turn_bones_about_themselves_and_never_move_a_point(prepared):
+    """Wrong twists give other rotations (the limbs' turn about their own bones) with every point
+    where it was: the points alone decide the swing, the twists alone the turn."""
+    rest = default_rest_joints()
+    local = _mocap_rotations(prepared)[::7]
+    points, twists = to_representation(local, rest)
+    solved = solve_representation(points, np.roll(twists, 1, axis=-1), rest)  # (cos, sin) → (sin, cos)
+    assert np.abs(posed_points(solved, rest) - points).max() < 1e-9
+    # In the world, only the twisted joints turn (and the leaves, which turn with them).
+    changed = _angles_deg(forward_kinematics_np(solved, rest, rep="matrix")[1], forward_kinematics_np(local, rest, rep="matrix")[1])
+    changed = changed.max(axis=0) > 1.0
+    assert set(np.flatnonzero(changed)) <= set(TWIST_JOINTS) | set(LEAF_JOINTS) and changed[list(TWIST_JOINTS)].sum() >= 10
+
+
+def test_mirrored_windows_are_the_mirror_image_of_the_motion(prepared):
+    rest = default_rest_joints()
+    mirror_rest = (rest * [-1.0, 1.0, 1.0])[SMPL24.flip_permutation]
+    local, contacts = _mocap_rotations(prepared)[:50], np.tile([1.0, 0.0, 0.0, 1.0], (50, 1))
+    flipped, flipped_contacts = mirrored(local, contacts)
+    points = posed_points(local, rest)
+    mirrored_points = posed_points(flipped, mirror_rest)
+    expected = (points * [-1.0, 1.0, 1.0])[:, [*SMPL24.flip_permutation, NOSE]]
+    np.testing.assert_allclose(mirrored_points, expected, atol=1e-9)
+    assert (flipped_contacts == [0.0, 1.0, 1.0, 0.0]).all()
+
+
+def test_training_windows_face_plus_z_and_decode_to_their_points(prepared):
+    windows = PoseWindows(prepared[0], "train", frames=27, augment=False)
+    sample = windows[0]
+    assert sample["motion"].shape == (27, FEATURES) and sample["mask"].dtype == torch.bool
+    points, twists, contacts = split_features(sample["motion"].numpy().astype(np.float64))
+    left = points[0, SMPL24.index("l_hip")] - points[0, SMPL24.index("r_hip")] + points[0, SMPL24.index("l_shoulder")]
+    left -= points[0, SMPL24.index("r_shoulder")]
+    assert abs(np.arctan2(-left[2], left[0])) < 1e-5  # the first frame's torso faces +z
+    solved = solve_representation(points, twists, default_rest_joints())
+    assert 1000 * np.abs(posed_points(solved, default_rest_joints()) - points).max() < 0.1
+    assert set(np.unique(contacts)) <= {0.0, 1.0}
+
+
+def test_augmented_windows_vary_and_keep_the_representation_valid(prepared):
+    windows = PoseWindows(prepared[0], "train", frames=27, augment=True)
+    torch.manual_seed(0)
+    draws = [windows[0]["motion"].numpy() for _ in range(4)]
+    assert not np.allclose(draws[0], draws[1])
+    for motion in draws:
+        _, twists, _ = split_features(motion.astype(np.float64))
+        assert np.abs(np.linalg.norm(twists, axis=-1) - 1).max() < 0.05  # interpolated (cos, sin) stay near the circle
+
+
+def test_the_motion_vae_reconstructs_windows_of_its_size_and_is_deterministic_when_evaluated():
+    config = MotionVAEConfig(frames=27, width=32, layers=1, ffn=64, tokens=3, latent=8)
+    model = MotionVAE(config).eval()
+    motion = torch.randn(2, 27, FEATURES)
+    out, mean, log_variance = model(motion)
+    assert out.shape == motion.shape and mean.shape == log_variance.shape == (2, 3, 8)
+    assert torch.equal(model(motion)[0], out)
+    assert MotionVAE.from_card(model.card()).config == config
+
+
+def test_training_the_pose_prior_checkpoints_resumes_and_writes_a_card(prepared, tmp_path):
+    from engine.train.decoder import DecoderTrainConfig, train
+
+    config = DecoderTrainConfig(
+        name="tiny_vae",
+        data=str(prepared[0]),
+        model={"frames": 27, "width": 32, "layers": 1, "ffn": 64, "tokens": 3, "latent": 8},
+        steps=2,
+        val_every=1,
+        val_windows=4,
+        batch=2,
+        workers=0,
+        device="cpu",
+        runs=str(tmp_path / "runs"),
+    )
+    train(config)
+    config.steps = 3
+    card = train(config)  # picks up at step 2
+    assert [h["step"] for h in card["history"]] == [1, 2, 3] and card["architecture"] == "motion-vae"
+    assert card["config"]["frames"] == 27 and card["command"] == "engine train decoder --config configs/tiny_vae.toml"
+    assert (tmp_path / "runs" / "tiny_vae" / "tiny_vae.pt").is_file()
+    with pytest.raises(ValueError, match="unknown decoder stage"):
+        train(DecoderTrainConfig(name="x", stage="nonsense"))
