@@ -12,8 +12,11 @@ from engine.body.kinematics import forward_kinematics_np
 from engine.body.skeleton import default_rest_joints
 from engine.data.pose_windows import FEATURES, PoseWindows, mirrored, split_features
 from engine.data.proportions import random_bone_factors, scale_rest_skeleton
+from engine.decoding.decoder import MotionDecoder
+from engine.decoding.denoiser import DenoiserConfig, LatentDenoiser
 from engine.decoding.representation import LEAF_JOINTS, NOSE, TWIST_JOINTS, posed_points, solve_representation, to_representation
 from engine.decoding.vae import MotionVAE, MotionVAEConfig
+from engine.solving.decoder import DecoderSolver
 
 
 def _angles_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -126,3 +129,70 @@ def test_training_the_pose_prior_checkpoints_resumes_and_writes_a_card(prepared,
     assert (tmp_path / "runs" / "tiny_vae" / "tiny_vae.pt").is_file()
     with pytest.raises(ValueError, match="unknown decoder stage"):
         train(DecoderTrainConfig(name="x", stage="nonsense"))
+
+
+def _tiny_decoder(frames: int = 27) -> MotionDecoder:
+    torch.manual_seed(0)
+    vae = MotionVAE(MotionVAEConfig(frames=frames, width=32, layers=1, ffn=64, tokens=3, latent=8))
+    return MotionDecoder(vae, LatentDenoiser(DenoiserConfig(frames=frames, tokens=3, latent=8, width=32, layers=3, ffn=64))).eval()
+
+
+def test_the_decoder_solver_streams_the_frames_it_gives_for_the_whole_clip(prepared):
+    rest = default_rest_joints()
+    world = np.load(prepared[0] / "train" / "h36m.npy")[:100].astype(np.float64)
+    model = _tiny_decoder()
+    whole = DecoderSolver(rest, 30.0, model).extend(world, complete=True)
+    streamed = DecoderSolver(rest, 30.0, model)
+    for end in range(7, 100, 7):
+        answer = streamed.extend(world[:end])
+        assert streamed.settled == len(answer["poses"]) <= end
+        assert streamed.settled == (end - 27) // 13 * 13 + 13 if end >= 27 else streamed.settled == 0  # up to the first window not decoded
+    answer = streamed.extend(world, complete=True)
+    assert streamed.settled == 100
+    for key in ("poses", "trans", "joints", "contacts"):
+        np.testing.assert_allclose(answer[key], whole[key], atol=1e-9, err_msg=key)
+    # The rotations pose the clip's skeleton where the joints say, and the root is the world's.
+    local = Rotation.from_rotvec(whole["poses"].reshape(-1, 3)).as_matrix().reshape(100, 24, 3, 3)
+    np.testing.assert_allclose(forward_kinematics_np(local, rest, whole["trans"], rep="matrix")[0], whole["joints"], atol=1e-9)
+    assert np.abs(whole["joints"][:, 0] - world[:, 0]).max() < 0.15  # the SMPL pelvis sits a little off the hips' middle
+    assert ((whole["contacts"] >= 0) & (whole["contacts"] <= 1)).all()
+
+
+def test_a_clip_shorter_than_a_window_is_decoded_in_one_padded_window(prepared):
+    world = np.load(prepared[0] / "train" / "h36m.npy")[:10].astype(np.float64)
+    solver = DecoderSolver(default_rest_joints(), 30.0, _tiny_decoder())
+    assert solver.extend(world)["poses"].shape == (0, 72) and solver.settled == 0
+    assert solver.extend(world, complete=True)["poses"].shape == (10, 72) and solver.settled == 10
+
+
+def test_the_decoder_solver_says_how_to_get_weights_when_none_are_shipped(monkeypatch, tmp_path):
+    import engine.solving.decoder as decoder_solver
+
+    monkeypatch.setattr(decoder_solver, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match="engine train decoder --config configs/decoder_default.toml --ship.*--solver ik"):
+        decoder_solver.load_decoder("decoder_default")
+
+
+def test_the_denoiser_trains_on_a_frozen_vae_into_one_decoder_file_that_loads(prepared, tmp_path):
+    import json
+
+    from engine.train.decoder import DecoderTrainConfig, train
+
+    common = dict(data=str(prepared[0]), steps=1, val_every=1, val_windows=4, batch=2, workers=0, device="cpu", runs=str(tmp_path))
+    train(DecoderTrainConfig(name="v", model={"frames": 27, "width": 32, "layers": 1, "ffn": 64, "tokens": 3, "latent": 8}, **common))
+    vae_before = torch.load(tmp_path / "v" / "v.pt")
+    card = train(
+        DecoderTrainConfig(
+            name="d", stage="denoiser", vae=str(tmp_path / "v" / "v.pt"), model={"width": 32, "layers": 3, "ffn": 64}, **common
+        )
+    )
+    assert card["architecture"] == "motion-decoder" and card["latent_scale"] > 0 and card["config"]["denoiser"]["tokens"] == 3
+    model = MotionDecoder.from_card(json.loads((tmp_path / "d" / "d.json").read_text()))
+    state = torch.load(tmp_path / "d" / "d.pt")
+    model.load_state_dict(state)
+    assert float(model.latent_scale) == pytest.approx(card["latent_scale"])
+    assert all(torch.equal(state[f"vae.{k}"], v) for k, v in vae_before.items())  # the VAE stayed frozen
+    conditions = torch.randn(1, 27, 52)
+    assert torch.equal(model.eval()(conditions), model(conditions))  # one step from zero noise: deterministic
+    with pytest.raises(ValueError, match="needs `vae`"):
+        train(DecoderTrainConfig(name="e", stage="denoiser", **common))

@@ -15,6 +15,13 @@ With ``augment`` (training), each window is drawn with, independently:
 - **time warping**: played at 0.8-1.25× its speed (points and twists interpolated linearly
   between frames, contacts from the nearer frame), so 25 and 30 fps clips and slower and
   quicker people look alike.
+
+With ``conditions`` (the decoder's denoiser), each sample also has ``conditions`` (T,
+:data:`CONDITIONS`): the window's H36M17 joints (as the default skeleton carries them,
+:func:`engine.body.ik.h36m_from_smpl`) made to look lifted (:func:`lifted_like`: scale, bias,
+drift, jitter, lean, frames and windows missing), relative to their pelvis, and a flag per
+frame (1 where the joints are there). The window is then turned so that the *conditions'*
+first frame faces +z, as the decoder turns what it is given; the motion turns with it.
 """
 
 from __future__ import annotations
@@ -24,19 +31,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter1d
 from scipy.spatial.transform import Rotation
 from torch.utils.data import Dataset
 
-from engine.body.joints import SMPL24
+from engine.body.ik import h36m_from_smpl
+from engine.body.joints import H36M17, SMPL24
+from engine.body.kinematics import forward_kinematics_np
 from engine.body.skeleton import default_rest_joints
 from engine.data.proportions import random_bone_factors, scale_rest_skeleton
 from engine.decoding.representation import LEAF_JOINTS, TWIST_JOINTS, to_representation
 from engine.geometry import torso_heading
 
 FEATURES = 3 * (len(SMPL24) - 1 + 1) + 2 * len(TWIST_JOINTS) + 4  # points (nose in, pelvis out), twists, contacts
+CONDITIONS = 3 * len(H36M17) + 1  # joints, and whether they are there
 WARP = (0.8, 1.25)
 _MIRROR = np.diag([-1.0, 1.0, 1.0])
 _TORSO = [SMPL24.index(n) for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder")]
+_H36M_TORSO = [H36M17.index(n) for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder")]  # the same points
 
 
 def motion_features(points: np.ndarray, twists: np.ndarray, contacts: np.ndarray) -> np.ndarray:
@@ -55,10 +67,33 @@ def split_features(motion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return points, twists, motion[..., -4:]
 
 
-def facing_plus_z(points: np.ndarray) -> np.ndarray:
-    """``points`` (T, 25, 3) turned about +y so that the first frame's torso faces +z."""
-    heading = torso_heading(*points[0, _TORSO])
-    return points @ Rotation.from_rotvec([0.0, -heading, 0.0]).as_matrix().T
+def heading_turn(torso: np.ndarray) -> np.ndarray:
+    """The turn (3, 3) about +y that makes a torso (4, 3: left and right hips, left and right
+    shoulders) face +z."""
+    return Rotation.from_rotvec([0.0, -torso_heading(*torso), 0.0]).as_matrix()
+
+
+def lifted_like(h36m: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """H36M17 joints (T, 17, 3) with a lifter's kinds of error, relative to their pelvis, and
+    which frames (T,) are there. Sizes near ``hot``'s test-split errors (docs/decoder.md):
+    the whole pose scaled (5 %), leaned about a level axis (4°), each joint off by a bias
+    (2 cm a coordinate) and a slow drift (2 cm, over about 5 frames) and jitter (8 mm); a
+    tenth of the windows have no joints at all, and others miss runs of frames."""
+    frames = len(h36m)
+    axis = np.array([np.cos(angle := rng.uniform(0, 2 * np.pi)), 0.0, np.sin(angle)])
+    lean = Rotation.from_rotvec(axis * np.radians(rng.normal(0.0, 4.0))).as_matrix()
+    joints = (h36m - h36m[:, :1]) @ lean.T * np.exp(rng.normal(0.0, 0.05))
+    joints = joints + rng.normal(0.0, 0.02, (1, len(H36M17), 3)) + rng.normal(0.0, 0.008, joints.shape)
+    joints = joints + gaussian_filter1d(rng.normal(0.0, 0.02 * np.sqrt(2 * np.sqrt(np.pi) * 5), joints.shape), 5.0, axis=0)
+    present = np.ones(frames, bool)
+    if rng.random() < 0.1:
+        present[:] = False
+    else:
+        for _ in range(rng.poisson(1.0)):
+            start = rng.integers(frames)
+            present[start : start + rng.integers(1, frames // 4 + 2)] = False
+    joints = (joints - joints[:, :1]) * present[:, None, None]
+    return joints, present
 
 
 def mirrored(local: np.ndarray, contacts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,6 +114,7 @@ class PoseWindows(Dataset):
         frames: int = 81,
         stride: int | None = None,
         augment: bool = False,
+        conditions: bool = False,
         licences: tuple[str, ...] | None = None,
         seed: int = 0,
     ) -> None:
@@ -88,7 +124,7 @@ class PoseWindows(Dataset):
             clips = [c for c in clips if any(c["licence"].startswith(prefix) for prefix in licences)]
         if not clips:
             raise ValueError(f"{root}: no clips in split {split!r}" + (f" with licences {licences}" if licences else ""))
-        self.clips, self.frames, self.augment, self.seed = clips, frames, augment, seed
+        self.clips, self.frames, self.augment, self.conditions, self.seed = clips, frames, augment, conditions, seed
         self.poses = np.load(root / split / "poses.npy", mmap_mode="r")
         self.contacts = np.load(root / split / "contacts.npy", mmap_mode="r")
         self.valid = np.load(root / split / "valid.npy", mmap_mode="r")
@@ -115,6 +151,9 @@ class PoseWindows(Dataset):
                 rest = (rest @ _MIRROR)[SMPL24.flip_permutation]
         points, twists = to_representation(local, rest)
         motion = motion_features(points, twists, contacts)
+        if self.conditions:  # the H36M17 joints ride along as three more numbers per joint
+            joints, world = forward_kinematics_np(local, rest, rep="matrix")
+            motion = np.concatenate([motion, h36m_from_smpl(joints, world, rest).reshape(span, -1)], axis=1)
         # Resample at the warped rate (1: the frames as they are); past the clip's end, its last frame.
         times = np.arange(self.frames) * rate
         real = times <= span - 1
@@ -122,10 +161,18 @@ class PoseWindows(Dataset):
         below = np.floor(times).astype(int)
         above, weight = np.minimum(below + 1, span - 1), (times - below)[:, None]
         motion = (1 - weight) * motion[below] + weight * motion[above]
-        motion[:, -4:] = np.where(weight < 0.5, contacts[below], contacts[above])
+        motion[:, FEATURES - 4 : FEATURES] = np.where(weight < 0.5, contacts[below], contacts[above])
         mask = real & valid[below] & valid[above]
         if self.augment and rng.random() < 0.5:
             motion, mask = motion[::-1], mask[::-1]
-        points, twists, contacts = split_features(motion)
-        motion = motion_features(facing_plus_z(points), twists, contacts)
-        return {"motion": torch.from_numpy(motion.astype(np.float32)), "mask": torch.from_numpy(mask.copy())}
+        points, twists, contacts = split_features(motion[:, :FEATURES])
+        sample = {"mask": torch.from_numpy(mask.copy())}
+        if self.conditions:
+            lifted, present = lifted_like(motion[:, FEATURES:].reshape(self.frames, len(H36M17), 3), rng)
+            turn = heading_turn(lifted[present.argmax(), _H36M_TORSO]) if present.any() else heading_turn(points[0, _TORSO])
+            flat = np.concatenate([(lifted @ turn.T).reshape(self.frames, -1), present[:, None]], axis=1)
+            sample["conditions"] = torch.from_numpy(flat.astype(np.float32))
+        else:
+            turn = heading_turn(points[0, _TORSO])
+        sample["motion"] = torch.from_numpy(motion_features(points @ turn.T, twists, contacts).astype(np.float32))
+        return sample

@@ -17,7 +17,11 @@ from typing import Protocol
 import numpy as np
 
 DEFAULT_SOLVER = "ik"
-SOLVERS: dict[str, str] = {"ik": "engine.solving.ik:IKSolver"}  # name → "module:Class"
+SOLVERS: dict[str, str] = {  # name → "module:Class"
+    "ik": "engine.solving.ik:IKSolver",
+    "decoder": "engine.solving.decoder:DecoderSolver",
+    "decoder-free": "engine.solving.decoder:FreeDecoderSolver",
+}
 
 
 class Solver(Protocol):

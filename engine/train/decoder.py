@@ -7,29 +7,48 @@ the points (metres, × ``POINT_WEIGHT``), the twists' squared (cos, sin) error
 (× ``TWIST_WEIGHT``), the contacts' binary cross-entropy (the decoder's contact outputs are
 logits; × ``CONTACT_WEIGHT``), and ``kl_weight`` × the KL divergence of the latent from a
 unit Gaussian (mean per latent number). Validation: the reconstruction's mean point error (mm)
-on fixed validation windows. The loop, checkpoints and resume are :mod:`engine.train.loop`'s.
+on fixed validation windows.
+
+Stage ``denoiser`` (:mod:`engine.decoding.denoiser`): a trained VAE (``vae``, its exported
+weights) is frozen, and the denoiser learns to find each window's latent (the VAE's mean,
+scaled to unit variance: ``latent_scale``, measured on ``SCALE_BATCHES`` training batches
+when the run starts) from the window's conditions (``PoseWindows(conditions=True)``: the
+joints made to look lifted). Loss (FastHMR): ‖v̂ − v‖² + ‖ε̂ − ε‖² at uniformly drawn
+diffusion steps. Validation: the mean point error (mm) of the one-step decode on fixed
+validation windows, whose conditions are drawn once. The exported file is the whole decoder
+(:class:`engine.decoding.decoder.MotionDecoder`: VAE, denoiser and scale).
+
+The loop, checkpoints and resume are :mod:`engine.train.loop`'s.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, RandomSampler, Subset
 
 from engine.data.pose_windows import PoseWindows
+from engine.decoding.decoder import MotionDecoder
+from engine.decoding.denoiser import TRAIN_STEPS, LatentDenoiser, noise_schedule
 from engine.decoding.registry import WEIGHTS_DIR
 from engine.decoding.vae import MotionVAE
 from engine.train.loop import RunConfig, export_run, model_card, run_loop, training_device
 
 POINT_WEIGHT, TWIST_WEIGHT, CONTACT_WEIGHT = 10.0, 5.0, 0.1
+SCALE_BATCHES = 16
+STAGES = ("vae", "denoiser")
 
 
 @dataclass
 class DecoderTrainConfig(RunConfig):
-    stage: str = "vae"  # the stage this run trains: "vae" (the pose prior)
-    kl_weight: float = 1e-4
+    stage: str = "vae"  # the stage this run trains: "vae" (the pose prior) or "denoiser"
+    kl_weight: float = 1e-4  # vae
+    vae: str = ""  # denoiser: the trained VAE's weights (runs/NAME/NAME.pt, its card beside it)
 
 
 def _unpack(motion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -61,18 +80,12 @@ def vae_loss(
     )
 
 
-def train(config: DecoderTrainConfig, ship: bool = False) -> dict:
-    """Train (or resume) the run described by ``config``; returns the exported model card."""
-    if config.stage != "vae":
-        raise ValueError(f"{config.name}: unknown decoder stage {config.stage!r}; the stages are: vae")
-    torch.set_num_threads(config.threads)
-    device = training_device(config.device)
+def _loaders(config: DecoderTrainConfig, frames: int, conditions: bool) -> tuple[PoseWindows, DataLoader, Callable[[], Iterator[dict]]]:
+    """The training windows, a loader of fixed validation windows, and a maker of an endless
+    stream of training batches."""
     licences = tuple(config.licences) if config.licences else None
-    torch.manual_seed(config.seed)
-    model = MotionVAE.from_card({"config": config.model or {}}).to(device)
-    frames = model.config.frames
-    train_set = PoseWindows(config.data, "train", frames=frames, augment=True, licences=licences)
-    val_set = PoseWindows(config.data, "validation", frames=frames, stride=frames, licences=licences)
+    train_set = PoseWindows(config.data, "train", frames=frames, augment=True, conditions=conditions, licences=licences)
+    val_set = PoseWindows(config.data, "validation", frames=frames, stride=frames, conditions=conditions, licences=licences)
     val_set = Subset(val_set, torch.linspace(0, len(val_set) - 1, min(config.val_windows, len(val_set))).long().tolist())
     val_loader = DataLoader(val_set, batch_size=config.batch, num_workers=config.workers)
 
@@ -83,20 +96,78 @@ def train(config: DecoderTrainConfig, ship: bool = False) -> dict:
         )
         return iter(loader)
 
+    return train_set, val_loader, batches
+
+
+def _mean_point_error_mm(loader: DataLoader, predict: Callable[[dict], torch.Tensor], device: torch.device) -> float:
+    total, count = 0.0, 0
+    for batch in loader:
+        error = point_error(predict(batch), batch["motion"].to(device)).cpu()
+        total += float((error * batch["mask"]).sum())
+        count += int(batch["mask"].sum())
+    return 1000 * total / max(count, 1)
+
+
+def train(config: DecoderTrainConfig, ship: bool = False) -> dict:
+    """Train (or resume) the run described by ``config``; returns the exported model card."""
+    if config.stage not in STAGES:
+        raise ValueError(f"{config.name}: unknown decoder stage {config.stage!r}; the stages are: {', '.join(STAGES)}")
+    torch.set_num_threads(config.threads)
+    device = training_device(config.device)
+    torch.manual_seed(config.seed)
+    command = f"engine train decoder --config configs/{config.name}.toml" + (" --ship" if ship else "")
+    if config.stage == "denoiser":
+        return _train_denoiser(config, device, command, ship)
+    model = MotionVAE.from_card({"config": config.model or {}}).to(device)
+    train_set, val_loader, batches = _loaders(config, model.config.frames, conditions=False)
+
     def loss_of(batch: dict) -> torch.Tensor:
         motion, mask = batch["motion"].to(device), batch["mask"].to(device)
         predicted, mean, log_variance = model(motion)
         return vae_loss(predicted, motion, mask, mean, log_variance, config.kl_weight)
 
-    def validate() -> float:
-        total, count = 0.0, 0
-        for batch in val_loader:
-            error = point_error(model(batch["motion"].to(device))[0], batch["motion"].to(device)).cpu()
-            total += float((error * batch["mask"]).sum())
-            count += int(batch["mask"].sum())
-        return 1000 * total / max(count, 1)
-
+    validate = lambda: _mean_point_error_mm(val_loader, lambda b: model(b["motion"].to(device))[0], device)  # noqa: E731
     state = run_loop(config, model, batches, loss_of, validate)
-    command = f"engine train decoder --config configs/{config.name}.toml" + (" --ship" if ship else "")
     card = model_card(config, "motion-vae", model, model.card()["config"], train_set.clips, state, command)
+    return export_run(config, card, WEIGHTS_DIR if ship else None)
+
+
+def _train_denoiser(config: DecoderTrainConfig, device: torch.device, command: str, ship: bool) -> dict:
+    """Stage 2 (module docstring)."""
+    if not config.vae:
+        raise ValueError(f"{config.name}: a denoiser run needs `vae`, the trained VAE's weights")
+    vae_card = json.loads(Path(config.vae).with_suffix(".json").read_text())
+    vae = MotionVAE.from_card(vae_card)
+    vae.load_state_dict(torch.load(config.vae, map_location="cpu"))
+    denoiser = LatentDenoiser.from_card(
+        {"config": {**(config.model or {}), "frames": vae.config.frames, "tokens": vae.config.tokens, "latent": vae.config.latent}}
+    )
+    model = MotionDecoder(vae, denoiser).to(device)
+    vae.requires_grad_(False)
+    train_set, val_loader, batches = _loaders(config, vae.config.frames, conditions=True)
+    vae.eval()
+    with torch.no_grad():
+        stream = batches()
+        model.latent_scale.fill_(float(torch.cat([vae.encode(next(stream)["motion"].to(device))[0] for _ in range(SCALE_BATCHES)]).std()))
+    schedule = noise_schedule()
+    alphas = schedule.alphas_cumprod.to(device)
+
+    def loss_of(batch: dict) -> torch.Tensor:
+        vae.eval()  # frozen: no dropout
+        with torch.no_grad():
+            clean = model.clean_latent(batch["motion"].to(device))
+        noise = torch.randn_like(clean)
+        steps = torch.randint(0, TRAIN_STEPS, (len(clean),), device=device)
+        noisy = schedule.add_noise(clean, noise, steps)
+        v = schedule.get_velocity(clean, noise, steps)
+        predicted = denoiser(noisy, steps, batch["conditions"].to(device))
+        a = alphas[steps].sqrt()[:, None, None]
+        b = (1 - alphas[steps]).sqrt()[:, None, None]
+        return (predicted - v).pow(2).mean() + (a * predicted + b * noisy - noise).pow(2).mean()
+
+    validate = lambda: _mean_point_error_mm(val_loader, lambda b: model(b["conditions"].to(device)), device)  # noqa: E731
+    state = run_loop(config, model, batches, loss_of, validate)
+    card = model_card(config, "motion-decoder", model, model.card()["config"], train_set.clips, state, command)
+    card["latent_scale"] = float(model.latent_scale)
+    card["vae"] = {"weights": config.vae, "best_val_mpjpe_mm": vae_card["best_val_mpjpe_mm"], "steps": vae_card["steps"]}
     return export_run(config, card, WEIGHTS_DIR if ship else None)

@@ -1,0 +1,126 @@
+"""The latent denoiser (FastHMR §3.3, stage 2): the motion VAE's latent from per-frame conditions.
+
+A U-ViT-style transformer with long skip connections: the noisy latent tokens (embedded), the
+diffusion step (a sinusoidal embedding, one token) and one token per frame of conditions
+(linearly projected) go in as one sequence with a learned position embedding; the first half
+of the blocks hand their outputs to the second half in reverse order (concatenated, then
+projected back), and the latent tokens' outputs are the prediction of ``v`` (v-prediction).
+
+The schedule is diffusers' (:func:`noise_schedule`): 1000 training steps, scaled-linear betas
+0.00085 → 0.012 rescaled to zero terminal SNR, v-prediction, trailing timesteps so that one
+step starts from pure noise. :func:`sample` runs it: by default one step from zero noise, so
+the answer is deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from diffusers import DDIMScheduler
+from torch import nn
+
+from engine.data.pose_windows import CONDITIONS
+
+TRAIN_STEPS = 1000
+
+
+def noise_schedule() -> DDIMScheduler:
+    """The diffusion schedule of training and sampling (module docstring)."""
+    return DDIMScheduler(
+        num_train_timesteps=TRAIN_STEPS,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        rescale_betas_zero_snr=True,
+        prediction_type="v_prediction",
+        timestep_spacing="trailing",
+        clip_sample=False,
+        set_alpha_to_one=True,  # the last step returns its prediction of the clean latent
+    )
+
+
+@dataclass
+class DenoiserConfig:
+    frames: int = 81
+    conditions: int = CONDITIONS  # numbers per frame of conditions (engine.data.pose_windows)
+    tokens: int = 9  # the VAE's latent tokens
+    latent: int = 32  # numbers per latent token
+    width: int = 128
+    heads: int = 4
+    layers: int = 5  # odd: the middle block has no skip partner
+    ffn: int = 256
+    dropout: float = 0.1
+
+
+def _block(config: DenoiserConfig) -> nn.TransformerEncoderLayer:
+    return nn.TransformerEncoderLayer(config.width, config.heads, config.ffn, config.dropout, activation="gelu", batch_first=True)
+
+
+def step_embedding(steps: torch.Tensor, width: int) -> torch.Tensor:
+    """Sinusoidal embeddings (B, width) of diffusion steps (B,)."""
+    half = width // 2
+    frequencies = torch.exp(-math.log(10000.0) * torch.arange(half, device=steps.device) / half)
+    angles = steps.float()[:, None] * frequencies
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+class LatentDenoiser(nn.Module):
+    def __init__(self, config: DenoiserConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or DenoiserConfig()
+        self.embed_latent = nn.Linear(config.latent, config.width)
+        self.embed_conditions = nn.Linear(config.conditions, config.width)
+        self.embed_step = nn.Sequential(nn.Linear(config.width, config.width), nn.GELU(), nn.Linear(config.width, config.width))
+        self.positions = nn.Parameter(torch.randn(1 + config.tokens + config.frames, config.width) * 0.02)
+        half = config.layers // 2
+        self.down = nn.ModuleList(_block(config) for _ in range(half))
+        self.middle = _block(config)
+        self.up = nn.ModuleList(_block(config) for _ in range(half))
+        self.skips = nn.ModuleList(nn.Linear(2 * config.width, config.width) for _ in range(half))
+        self.norm = nn.LayerNorm(config.width)
+        self.to_v = nn.Linear(config.width, config.latent)
+
+    @property
+    def description(self) -> str:
+        c = self.config
+        return f"latent denoiser (U-ViT): {c.layers} blocks of {c.width}, {c.tokens} × {c.latent} latent, {c.frames} frames of {c.conditions} conditions"
+
+    @classmethod
+    def from_card(cls, card: dict) -> LatentDenoiser:
+        known = {f.name for f in fields(DenoiserConfig)}
+        return cls(DenoiserConfig(**{k: v for k, v in card.get("config", {}).items() if k in known}))
+
+    def card(self) -> dict:
+        return {"config": asdict(self.config)}
+
+    def forward(self, noisy: torch.Tensor, steps: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+        """The predicted v (B, tokens, latent) of ``noisy`` latents (B, tokens, latent) at
+        diffusion ``steps`` (B,), given per-frame ``conditions`` (B, frames, conditions)."""
+        step = self.embed_step(step_embedding(steps, self.config.width))[:, None]
+        hidden = torch.cat([step, self.embed_latent(noisy), self.embed_conditions(conditions)], 1) + self.positions
+        skipped = []
+        for block in self.down:
+            hidden = block(hidden)
+            skipped.append(hidden)
+        hidden = self.middle(hidden)
+        for block, skip in zip(self.up, self.skips):
+            hidden = block(skip(torch.cat([hidden, skipped.pop()], -1)))
+        return self.to_v(self.norm(hidden[:, 1 : 1 + self.config.tokens]))
+
+
+@torch.no_grad()
+def sample(model: LatentDenoiser, conditions: torch.Tensor, steps: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Clean latents (B, tokens, latent) for ``conditions`` (B, frames, conditions) by ``steps``
+    DDIM steps from zero-terminal-SNR noise: zeros (deterministic) when no ``generator`` is
+    given, else drawn from it."""
+    schedule = noise_schedule()
+    schedule.set_timesteps(steps)
+    shape = (len(conditions), model.config.tokens, model.config.latent)
+    latent = torch.zeros(shape) if generator is None else torch.randn(shape, generator=generator)
+    latent = latent.to(conditions)
+    for t in schedule.timesteps:
+        v = model(latent, torch.full((len(conditions),), int(t), device=conditions.device), conditions)
+        latent = schedule.step(v, t, latent, eta=0.0).prev_sample
+    return latent
