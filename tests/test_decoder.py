@@ -10,7 +10,7 @@ from scipy.spatial.transform import Rotation
 from engine.body.joints import SMPL24
 from engine.body.kinematics import forward_kinematics_np
 from engine.body.skeleton import default_rest_joints
-from engine.data.pose_windows import FEATURES, PoseWindows, mirrored, split_features
+from engine.data.pose_windows import CONDITIONS, FEATURES, PoseWindows, mirrored, split_features
 from engine.data.proportions import random_bone_factors, scale_rest_skeleton
 from engine.decoding.decoder import MotionDecoder
 from engine.decoding.denoiser import DenoiserConfig, LatentDenoiser
@@ -192,7 +192,22 @@ def test_the_denoiser_trains_on_a_frozen_vae_into_one_decoder_file_that_loads(pr
     model.load_state_dict(state)
     assert float(model.latent_scale) == pytest.approx(card["latent_scale"])
     assert all(torch.equal(state[f"vae.{k}"], v) for k, v in vae_before.items())  # the VAE stayed frozen
-    conditions = torch.randn(1, 27, 52)
+    conditions = torch.randn(1, 27, CONDITIONS)
     assert torch.equal(model.eval()(conditions), model(conditions))  # one step from zero noise: deterministic
     with pytest.raises(ValueError, match="needs `vae`"):
         train(DecoderTrainConfig(name="e", stage="denoiser", **common))
+
+
+def test_conditions_face_plus_z_carry_the_root_velocity_and_are_zero_where_missing(prepared):
+    from engine.data.pose_windows import VELOCITY_SCALE, window_conditions
+
+    joints = np.load(prepared[0] / "train" / "h36m.npy")[:20].astype(np.float64)
+    present = np.arange(20) >= 3
+    conditions, turn = window_conditions(joints, joints[:, 0], present)
+    assert conditions.shape == (20, CONDITIONS) and (conditions[:3] == 0).all() and (conditions[3:, -1] == 1).all()
+    first = conditions[3, :51].reshape(17, 3)
+    left = first[4] - first[1] + first[11] - first[14]  # H36M17: l_hip 4, r_hip 1, l_shoulder 11, r_shoulder 14
+    assert abs(np.arctan2(-left[2], left[0])) < 1e-6
+    speed = np.linalg.norm(conditions[5:-2, 51:54], axis=-1) / VELOCITY_SCALE
+    np.testing.assert_allclose(speed, np.linalg.norm(np.gradient(joints[:, 0], axis=0), axis=-1)[5:-2], rtol=1e-9)
+    assert np.allclose(turn @ turn.T, np.eye(3)) and np.isclose(turn[1, 1], 1.0)

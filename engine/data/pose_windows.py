@@ -19,9 +19,10 @@ With ``augment`` (training), each window is drawn with, independently:
 With ``conditions`` (the decoder's denoiser), each sample also has ``conditions`` (T,
 :data:`CONDITIONS`): the window's H36M17 joints (as the default skeleton carries them,
 :func:`engine.body.ik.h36m_from_smpl`) made to look lifted (:func:`lifted_like`: scale, bias,
-drift, jitter, lean, frames and windows missing), relative to their pelvis, and a flag per
-frame (1 where the joints are there). The window is then turned so that the *conditions'*
-first frame faces +z, as the decoder turns what it is given; the motion turns with it.
+drift, jitter, lean, frames and windows missing), relative to their pelvis, the root's
+velocity (how the body moves says which feet stand), and a flag per frame (1 where the joints
+are there): :func:`window_conditions`, which the decoder solver uses on what it is given. The
+window is turned so that the conditions' first frame faces +z; the motion turns with it.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ from engine.decoding.representation import LEAF_JOINTS, TWIST_JOINTS, to_represe
 from engine.geometry import torso_heading
 
 FEATURES = 3 * (len(SMPL24) - 1 + 1) + 2 * len(TWIST_JOINTS) + 4  # points (nose in, pelvis out), twists, contacts
-CONDITIONS = 3 * len(H36M17) + 1  # joints, and whether they are there
+CONDITIONS = 3 * len(H36M17) + 3 + 1  # joints, the root's velocity, and whether they are there
+VELOCITY_SCALE = 10.0  # the root's velocity in the conditions: metres a frame × this
 WARP = (0.8, 1.25)
 _MIRROR = np.diag([-1.0, 1.0, 1.0])
 _TORSO = [SMPL24.index(n) for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder")]
@@ -73,12 +75,25 @@ def heading_turn(torso: np.ndarray) -> np.ndarray:
     return Rotation.from_rotvec([0.0, -torso_heading(*torso), 0.0]).as_matrix()
 
 
+def window_conditions(joints: np.ndarray, root: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The denoiser's conditions (T, CONDITIONS) of a window's H36M17 joints (T, 17, 3), its
+    root's positions (T, 3, world) and which frames are there (T,), and the turn (3, 3) about
+    +y that made the first frame there face +z (the answer is turned back by it)."""
+    first = int(present.argmax()) if present.any() else 0
+    turn = heading_turn(joints[first, _H36M_TORSO])
+    relative = (joints - joints[:, :1]) @ turn.T
+    velocity = np.gradient(root, axis=0) @ turn.T * VELOCITY_SCALE if len(root) > 1 else np.zeros_like(root)
+    flat = np.concatenate([relative.reshape(len(joints), -1), velocity, np.ones((len(joints), 1))], axis=1)
+    return flat * present[:, None], turn
+
+
 def lifted_like(h36m: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """H36M17 joints (T, 17, 3) with a lifter's kinds of error, relative to their pelvis, and
     which frames (T,) are there. Sizes near ``hot``'s test-split errors (docs/decoder.md):
     the whole pose scaled (5 %), leaned about a level axis (4°), each joint off by a bias
     (2 cm a coordinate) and a slow drift (2 cm, over about 5 frames) and jitter (8 mm); a
-    tenth of the windows have no joints at all, and others miss runs of frames."""
+    tenth of the windows have no joints at all, and others miss runs of frames. (The root's
+    velocity, smoothed in a capture, gets :func:`PoseWindows`' own small error.)"""
     frames = len(h36m)
     axis = np.array([np.cos(angle := rng.uniform(0, 2 * np.pi)), 0.0, np.sin(angle)])
     lean = Rotation.from_rotvec(axis * np.radians(rng.normal(0.0, 4.0))).as_matrix()
@@ -92,8 +107,7 @@ def lifted_like(h36m: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
         for _ in range(rng.poisson(1.0)):
             start = rng.integers(frames)
             present[start : start + rng.integers(1, frames // 4 + 2)] = False
-    joints = (joints - joints[:, :1]) * present[:, None, None]
-    return joints, present
+    return joints - joints[:, :1], present
 
 
 def mirrored(local: np.ndarray, contacts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -128,6 +142,7 @@ class PoseWindows(Dataset):
         self.poses = np.load(root / split / "poses.npy", mmap_mode="r")
         self.contacts = np.load(root / split / "contacts.npy", mmap_mode="r")
         self.valid = np.load(root / split / "valid.npy", mmap_mode="r")
+        self.trans = np.load(root / split / "trans.npy", mmap_mode="r")
         stride = stride or max(frames // 3, 1)
         self.windows = [(c["start"], c["frames"], s) for c in clips for s in range(0, max(c["frames"] - frames, 0) + 1, stride)]
 
@@ -143,17 +158,18 @@ class PoseWindows(Dataset):
         local = Rotation.from_rotvec(np.asarray(self.poses[picks], np.float64).reshape(-1, 3)).as_matrix().reshape(span, 24, 3, 3)
         local[:, list(LEAF_JOINTS)] = np.eye(3)  # the representation does not carry them
         contacts, valid = np.asarray(self.contacts[picks], np.float64), np.asarray(self.valid[picks])
+        trans = np.asarray(self.trans[picks], np.float64)
         rest = default_rest_joints()
         if self.augment:
             rest = scale_rest_skeleton(rest, random_bone_factors(rng))
             if rng.random() < 0.5:
                 local, contacts = mirrored(local, contacts)
-                rest = (rest @ _MIRROR)[SMPL24.flip_permutation]
+                rest, trans = (rest @ _MIRROR)[SMPL24.flip_permutation], trans @ _MIRROR
         points, twists = to_representation(local, rest)
         motion = motion_features(points, twists, contacts)
-        if self.conditions:  # the H36M17 joints ride along as three more numbers per joint
+        if self.conditions:  # the H36M17 joints and the root ride along, resampled with the rest
             joints, world = forward_kinematics_np(local, rest, rep="matrix")
-            motion = np.concatenate([motion, h36m_from_smpl(joints, world, rest).reshape(span, -1)], axis=1)
+            motion = np.concatenate([motion, h36m_from_smpl(joints, world, rest).reshape(span, -1), trans], axis=1)
         # Resample at the warped rate (1: the frames as they are); past the clip's end, its last frame.
         times = np.arange(self.frames) * rate
         real = times <= span - 1
@@ -168,9 +184,11 @@ class PoseWindows(Dataset):
         points, twists, contacts = split_features(motion[:, :FEATURES])
         sample = {"mask": torch.from_numpy(mask.copy())}
         if self.conditions:
-            lifted, present = lifted_like(motion[:, FEATURES:].reshape(self.frames, len(H36M17), 3), rng)
-            turn = heading_turn(lifted[present.argmax(), _H36M_TORSO]) if present.any() else heading_turn(points[0, _TORSO])
-            flat = np.concatenate([(lifted @ turn.T).reshape(self.frames, -1), present[:, None]], axis=1)
+            lifted, present = lifted_like(motion[:, FEATURES:-3].reshape(self.frames, len(H36M17), 3), rng)
+            root = motion[:, -3:] * np.exp(rng.normal(0.0, 0.05)) + rng.normal(0.0, 0.003, (self.frames, 3))
+            flat, turn = window_conditions(lifted, root, present)
+            if not present.any():
+                turn = heading_turn(points[0, _TORSO])
             sample["conditions"] = torch.from_numpy(flat.astype(np.float32))
         else:
             turn = heading_turn(points[0, _TORSO])

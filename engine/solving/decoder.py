@@ -1,8 +1,9 @@
 """The decoder solver: SMPL motion from the learned pose prior (``engine.decoding``), in windows.
 
 The world joints are cut into windows of the decoder's length (81 frames) every half window.
-Each window's conditions are its joints relative to the pelvis, turned so that the first
-frame faces +z (as in training, ``engine.data.pose_windows``); the decoder answers the
+Each window's conditions are its joints relative to the pelvis and the pelvis's velocity,
+turned so that the first frame faces +z (``engine.data.pose_windows.window_conditions``, as in
+training); the decoder answers the
 window's points, twists and contacts, which are turned back and blended with the overlapping
 windows' (weights rising from each window's edges to its middle; points and twists linearly,
 contacts as probabilities) before the IK (:func:`~engine.decoding.representation.solve_representation`)
@@ -25,13 +26,12 @@ from scipy.spatial.transform import Rotation
 from engine.body.ik import h36m_of_rest
 from engine.body.joints import H36M17
 from engine.body.kinematics import forward_kinematics_np
-from engine.data.pose_windows import heading_turn, split_features
+from engine.data.pose_windows import split_features, window_conditions
 from engine.decoding.decoder import MotionDecoder
 from engine.decoding.registry import WEIGHTS_DIR
 from engine.decoding.representation import solve_representation
 
 DECODER_WEIGHTS = {"decoder": "decoder_default", "decoder-free": "decoder_free"}  # solver name → shipped weights
-_TORSO = [H36M17.index(n) for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder")]
 
 
 def load_decoder(name: str) -> MotionDecoder:
@@ -66,9 +66,7 @@ class DecoderSolver:
         """Features (window, F) of one window of world joints (n ≤ window, 17, 3), padded."""
         present = np.arange(self.window) < len(joints)
         joints = joints[np.minimum(np.arange(self.window), len(joints) - 1)]
-        turn = heading_turn(joints[0, _TORSO])
-        relative = (joints - joints[:, :1]) @ turn.T * present[:, None, None]
-        conditions = np.concatenate([relative.reshape(self.window, -1), present[:, None]], axis=1)
+        conditions, turn = window_conditions(joints, joints[:, 0], present)
         with torch.no_grad():
             features = self.model(torch.from_numpy(conditions[None].astype(np.float32)), steps=self.steps)[0].numpy().astype(np.float64)
         points, twists, contacts = split_features(features)
