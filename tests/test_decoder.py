@@ -211,3 +211,18 @@ def test_conditions_face_plus_z_carry_the_root_velocity_and_are_zero_where_missi
     speed = np.linalg.norm(conditions[5:-2, 51:54], axis=-1) / VELOCITY_SCALE
     np.testing.assert_allclose(speed, np.linalg.norm(np.gradient(joints[:, 0], axis=0), axis=-1)[5:-2], rtol=1e-9)
     assert np.allclose(turn @ turn.T, np.eye(3)) and np.isclose(turn[1, 1], 1.0)
+
+
+def test_a_capture_with_the_decoder_solver_locks_feet_by_the_decoders_heel_and_toe_contacts(monkeypatch):
+    import engine.solving.decoder as decoder_solver
+    from engine.pipeline.capture import capture
+    from engine.pipeline.settings import Settings
+    from tests.paths import EXAMPLE_CLIP
+
+    monkeypatch.setattr(decoder_solver, "load_decoder", lambda name: _tiny_decoder(81))
+    motion, report = capture(EXAMPLE_CLIP, Settings(solver="decoder"))
+    assert motion.num_frames == 217 and report["frames"] == 217
+    # The untrained decoder's contacts are its own, heel and toe apart (the IK solver's repeat the ankle's).
+    assert not np.array_equal(motion.contacts[:, 0], motion.contacts[:, 1])
+    local = Rotation.from_rotvec(motion.poses.reshape(-1, 3)).as_matrix().reshape(-1, 24, 3, 3)
+    np.testing.assert_allclose(forward_kinematics_np(local, motion.rest_joints, motion.trans, rep="matrix")[0], motion.joints, atol=1e-4)

@@ -216,7 +216,10 @@ class Capture:
                 done -= 1  # a foot's speed reads the next frame
             solved = self.solver.extend(trajectory.joints[:done], complete)
             done = min(done, self.solver.settled)
-            planted = trajectory.contacts[:done] > 0.5
+            # Which feet stand: the solver's heel and toe contacts where it tells them (the
+            # decoder), else the world stage's planted ankles for heel and toe alike.
+            heel_and_toe = solved["contacts"][:done] if "contacts" in solved else trajectory.contacts[:done][:, [0, 0, 1, 1]]
+            planted = heel_and_toe.reshape(-1, 2, 2).max(axis=2) > 0.5
             correction = foot_lock_correction(solved["joints"][:done, SMPL_FEET], planted, self.foot_lock, horizon)
             if not complete and self.foot_lock > 0:
                 done = lock_settled(planted, horizon)
@@ -224,7 +227,7 @@ class Capture:
                 # Frames in a long gap wait for the person to come back (the clip's end drops them).
                 done = min(done, trailing_run_start(~in_long_gap[:done]))
             if done > self.emitted:
-                self.emit(solved, correction, trajectory.contacts, pixels, in_long_gap, turns, done)
+                self.emit(solved, correction, heel_and_toe, pixels, in_long_gap, turns, done)
         self.timings["trajectory and IK"] += time.perf_counter() - started
 
     def camera_joints(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray, turns: np.ndarray) -> np.ndarray:
@@ -288,14 +291,15 @@ class Capture:
         camera_turns: np.ndarray,
         done: int,
     ) -> None:
-        """Hand the frames from the last emitted up to ``done`` to ``on_frames``, feet pinned,
+        """Hand the frames from the last emitted up to ``done`` to ``on_frames``, feet pinned
+        where ``contacts`` (F, 4: left heel, left toe, right heel, right toe) say they stand,
         frames in long gaps exactly the last seen pose."""
         part = slice(self.emitted, done)
         poses, trans = solved["poses"][part], solved["trans"][part] + correction[part]
         joints = solved["joints"][part] + correction[part, None]
         local = Rotation.from_rotvec(poses.reshape(-1, 3)).as_matrix().reshape(-1, 24, 3, 3)
         turns = forward_kinematics_np(local, self.rest, trans, rep="matrix")[1][:, SMPL_FEET]
-        reach, held = self.pins.pins(joints[:, SMPL_FEET], turns, contacts[part] > 0.5)
+        reach, held = self.pins.pins(joints[:, SMPL_FEET], turns, contacts[part].reshape(-1, 2, 2).max(axis=2) > 0.5)
         moved = (np.abs(reach).max(axis=(1, 2)) > 1e-6) | (np.abs(held - turns).max(axis=(1, 2, 3)) > 1e-6)
         if moved.any():
             local = local[moved]
@@ -306,8 +310,7 @@ class Capture:
             joints = joints.copy()
             joints[moved] = forward_kinematics_np(local, self.rest, trans[moved], rep="matrix")[0]
         in_gap = in_long_gap[part]
-        heel_and_toe = contacts[part][:, [0, 0, 1, 1]]  # the Motion's four columns; we know the ankles' only
-        arrays = {"poses": poses, "trans": trans, "joints": joints, "contacts": heel_and_toe}
+        arrays = {"poses": poses, "trans": trans, "joints": joints, "contacts": contacts[part]}
         # The steps above hold a gap's inputs still, but the pins and foot locking still act
         # on its frames; the pose written must be the last one seen (the first, before it).
         known = np.r_[self.last is not None, ~in_gap]

@@ -31,7 +31,9 @@ class Solver(Protocol):
 
     def extend(self, world_joints: np.ndarray, complete: bool = False) -> dict[str, np.ndarray]:
         """``poses`` (F, 72) axis-angle, ``trans`` (F, 3) and ``joints`` (F, 24, 3) of the first
-        F = ``settled`` frames of ``world_joints`` (N, 17, 3), all of them when ``complete``."""
+        F = ``settled`` frames of ``world_joints`` (N, 17, 3), all of them when ``complete``; a
+        solver that can tell which feet stand adds ``contacts`` (F, 4: probabilities of the left
+        heel, left toe, right heel and right toe on the floor), which foot locking then uses."""
 
 
 def make_solver(name: str, rest: np.ndarray, fps: float) -> Solver:
