@@ -281,6 +281,12 @@ def eval_lift(
         int, typer.Option("--window", metavar="N", help="Window length in frames: the test clips are cut into windows of N frames.")
     ] = 243,
     seed: Annotated[int, typer.Option(help="Seed of the cameras and the noise.")] = 0,
+    solver: Annotated[
+        Optional[str],
+        typer.Option(
+            help=f"Also score this solver on the lifter's answers (rotations, contacts, smoothness; docs/decoder.md): {', '.join(SOLVERS)}."
+        ),
+    ] = None,
     json_out: JsonOption = None,
     card: Annotated[
         Optional[Path],
@@ -317,7 +323,12 @@ def eval_lift(
     named, expected = (card_document or {}).get("name"), model_card.get("name")
     if named and expected and named != expected:  # the scores of one model in another's card
         raise _fail(f"--card: {card} is the card of {named!r}, not of {model!r} (whose card is {expected!r})")
-    results = evaluate_lifter(lifter, model, data, noise=noise.value, frames=window, seed=seed)
+    if solver is not None and solver not in SOLVERS:
+        raise _fail(f"--solver: unknown solver {solver!r}; choose from {', '.join(SOLVERS)}")
+    try:
+        results = evaluate_lifter(lifter, model, data, noise=noise.value, frames=window, seed=seed, solver=solver)
+    except FileNotFoundError as e:  # a solver without trained weights says how to get them
+        raise _fail(e) from None
     _report(results, f"{model} on {data} ({noise.value} 2D)", json_out)
     if card is not None:
         console.print(f"recorded in {record_test_metrics(card, results)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from engine.cli import app
@@ -119,3 +120,27 @@ def test_the_mean_pose_tool_writes_a_card_like_the_shipped_one_where_it_is_told(
     assert card["windows"] == 20 and card["command"].endswith(f"--out {written} --windows 20")
     pose = np.array(card["pose"])
     assert pose.shape == (17, 3) and np.all(pose[0] == 0) and card["licence"].startswith(("non-commercial: ", "commercial use allowed: "))
+
+
+@needs_mocap
+def test_solvers_are_scored_on_rotations_against_the_mocaps_own(prepared, monkeypatch):
+    """Exact joints through the analytic IK: positions come back (the spine and head by its own
+    rules), the ankles and wrists it leaves unturned cost their true turn, and the IK tells no
+    contacts; the decoder says where it aimed and which feet stand."""
+    import engine.solving.decoder as decoder_solver
+    from engine.data.dataset import MocapWindows
+    from engine.eval.solve import ANKLES_WRISTS, evaluate_solver
+    from tests.test_decoder import _tiny_decoder
+
+    windows = MocapWindows(prepared[0], "test", frames=27, stride=27, noise="clean", fixed=True, rotations=True)
+    samples = [windows[i] for i in range(len(windows))]
+    exact = np.stack([s["joints"].numpy() for s in samples])
+    truth = {key: np.stack([s[key].numpy() for s in samples]) for key in ("poses", "contacts", "world_root", "camera_rotation")}
+    mask = np.stack([s["mask"].numpy() for s in samples])
+    ik = evaluate_solver("ik", exact, truth, mask)
+    assert ik["mpjpe_mm"] < 25 and ik["fk_consistency_mm"] is None and ik["contact_f1"] is None
+    true_turns = np.degrees(np.linalg.norm(truth["poses"].reshape(*mask.shape, 24, 3)[mask][:, ANKLES_WRISTS], axis=-1)).mean()
+    assert ik["rotation_error_deg"]["ankles_wrists"] == pytest.approx(true_turns, rel=1e-4)
+    monkeypatch.setattr(decoder_solver, "load_decoder", lambda name: _tiny_decoder(27))
+    decoded = evaluate_solver("decoder", exact, truth, mask)
+    assert decoded["fk_consistency_mm"] >= 0 and 0 <= decoded["contact_f1"] <= 1

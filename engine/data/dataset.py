@@ -10,7 +10,8 @@ With ``proportions=True`` each window's bones are first scaled by random factors
 (``engine.data.proportions``), so the lifter sees every rig's proportions. With
 ``camera_frames`` longer than the window, the camera is aimed as for that many frames around it
 (a single-frame lifter's samples are then seen as the frames of a clip are: the person
-anywhere in the picture as they move, not always at its centre).
+anywhere in the picture as they move, not always at its centre). With ``rotations=True``
+(scoring a solver), a sample also carries the ground truth a solver is scored against.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ class MocapWindows(Dataset):
     A sample is a dict of float32 tensors: ``keypoints`` (T, 17, 3) HoT-normalised 2D and
     confidence, ``joints`` (T, 17, 3) root-relative camera-frame H36M17 in metres, ``root``
     (T, 3) the camera-frame pelvis, ``mask`` (T,) true on real, glitch-free frames, and
-    ``camera`` (6,) fx, fy, cx, cy, width, height.
+    ``camera`` (6,) fx, fy, cx, cy, width, height. With ``rotations``: ``poses`` (T, 72) the
+    SMPL rotations on the default skeleton, ``contacts`` (T, 4) left heel, left toe, right
+    heel, right toe, ``world_root`` (T, 3) the world pelvis, and ``camera_rotation`` (3, 3)
+    world → camera.
     """
 
     def __init__(
@@ -52,6 +56,7 @@ class MocapWindows(Dataset):
         licences: tuple[str, ...] | None = None,
         proportions: bool = False,
         camera_frames: int = 0,
+        rotations: bool = False,
     ) -> None:
         root = Path(root)
         clips = [c for c in json.loads((root / "clips.json").read_text()) if c["split"] == split]
@@ -62,6 +67,7 @@ class MocapWindows(Dataset):
         self.clips = clips
         self.h36m = np.load(root / split / "h36m.npy", mmap_mode="r")
         self.valid = np.load(root / split / "valid.npy", mmap_mode="r")
+        self.truth = {key: np.load(root / split / f"{key}.npy", mmap_mode="r") for key in ("poses", "contacts")} if rotations else None
         self.frames, self.noise, self.fixed, self.seed, self.proportions = frames, noise, fixed, seed, proportions
         self.camera_frames = max(camera_frames, frames)
         self.detector = DetectorNoise.load() if noise == "realistic" else None
@@ -115,4 +121,9 @@ class MocapWindows(Dataset):
             "mask": mask,
             "camera": np.array([camera.fx, camera.fy, camera.cx, camera.cy, camera.width, camera.height]),
         }
+        if self.truth is not None:
+            _, clip_start, length, offset = self.windows[index]
+            picks = clip_start + np.clip(np.arange(offset, offset + self.frames), 0, length - 1)
+            sample |= {key: self.truth[key][picks] for key in self.truth}
+            sample |= {"world_root": joints[:, 0], "camera_rotation": camera.R}
         return {k: torch.from_numpy(np.asarray(v, np.float32 if k != "mask" else bool)) for k, v in sample.items()}

@@ -34,26 +34,38 @@ MM = 1000.0
 
 
 def _test_windows(
-    data: Path, frames: int, noise: Noise, seed: int, workers: int
+    data: Path, frames: int, noise: Noise, seed: int, workers: int, rotations: bool = False
 ) -> tuple[MocapWindows, tempfile.TemporaryDirectory | None]:
+    options = dict(frames=frames, stride=frames, noise=noise, fixed=True, seed=seed, rotations=rotations)
     if (data / "clips.json").is_file():
-        return MocapWindows(data, "test", frames=frames, stride=frames, noise=noise, fixed=True, seed=seed), None
+        return MocapWindows(data, "test", **options), None
     from engine.data.prepare import prepare
 
     scratch = tempfile.TemporaryDirectory(prefix="engine-eval-")
     prepare(data, Path(scratch.name), workers=max(workers, 1), force_split="test")
-    return MocapWindows(scratch.name, "test", frames=frames, stride=frames, noise=noise, fixed=True, seed=seed), scratch
+    return MocapWindows(scratch.name, "test", **options), scratch
 
 
-def evaluate_lifter(lifter, model: str, data: Path, noise: Noise = "realistic", frames: int = 243, seed: int = 0, workers: int = 2) -> dict:
-    """Every metric of ``lifter`` (see :mod:`engine.lifting`) on ``data``'s test windows."""
-    dataset, scratch = _test_windows(Path(data), frames, noise, seed, workers)
-    preds, truths, masks = [], [], []
+def evaluate_lifter(
+    lifter,
+    model: str,
+    data: Path,
+    noise: Noise = "realistic",
+    frames: int = 243,
+    seed: int = 0,
+    workers: int = 2,
+    solver: str | None = None,
+) -> dict:
+    """Every metric of ``lifter`` (see :mod:`engine.lifting`) on ``data``'s test windows, and,
+    with ``solver``, that solver's on the lifter's answers (:mod:`engine.eval.solve`)."""
+    dataset, scratch = _test_windows(Path(data), frames, noise, seed, workers, rotations=solver is not None)
+    preds, truths, masks, solver_truth = [], [], [], []
     with torch.no_grad():
         for batch in DataLoader(dataset, batch_size=16, num_workers=workers):
             preds.append(lifter(batch["keypoints"]).numpy())
             truths.append(batch["joints"].numpy())
             masks.append(batch["mask"].numpy())
+            solver_truth.append({key: batch[key].numpy() for key in ("poses", "contacts", "world_root", "camera_rotation") if key in batch})
     if scratch is not None:
         scratch.cleanup()
     pred, truth, mask = np.concatenate(preds), np.concatenate(truths), np.concatenate(masks)
@@ -65,7 +77,7 @@ def evaluate_lifter(lifter, model: str, data: Path, noise: Noise = "realistic", 
         picked = mask & (sources == source)[:, None]
         ps, ts = pred[picked], truth[picked]
         by_dataset[source] = {"frames": len(ps), "mpjpe_mm": metrics.mpjpe(ps, ts) * MM, "pa_mpjpe_mm": metrics.pa_mpjpe(ps, ts) * MM}
-    return {
+    results = {
         "model": model,
         "data": str(data),
         "noise": noise,
@@ -82,6 +94,12 @@ def evaluate_lifter(lifter, model: str, data: Path, noise: Noise = "realistic", 
         "per_joint_mm": dict(zip(H36M17.names, (metrics.per_joint_error(p, t) * MM).round(2).tolist())),
         "by_dataset": by_dataset,
     }
+    if solver is not None:
+        from engine.eval.solve import evaluate_solver
+
+        stacked = {key: np.concatenate([part[key] for part in solver_truth]) for key in solver_truth[0]}
+        results["solve"] = evaluate_solver(solver, pred, stacked, mask) | {"raw_accel_error_mm": results["accel_error_mm"]}
+    return results
 
 
 def read_card(card_path: str | Path) -> dict:

@@ -59,6 +59,7 @@ class DecoderSolver:
         self.stride = self.window // 2
         self.decoded: dict[int, np.ndarray] = {}  # window start → (window, features) in the world's turn
         self.solved = {"poses": np.zeros((0, 72)), "trans": np.zeros((0, 3)), "joints": np.zeros((0, 24, 3)), "contacts": np.zeros((0, 4))}
+        self.solved["targets"] = np.zeros((0, 24, 3))
         self.next_start = 0  # the next window to decode starts here
         self.settled = 0
 
@@ -105,8 +106,9 @@ class DecoderSolver:
         pelvis = world_joints[begin:end, H36M17.index("pelvis")] + local[:, 0] @ (self.rest[0] - self.rest_h36m[H36M17.index("pelvis")])
         trans = pelvis - self.rest[0]
         joints, _ = forward_kinematics_np(local, self.rest, trans, rep="matrix")
+        targets = points[:, :24] + joints[:, :1]  # the decoded joints, where the IK aimed
         poses = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_rotvec().reshape(len(local), -1)
-        for key, value in (("poses", poses), ("trans", trans), ("joints", joints), ("contacts", contacts)):
+        for key, value in (("poses", poses), ("trans", trans), ("joints", joints), ("contacts", contacts), ("targets", targets)):
             self.solved[key] = np.concatenate([self.solved[key], value])
 
 
