@@ -4,7 +4,6 @@ That machine has its own Python (3.12, with torch, numpy, scipy, rich) and no ne
 the repository travels there. So, here first::
 
     python tools/train_on_gpu.py pack [--only NAME ...]   # the arrays training reads -> .gpu/prepared
-    echo /.gpu/ >> .git/info/exclude             # once: it travels as carried, not as tracked
 
 then on the lent machine (one command, carrying ``.gpu``)::
 
