@@ -10,10 +10,11 @@ from scipy.spatial.transform import Rotation
 from engine.body.joints import SMPL24
 from engine.body.kinematics import forward_kinematics_np
 from engine.body.skeleton import default_rest_joints
-from engine.data.pose_windows import CONDITIONS, FEATURES, PoseWindows, mirrored, split_features
+from engine.data.pose_windows import PoseWindows, mirrored
 from engine.data.proportions import random_bone_factors, scale_rest_skeleton
 from engine.decoding.decoder import MotionDecoder
 from engine.decoding.denoiser import DenoiserConfig, LatentDenoiser
+from engine.decoding.features import CONDITIONS, FEATURES, split_features
 from engine.decoding.representation import LEAF_JOINTS, NOSE, TWIST_JOINTS, posed_points, solve_representation, to_representation
 from engine.decoding.vae import MotionVAE, MotionVAEConfig
 from engine.solving.decoder import DecoderSolver
@@ -199,7 +200,7 @@ def test_the_denoiser_trains_on_a_frozen_vae_into_one_decoder_file_that_loads(pr
 
 
 def test_conditions_face_plus_z_carry_the_root_velocity_and_are_zero_where_missing(prepared):
-    from engine.data.pose_windows import VELOCITY_SCALE, window_conditions
+    from engine.decoding.features import VELOCITY_SCALE, window_conditions
 
     joints = np.load(prepared[0] / "train" / "h36m.npy")[:20].astype(np.float64)
     present = np.arange(20) >= 3

@@ -2,9 +2,7 @@
 
 Each sample is one window of a prepared split's SMPL rotations (``poses``) and foot contacts,
 turned into the decoder's representation (:mod:`engine.decoding.representation`) on a rest
-skeleton, as ``motion`` (T, :data:`FEATURES`): the 24 non-root points relative to the pelvis
-(72), the twists' cos and sin (36), and the four contacts (left heel, left toe, right heel,
-right toe). The window is turned about the vertical so that its first frame faces +z: a pose
+skeleton, as ``motion`` (T, FEATURES: :mod:`engine.decoding.features`). The window is turned about the vertical so that its first frame faces +z: a pose
 prior has no reason to know where the camera was.
 
 With ``augment`` (training), each window is drawn with, independently:
@@ -21,7 +19,7 @@ With ``conditions`` (the decoder's denoiser), each sample also has ``conditions`
 :func:`engine.body.ik.h36m_from_smpl`) made to look lifted (:func:`lifted_like`: scale, bias,
 drift, jitter, lean, frames and windows missing), relative to their pelvis, the root's
 velocity (how the body moves says which feet stand), and a flag per frame (1 where the joints
-are there): :func:`window_conditions`, which the decoder solver uses on what it is given. The
+are there): ``engine.decoding.features.window_conditions``, as the decoder solver makes them. The
 window is turned so that the conditions' first frame faces +z; the motion turns with it.
 """
 
@@ -41,50 +39,12 @@ from engine.body.joints import H36M17, SMPL24
 from engine.body.kinematics import forward_kinematics_np
 from engine.body.skeleton import default_rest_joints
 from engine.data.proportions import random_bone_factors, scale_rest_skeleton
-from engine.decoding.representation import LEAF_JOINTS, TWIST_JOINTS, to_representation
-from engine.geometry import torso_heading
+from engine.decoding.features import FEATURES, heading_turn, motion_features, split_features, window_conditions
+from engine.decoding.representation import LEAF_JOINTS, to_representation
 
-FEATURES = 3 * (len(SMPL24) - 1 + 1) + 2 * len(TWIST_JOINTS) + 4  # points (nose in, pelvis out), twists, contacts
-CONDITIONS = 3 * len(H36M17) + 3 + 1  # joints, the root's velocity, and whether they are there
-VELOCITY_SCALE = 10.0  # the root's velocity in the conditions: metres a frame × this
 WARP = (0.8, 1.25)
 _MIRROR = np.diag([-1.0, 1.0, 1.0])
 _TORSO = [SMPL24.index(n) for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder")]
-_H36M_TORSO = [H36M17.index(n) for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder")]  # the same points
-
-
-def motion_features(points: np.ndarray, twists: np.ndarray, contacts: np.ndarray) -> np.ndarray:
-    """The flat per-frame vector (T, FEATURES) of pelvis-relative ``points`` (T, 25, 3),
-    ``twists`` (T, 18, 2) and ``contacts`` (T, 4)."""
-    return np.concatenate([points[:, 1:].reshape(len(points), -1), twists.reshape(len(points), -1), contacts], axis=1)
-
-
-def split_features(motion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The inverse of :func:`motion_features`: points (..., 25, 3) (pelvis at the origin), twists
-    (..., 18, 2) and contacts (..., 4)."""
-    lead = motion.shape[:-1]
-    points = motion[..., :72].reshape(*lead, 24, 3)
-    points = np.concatenate([np.zeros((*lead, 1, 3), motion.dtype), points], axis=-2)
-    twists = motion[..., 72 : 72 + 2 * len(TWIST_JOINTS)].reshape(*lead, len(TWIST_JOINTS), 2)
-    return points, twists, motion[..., -4:]
-
-
-def heading_turn(torso: np.ndarray) -> np.ndarray:
-    """The turn (3, 3) about +y that makes a torso (4, 3: left and right hips, left and right
-    shoulders) face +z."""
-    return Rotation.from_rotvec([0.0, -torso_heading(*torso), 0.0]).as_matrix()
-
-
-def window_conditions(joints: np.ndarray, root: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The denoiser's conditions (T, CONDITIONS) of a window's H36M17 joints (T, 17, 3), its
-    root's positions (T, 3, world) and which frames are there (T,), and the turn (3, 3) about
-    +y that made the first frame there face +z (the answer is turned back by it)."""
-    first = int(present.argmax()) if present.any() else 0
-    turn = heading_turn(joints[first, _H36M_TORSO])
-    relative = (joints - joints[:, :1]) @ turn.T
-    velocity = np.gradient(root, axis=0) @ turn.T * VELOCITY_SCALE if len(root) > 1 else np.zeros_like(root)
-    flat = np.concatenate([relative.reshape(len(joints), -1), velocity, np.ones((len(joints), 1))], axis=1)
-    return flat * present[:, None], turn
 
 
 def lifted_like(h36m: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,7 @@ import torch
 from diffusers import DDIMScheduler
 from torch import nn
 
-from engine.data.pose_windows import CONDITIONS
+from engine.decoding.features import CONDITIONS
 
 TRAIN_STEPS = 1000
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
-from engine.data.pose_windows import FEATURES
+from engine.decoding.features import FEATURES
 
 
 @dataclass

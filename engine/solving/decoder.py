@@ -26,8 +26,8 @@ from scipy.spatial.transform import Rotation
 from engine.body.ik import h36m_of_rest
 from engine.body.joints import H36M17
 from engine.body.kinematics import forward_kinematics_np
-from engine.data.pose_windows import split_features, window_conditions
 from engine.decoding.decoder import MotionDecoder
+from engine.decoding.features import split_features, window_conditions
 from engine.decoding.registry import WEIGHTS_DIR
 from engine.decoding.representation import solve_representation
 
