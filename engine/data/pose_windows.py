@@ -2,8 +2,9 @@
 
 Each sample is one window of a prepared split's SMPL rotations (``poses``) and foot contacts,
 turned into the decoder's representation (:mod:`engine.decoding.representation`) on a rest
-skeleton, as ``motion`` (T, FEATURES: :mod:`engine.decoding.features`). The window is turned about the vertical so that its first frame faces +z: a pose
-prior has no reason to know where the camera was.
+skeleton, as ``motion`` (T, FEATURES: :mod:`engine.decoding.features`). The window is turned
+about the vertical so that its first frame faces +z: a pose prior has no reason to know where
+the camera was.
 
 With ``augment`` (training), each window is drawn with, independently:
 
