@@ -424,6 +424,29 @@ def bench_lift_command(
     _report(bench_lift(lifter, baseline, data=data, threads=threads), f"{lifter} vs unpruned {baseline} (same size)", json_out)
 
 
+@bench_app.command("decoder")
+def bench_decoder_command(
+    solver: Annotated[str, typer.Option(help="The decoder: decoder or decoder-free.")] = "decoder",
+    lifter: Annotated[str, typer.Option(help=f"The lifter in front of it. {_lifter_choices()}.")] = "hot",
+    steps: Annotated[int, typer.Option(help="DDIM steps of the decode.")] = 1,
+    threads: Annotated[int, typer.Option(help="CPU threads for torch.")] = 2,
+    json_out: JsonOption = None,
+) -> None:
+    """The decoder's decode of a window against the lifter's lift of the same window, timed alternately in one run (docs/decoder.md)."""
+    from engine.bench.decoder import bench_decoder
+    from engine.solving.decoder import DECODER_WEIGHTS
+
+    if solver not in DECODER_WEIGHTS:
+        raise _fail(f"--solver: choose from {', '.join(DECODER_WEIGHTS)}, got {solver!r}")
+    if lifter not in LIFTERS:
+        raise _fail(f"--lifter: choose from {', '.join(LIFTERS)}, got {lifter!r}")
+    try:
+        results = bench_decoder(solver, lifter, steps=steps, threads=threads)
+    except FileNotFoundError as e:
+        raise _fail(e) from None
+    _report(results, f"{solver} ({steps} step) vs {lifter}, per window", json_out)
+
+
 @bench_app.command("frames")
 def bench_frames_command(
     frames: Annotated[int, typer.Option(help="Motion frames to send.")] = 120_000,

@@ -1,0 +1,68 @@
+"""`engine bench decoder`: the decoder's one-step decode against the lifter on the same window.
+
+Both are timed alternately, window after window, on the CPU (batch 1, after warm-up), so that
+load on the machine hits both alike: the lifter (its own window of 2D keypoints, e.g. ``hot``'s
+81 frames) and the decoder's whole answer for a window of as many frames (the denoiser's
+``steps`` DDIM steps and the VAE's decoder; the IK is not included, it is the same for both
+solvers). Reports the medians (``lifter_ms_per_window``, ``decoder_ms_per_window``) and their
+ratio, with the analytic IK's time for the window beside them.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from engine.body.skeleton import default_rest_joints
+from engine.decoding.decoder import MotionDecoder
+from engine.decoding.features import CONDITIONS
+from engine.lifting.weights import load_shipped
+from engine.solving.decoder import DECODER_WEIGHTS, load_decoder
+from engine.solving.ik import IKSolver
+
+
+def _median_ms(seconds: list[float]) -> float:
+    return 1000 * float(np.median(seconds))
+
+
+def bench_decoder(
+    solver: str = "decoder", lifter: str = "hot", steps: int = 1, rounds: int = 30, threads: int = 2, model: MotionDecoder | None = None
+) -> dict:
+    """Milliseconds per window of ``lifter`` and of the decoder of ``solver`` (module docstring)."""
+    torch.set_num_threads(threads)
+    decoder = model or load_decoder(DECODER_WEIGHTS[solver])
+    lifting = load_shipped(lifter).eval()
+    frames = decoder.window
+    keypoints = torch.rand(1, lifting.window, 17, 3)
+    conditions = torch.randn(1, frames, CONDITIONS)
+    seconds = {"lifter": [], "decoder": [], "ik": []}
+    world = np.random.default_rng(0).normal(0.0, 0.3, (frames, 17, 3))
+    for round_ in range(rounds + 1):
+        with torch.no_grad():
+            started = time.perf_counter()
+            lifting(keypoints)
+            lifted = time.perf_counter()
+            decoder(conditions, steps=steps)
+            decoded = time.perf_counter()
+        IKSolver(default_rest_joints(), 30.0).extend(world, complete=True)
+        solved = time.perf_counter()
+        if round_:  # the first round warms up
+            seconds["lifter"].append(lifted - started)
+            seconds["decoder"].append(decoded - lifted)
+            seconds["ik"].append(solved - decoded)
+    lifter_ms, decoder_ms = _median_ms(seconds["lifter"]), _median_ms(seconds["decoder"])
+    return {
+        "solver": solver,
+        "lifter": lifter,
+        "lifter_window_frames": lifting.window,
+        "decoder_window_frames": frames,
+        "steps": steps,
+        "threads": threads,
+        "rounds": rounds,
+        "lifter_ms_per_window": lifter_ms,
+        "decoder_ms_per_window": decoder_ms,
+        "decoder_over_lifter": decoder_ms / lifter_ms,
+        "ik_ms_per_window": _median_ms(seconds["ik"]),
+    }
