@@ -98,7 +98,7 @@ def test_augmented_windows_vary_and_keep_the_representation_valid(prepared):
 
 
 def test_the_motion_vae_reconstructs_windows_of_its_size_and_is_deterministic_when_evaluated():
-    config = MotionVAEConfig(frames=27, width=32, layers=1, ffn=64, tokens=3, latent=8)
+    config = MotionVAEConfig(frames=27, width=32, layers=1, ffn=64, latent=8)
     model = MotionVAE(config).eval()
     motion = torch.randn(2, 27, FEATURES)
     out, mean, log_variance = model(motion)
@@ -113,7 +113,7 @@ def test_training_the_pose_prior_checkpoints_resumes_and_writes_a_card(prepared,
     config = DecoderTrainConfig(
         name="tiny_vae",
         data=str(prepared[0]),
-        model={"frames": 27, "width": 32, "layers": 1, "ffn": 64, "tokens": 3, "latent": 8},
+        model={"frames": 27, "width": 32, "layers": 1, "ffn": 64, "latent": 8},
         steps=2,
         val_every=1,
         val_windows=4,
@@ -134,8 +134,8 @@ def test_training_the_pose_prior_checkpoints_resumes_and_writes_a_card(prepared,
 
 def _tiny_decoder(frames: int = 27) -> MotionDecoder:
     torch.manual_seed(0)
-    vae = MotionVAE(MotionVAEConfig(frames=frames, width=32, layers=1, ffn=64, tokens=3, latent=8))
-    return MotionDecoder(vae, LatentDenoiser(DenoiserConfig(frames=frames, tokens=3, latent=8, width=32, layers=3, ffn=64))).eval()
+    vae = MotionVAE(MotionVAEConfig(frames=frames, width=32, layers=1, ffn=64, latent=8))
+    return MotionDecoder(vae, LatentDenoiser(DenoiserConfig(frames=frames, latent=8, width=32, layers=3, ffn=64))).eval()
 
 
 def test_the_decoder_solver_streams_the_frames_it_gives_for_the_whole_clip(prepared):
@@ -180,14 +180,14 @@ def test_the_denoiser_trains_on_a_frozen_vae_into_one_decoder_file_that_loads(pr
     from engine.train.decoder import DecoderTrainConfig, train
 
     common = dict(data=str(prepared[0]), steps=1, val_every=1, val_windows=4, batch=2, workers=0, device="cpu", runs=str(tmp_path))
-    train(DecoderTrainConfig(name="v", model={"frames": 27, "width": 32, "layers": 1, "ffn": 64, "tokens": 3, "latent": 8}, **common))
+    train(DecoderTrainConfig(name="v", model={"frames": 27, "width": 32, "layers": 1, "ffn": 64, "latent": 8}, **common))
     vae_before = torch.load(tmp_path / "v" / "v.pt")
     card = train(
         DecoderTrainConfig(
             name="d", stage="denoiser", vae=str(tmp_path / "v" / "v.pt"), model={"width": 32, "layers": 3, "ffn": 64}, **common
         )
     )
-    assert card["architecture"] == "motion-decoder" and card["latent_scale"] > 0 and card["config"]["denoiser"]["tokens"] == 3
+    assert card["architecture"] == "motion-decoder" and card["latent_scale"] > 0 and card["config"]["denoiser"]["patch"] == 9
     model = MotionDecoder.from_card(json.loads((tmp_path / "d" / "d.json").read_text()))
     state = torch.load(tmp_path / "d" / "d.pt")
     model.load_state_dict(state)

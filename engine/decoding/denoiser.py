@@ -1,8 +1,9 @@
 """The latent denoiser (FastHMR §3.3, stage 2): the motion VAE's latent from per-frame conditions.
 
 A U-ViT-style transformer with long skip connections: the noisy latent tokens (embedded), the
-diffusion step (a sinusoidal embedding, one token) and one token per frame of conditions
-(linearly projected) go in as one sequence with a learned position embedding; the first half
+diffusion step (a sinusoidal embedding, one token) and the conditions, one token per patch of
+``patch`` frames (their frames' conditions linearly projected, as the VAE cuts its windows), go
+in as one sequence with a learned position embedding; the first half
 of the blocks hand their outputs to the second half in reverse order (concatenated, then
 projected back), and the latent tokens' outputs are the prediction of ``v`` (v-prediction).
 
@@ -44,14 +45,18 @@ def noise_schedule() -> DDIMScheduler:
 @dataclass
 class DenoiserConfig:
     frames: int = 81
-    conditions: int = CONDITIONS  # numbers per frame of conditions (engine.data.pose_windows)
-    tokens: int = 9  # the VAE's latent tokens
-    latent: int = 32  # numbers per latent token
+    patch: int = 9  # frames per latent token and per condition token (the VAE's)
+    conditions: int = CONDITIONS  # numbers per frame of conditions (engine.decoding.features)
+    latent: int = 32  # numbers per latent token (the VAE's)
     width: int = 128
     heads: int = 4
     layers: int = 5  # odd: the middle block has no skip partner
     ffn: int = 256
     dropout: float = 0.1
+
+    @property
+    def tokens(self) -> int:
+        return self.frames // self.patch
 
 
 def _block(config: DenoiserConfig) -> nn.TransformerEncoderLayer:
@@ -71,9 +76,9 @@ class LatentDenoiser(nn.Module):
         super().__init__()
         self.config = config = config or DenoiserConfig()
         self.embed_latent = nn.Linear(config.latent, config.width)
-        self.embed_conditions = nn.Linear(config.conditions, config.width)
+        self.embed_conditions = nn.Linear(config.patch * config.conditions, config.width)
         self.embed_step = nn.Sequential(nn.Linear(config.width, config.width), nn.GELU(), nn.Linear(config.width, config.width))
-        self.positions = nn.Parameter(torch.randn(1 + config.tokens + config.frames, config.width) * 0.02)
+        self.positions = nn.Parameter(torch.randn(1 + 2 * config.tokens, config.width) * 0.02)
         half = config.layers // 2
         self.down = nn.ModuleList(_block(config) for _ in range(half))
         self.middle = _block(config)
@@ -85,7 +90,7 @@ class LatentDenoiser(nn.Module):
     @property
     def description(self) -> str:
         c = self.config
-        return f"latent denoiser (U-ViT): {c.layers} blocks of {c.width}, {c.tokens} × {c.latent} latent, {c.frames} frames of {c.conditions} conditions"
+        return f"latent denoiser (U-ViT): {c.layers} blocks of {c.width}, {c.tokens} × {c.latent} latent, {c.frames} frames of {c.conditions} conditions in {c.tokens} tokens"
 
     @classmethod
     def from_card(cls, card: dict) -> LatentDenoiser:
@@ -99,7 +104,8 @@ class LatentDenoiser(nn.Module):
         """The predicted v (B, tokens, latent) of ``noisy`` latents (B, tokens, latent) at
         diffusion ``steps`` (B,), given per-frame ``conditions`` (B, frames, conditions)."""
         step = self.embed_step(step_embedding(steps, self.config.width))[:, None]
-        hidden = torch.cat([step, self.embed_latent(noisy), self.embed_conditions(conditions)], 1) + self.positions
+        patches = conditions.reshape(len(conditions), self.config.tokens, -1)
+        hidden = torch.cat([step, self.embed_latent(noisy), self.embed_conditions(patches)], 1) + self.positions
         skipped = []
         for block in self.down:
             hidden = block(hidden)

@@ -1,13 +1,15 @@
 """The motion VAE: the decoder's pose prior (FastHMR §3.3, stage 1), scaled down for a CPU.
 
-A window of ``frames`` frames of motion features (``engine.data.pose_windows``: points, twists,
-contacts) is encoded into ``tokens`` latent tokens of ``latent`` numbers each, and decoded
-back. Encoder: the frames, linearly embedded, and ``tokens`` learned query tokens, with a
-learned position embedding, through a transformer; the queries' outputs give each latent
-token's mean and log-variance. Decoder: the latent tokens, embedded, and one learned query
-per frame, through a transformer; the frame queries' outputs are the features. Trained on
-mocap alone with MSE and a small KL term (``engine.train.decoder``); the latent denoiser
-(stage 2) learns to land in this latent space.
+A window of ``frames`` frames of motion features (:mod:`engine.decoding.features`) is cut into
+patches of ``patch`` frames; each patch is one token (its frames' features, linearly embedded,
+with a learned position embedding), and a transformer over the tokens gives each its latent's
+mean and log-variance (``latent`` numbers). The decoder is the mirror image: the latent tokens,
+embedded, through a transformer, each token's output linearly unpacked into its patch's frames.
+The paper's VAE reads 243 frames into 27 latent tokens, one per 9 frames, through learned
+query tokens; a token per patch keeps that ratio and makes every layer attend over 9 tokens
+instead of 90, which trains about 7 times faster a step here and learns as fast per step.
+Trained on mocap alone with MSE-like losses and a small KL term (``engine.train.decoder``); the
+latent denoiser (stage 2) learns to land in this latent space.
 """
 
 from __future__ import annotations
@@ -23,14 +25,18 @@ from engine.decoding.features import FEATURES
 @dataclass
 class MotionVAEConfig:
     frames: int = 81
+    patch: int = 9  # frames per latent token; frames must be a multiple of it
     features: int = FEATURES
-    width: int = 256
+    width: int = 128
     heads: int = 4
-    layers: int = 4  # each of the encoder and the decoder
-    ffn: int = 512
-    tokens: int = 9
-    latent: int = 64
+    layers: int = 3  # each of the encoder and the decoder
+    ffn: int = 256
+    latent: int = 32
     dropout: float = 0.1
+
+    @property
+    def tokens(self) -> int:
+        return self.frames // self.patch
 
 
 def _transformer(config: MotionVAEConfig) -> nn.TransformerEncoder:
@@ -44,21 +50,21 @@ class MotionVAE(nn.Module):
     def __init__(self, config: MotionVAEConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or MotionVAEConfig()
-        self.embed = nn.Linear(config.features, config.width)
-        self.queries = nn.Parameter(torch.randn(config.tokens, config.width) * 0.02)
-        self.encoder_positions = nn.Parameter(torch.randn(config.tokens + config.frames, config.width) * 0.02)
+        if config.frames % config.patch:
+            raise ValueError(f"a window of {config.frames} frames does not cut into patches of {config.patch}")
+        self.embed = nn.Linear(config.patch * config.features, config.width)
+        self.encoder_positions = nn.Parameter(torch.randn(config.tokens, config.width) * 0.02)
         self.encoder = _transformer(config)
         self.to_distribution = nn.Linear(config.width, 2 * config.latent)
         self.from_latent = nn.Linear(config.latent, config.width)
-        self.frame_queries = nn.Parameter(torch.randn(config.frames, config.width) * 0.02)
-        self.decoder_positions = nn.Parameter(torch.randn(config.tokens + config.frames, config.width) * 0.02)
+        self.decoder_positions = nn.Parameter(torch.randn(config.tokens, config.width) * 0.02)
         self.decoder = _transformer(config)
-        self.to_features = nn.Linear(config.width, config.features)
+        self.to_features = nn.Linear(config.width, config.patch * config.features)
 
     @property
     def description(self) -> str:
         c = self.config
-        return f"motion VAE: {c.frames} frames ↔ {c.tokens} × {c.latent} latent, {c.layers}+{c.layers} layers of {c.width}"
+        return f"motion VAE: {c.frames} frames ↔ {c.tokens} × {c.latent} latent (a token per {c.patch} frames), {c.layers}+{c.layers} layers of {c.width}"
 
     @classmethod
     def from_card(cls, card: dict) -> MotionVAE:
@@ -70,16 +76,15 @@ class MotionVAE(nn.Module):
 
     def encode(self, motion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance (B, tokens, latent) of the latent of ``motion`` (B, frames, features)."""
-        queries = self.queries.expand(len(motion), -1, -1)
-        hidden = self.encoder(torch.cat([queries, self.embed(motion)], 1) + self.encoder_positions)
-        mean, log_variance = self.to_distribution(hidden[:, : self.config.tokens]).chunk(2, dim=-1)
+        patches = motion.reshape(len(motion), self.config.tokens, -1)
+        hidden = self.encoder(self.embed(patches) + self.encoder_positions)
+        mean, log_variance = self.to_distribution(hidden).chunk(2, dim=-1)
         return mean, log_variance.clamp(-10.0, 10.0)
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         """Motion features (B, frames, features) of latent tokens (B, tokens, latent)."""
-        queries = self.frame_queries.expand(len(latent), -1, -1)
-        hidden = self.decoder(torch.cat([self.from_latent(latent), queries], 1) + self.decoder_positions)
-        return self.to_features(hidden[:, self.config.tokens :])
+        hidden = self.decoder(self.from_latent(latent) + self.decoder_positions)
+        return self.to_features(hidden).reshape(len(latent), self.config.frames, self.config.features)
 
     def forward(self, motion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Reconstruction (sampled latent while training, the mean otherwise), mean and log-variance."""

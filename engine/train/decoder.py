@@ -140,7 +140,7 @@ def _train_denoiser(config: DecoderTrainConfig, device: torch.device, command: s
     vae = MotionVAE.from_card(vae_card)
     vae.load_state_dict(torch.load(config.vae, map_location="cpu"))
     denoiser = LatentDenoiser.from_card(
-        {"config": {**(config.model or {}), "frames": vae.config.frames, "tokens": vae.config.tokens, "latent": vae.config.latent}}
+        {"config": {**(config.model or {}), "frames": vae.config.frames, "patch": vae.config.patch, "latent": vae.config.latent}}
     )
     model = MotionDecoder(vae, denoiser).to(device)
     vae.requires_grad_(False)
