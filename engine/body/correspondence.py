@@ -194,9 +194,9 @@ class JointMap:
 def head_points(l_hip: np.ndarray, r_hip: np.ndarray, l_shoulder: np.ndarray, r_shoulder: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where H36M17's nose and head (ear midpoint) sit on an upright torso: ``HEAD_LANDMARKS``."""
     frame = torso_frame(l_hip, r_hip, l_shoulder, r_shoulder)
-    thorax, width = (l_shoulder + r_shoulder) / 2, np.linalg.norm(l_shoulder - r_shoulder)
+    thorax, width = (l_shoulder + r_shoulder) / 2, np.linalg.norm(l_shoulder - r_shoulder, axis=-1, keepdims=True)
     return tuple(
-        thorax + width * frame @ np.array([0.0, above, ahead]) for above, ahead in (HEAD_LANDMARKS["nose"], HEAD_LANDMARKS["ears"])
+        thorax + width * (frame @ np.array([0.0, above, ahead])) for above, ahead in (HEAD_LANDMARKS["nose"], HEAD_LANDMARKS["ears"])
     )
 
 

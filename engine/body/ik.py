@@ -50,18 +50,19 @@ def _torso(h36m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def h36m_of_rest(rest: np.ndarray) -> np.ndarray:
-    """H36M17 positions (17, 3) of an SMPL24 rest skeleton, as :mod:`engine.keypoints` defines them."""
-    at = {n: rest[_S(n)] for n in SMPL24.names}
+    """H36M17 positions (..., 17, 3) of SMPL24 joints (..., 24, 3) as :mod:`engine.keypoints`
+    defines them, the nose and ears placed on the torso as on an upright one's."""
+    at = {n: rest[..., _S(n), :] for n in SMPL24.names}
     nose, ears = head_points(at["l_hip"], at["r_hip"], at["l_shoulder"], at["r_shoulder"])
     mid_hips, thorax = (at["l_hip"] + at["r_hip"]) / 2, (at["l_shoulder"] + at["r_shoulder"]) / 2
     named = {**at, "pelvis": mid_hips, "thorax": thorax, "spine": (mid_hips + thorax) / 2, "neck": nose, "head": ears}
-    return np.array([named[n] for n in H36M17.names])
+    return np.stack([named[n] for n in H36M17.names], axis=-2)
 
 
 def h36m_from_smpl(joints: np.ndarray, world_rotations: np.ndarray, rest: np.ndarray) -> np.ndarray:
     """H36M17 positions (T, 17, 3) of posed SMPL24 joints (T, 24, 3) with world rotations
     (T, 24, 3, 3): nose and ears carried by the head joint, the rest as in :func:`h36m_of_rest`."""
-    out = np.stack([h36m_of_rest(frame) for frame in joints])
+    out = h36m_of_rest(joints)
     offsets = h36m_of_rest(rest)[[_H("neck"), _H("head")]] - rest[_S("head")]
     out[:, [_H("neck"), _H("head")]] = joints[:, None, _S("head")] + np.einsum("tij,kj->tki", world_rotations[:, _S("head")], offsets)
     return out
