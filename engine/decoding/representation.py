@@ -56,15 +56,14 @@ def _bone(rest: np.ndarray, joint: int) -> np.ndarray:
 def to_representation(local: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Points (T, 25, 3) and twists (T, 18, 2) of local rotations (T, 24, 3, 3) on ``rest``."""
     points = rest_points(rest)
-    twists = np.zeros((len(local), len(TWIST_JOINTS), 2))
-    for k, j in enumerate(TWIST_JOINTS):
-        bone = _bone(points, j)
-        swing = smallest_rotations(bone, local[:, j] @ bone)
-        twist = np.swapaxes(swing, -1, -2) @ local[:, j]  # a turn about the bone
-        # Its angle: how far it turns a direction square to the bone.
-        square = unit(np.cross(bone, [1.0, 0.0, 0.0] if abs(bone[0]) < 0.9 else [0.0, 1.0, 0.0]))
-        turned = twist @ square
-        twists[:, k] = np.stack([turned @ square, np.cross(square, turned) @ bone], -1)
+    bones = np.stack([_bone(points, j) for j in TWIST_JOINTS])  # (18, 3)
+    rotations = local[:, list(TWIST_JOINTS)]
+    swing = smallest_rotations(bones, np.einsum("tkij,kj->tki", rotations, bones))
+    twist = np.swapaxes(swing, -1, -2) @ rotations  # turns about the bones
+    # Their angles: how far each turns a direction square to its bone.
+    square = unit(np.cross(bones, np.where(np.abs(bones[:, :1]) < 0.9, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])))
+    turned = np.einsum("tkij,kj->tki", twist, square)
+    twists = np.stack([np.sum(turned * square, -1), np.sum(np.cross(square, turned) * bones, -1)], -1)
     return posed_points(local, rest), twists
 
 
