@@ -46,7 +46,7 @@ def _group(name: str, help: str) -> typer.Typer:
     return group
 
 
-data_app = _group("data", "Training data from mocap files.")
+data_app = _group("data", "Training data from mocap files: prepared arrays, rendered videos.")
 eval_app = _group("eval", "Measure accuracy: lifters on mocap, or one motion against another.")
 bench_app = _group("bench", "Benchmarks: speed and memory, measured in one run.")
 keys_app = _group("keys", "CURVE keys for serving beyond this machine.")
@@ -220,6 +220,64 @@ def data_prepare(
     new = len(split["new_groups"])
     added = f"added to {manifest}" if split["manifest_updated"] else f"not added to {manifest} (read only)"
     console.print(f"split: {split['written']} ({new} new group{'' if new == 1 else 's'}, {added})", highlight=False)
+
+
+class Split(str, Enum):
+    train = "train"
+    validation = "validation"
+    test = "test"
+
+
+@data_app.command("render")
+def data_render(
+    prepared: Annotated[Path, typer.Argument(help="A folder made by `engine data prepare` (its clips.json and per-split arrays).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder for the videos, ground truth and shards (large; keep it out of git).")],
+    split: Annotated[Split, typer.Option(help="Which split's mocap to render; subjects of other splits are refused.")] = Split.train,
+    clips: Annotated[int, typer.Option(help="Clips in the corpus (a resumed run renders those not yet finished).")] = 100,
+    frames_per_clip: Annotated[int, typer.Option(help="Longest window of a mocap clip one video shows (30 fps).")] = 240,
+    width: Annotated[int, typer.Option(help="Frame width, pixels.")] = 640,
+    height: Annotated[int, typer.Option(help="Frame height, pixels.")] = 360,
+    seed: Annotated[int, typer.Option(help="Seed of everything drawn: clip k depends on the seed and k alone.")] = 0,
+    anny_cache: Annotated[
+        Optional[Path],
+        typer.Option("--anny-cache", help="Anny's model cache (about 800 MB); default: $ANNY_CACHE_DIR, else ~/.cache/mocap-engine/anny."),
+    ] = None,
+) -> None:
+    """Render free-licence bodies (Anny) performing the prepared mocap, and run the pipeline's
+    2D stage on every video: OUT/clips/SPLIT/ (an mp4 and an npz of ground truth and
+    detections per clip), per-split arrays in OUT/SPLIT/ and OUT/clips.json (docs/training-data.md,
+    "Rendered corpus"). Resumable: run it again to finish or extend a corpus."""
+    try:
+        from engine.data.render.body import anny_cache_dir, load_anny
+        from engine.data.render.corpus import HeldOutClip, render_corpus
+    except ModuleNotFoundError as e:
+        raise _fail(f"{e}; rendering needs the render extra: pip install -e '.[render]'") from None
+    if not (prepared / "clips.json").is_file():
+        raise _fail(f"{prepared}: no clips.json; make it with `engine data prepare`")
+    if min(clips, frames_per_clip, width, height) < 1:
+        raise _fail("--clips, --frames-per-clip, --width and --height must be at least 1")
+    cache = anny_cache or anny_cache_dir()
+    console.print(f"Anny model cache: {cache} (built on first use: about 800 MB, 2 minutes)", highlight=False)
+    try:
+        load_anny(cache)
+        summary = render_corpus(
+            prepared,
+            out,
+            split=split.value,
+            clips=clips,
+            frames_per_clip=frames_per_clip,
+            width=width,
+            height=height,
+            seed=seed,
+            log=lambda line: console.out(line, highlight=False),  # one line per clip, unwrapped, for logs
+        )
+    except (HeldOutClip, ValueError, ModuleNotFoundError) as e:
+        raise _fail(e) from None
+    run = summary["this_run"]
+    rate = run["frames"] / run["seconds"] if run["seconds"] else 0.0
+    console.out(f"rendered {run['clips']} clips, {run['frames']} frames in {run['seconds']:.0f} s ({rate:.1f} frames/s, render and detect)")
+    for name, s in summary["splits"].items():
+        console.out(f"{name}: {s['clips']} clips, {s['frames']} frames, person found in {100 * s['detected_share']:.1f} % -> {out / name}")
 
 
 def _report(results: dict, title: str, json_out: Path | None) -> None:

@@ -29,6 +29,21 @@ def _single(frames: list[Frame]) -> np.ndarray:
         return np.array([landmarks for _, _, landmarks in tracker.track(frames)])
 
 
+def test_the_tracker_keeps_the_world_landmarks_of_the_landmarks_it_returns(frames):
+    # A blank frame first: nobody there, so no world landmarks either.
+    blank = Frame(-1, 0.0, np.zeros_like(frames[0].rgb))
+    with PersonTracker() as tracker:
+        for index, _, landmarks in tracker.track([blank, *frames[:10]]):
+            world = tracker.world_landmarks
+            assert world.shape == (33, 4)
+            if index < 0:
+                assert not landmarks[:, 2].any() and np.isnan(world).all()
+                continue
+            # Same look: mediapipe gives both the same visibility; metres, centred between the hips.
+            np.testing.assert_array_equal(world[:, 3], landmarks[:, 2])
+            assert np.abs(world[[23, 24], :3].mean(axis=0)).max() < 0.01 and np.abs(world[:, :3]).max() < 1.5
+
+
 def test_a_restarted_tracker_sees_what_a_fresh_one_sees(frames):
     with PersonTracker() as used, PersonTracker() as fresh:
         for frame in frames[:20]:

@@ -14,6 +14,9 @@ followed was lost), someone taller in the same frame is preferred: the detector 
 frame with the first person blacked out and tracks the taller one from there. Every
 look uses only the frames seen so far, so landmarks are final as soon as a frame is decoded.
 Each look has its own detector, since mediapipe tracks from one image to the next.
+After each frame, :attr:`PersonTracker.world_landmarks` holds mediapipe's 3D world landmarks
+of the same look whose 2D landmarks were returned (metres, hip-centred, so a crop's are as
+good as the whole frame's).
 """
 
 from __future__ import annotations
@@ -106,6 +109,10 @@ class PersonTracker:
         self._main, self._crops, self._others, self._search = PoseDetector(), None, None, None
         self._boxes: deque[np.ndarray] = deque(maxlen=steady_frames)
         self.events: list[tuple[int, str]] = []  # (frame, one of EVENTS), for the report
+        # The last frame's world landmarks (33, 4: x, y, z metres, visibility; NaN where nobody
+        # was found), from the look whose 2D landmarks ``process`` returned. An attribute, so
+        # that what ``process`` and ``track`` return stays as it was.
+        self.world_landmarks = np.full((33, 4), np.nan, np.float32)
 
     def __enter__(self) -> PersonTracker:
         return self
@@ -129,13 +136,15 @@ class PersonTracker:
             yield frame.index, frame.time, self.process(frame.index, frame.rgb)
 
     def process(self, index: int, image: np.ndarray) -> np.ndarray:
-        landmarks, _ = self._main.process(image)
+        """The followed person's landmarks (33, 3) on frame ``index``; their world landmarks
+        go to :attr:`world_landmarks`."""
+        landmarks, world = self._main.process(image)
         box = person_boxes(landmarks[None])[0]
         followed = bool(self._boxes) and bool(np.isfinite(np.array(self._boxes)).all(axis=1).any())
         if not followed and np.isfinite(box).all():
-            landmarks, box = self._largest(index, image, landmarks, box)
+            landmarks, world, box = self._largest(index, image, landmarks, world, box)
         if not np.isfinite(box).all() and not followed and index % self.search_every == 0:
-            found = self._look_around(image, landmarks)
+            found, world = self._look_around(image, landmarks, world)
             self.events += [(index, "found_by_search")] * (found is not landmarks)
             landmarks = found
             box = person_boxes(landmarks[None])[0]
@@ -148,9 +157,9 @@ class PersonTracker:
             self._boxes.append(box)
             self._crops = self._crops or PoseDetector()
             window = _steady_crop(self._boxes)
-            crop, _ = self._crops.process(_crop(image, window))
+            crop, crop_world = self._crops.process(_crop(image, window))
             if crop[:, 2].mean() > landmarks[:, 2].mean():
-                landmarks = _from_window(crop, window)
+                landmarks, world = _from_window(crop, window), crop_world
                 self.events.append((index, "redetected"))
             self._boxes[-1] = person_boxes(landmarks[None])[0]
         else:
@@ -162,33 +171,36 @@ class PersonTracker:
             seen, _ = self._others.process(_masked(image, box))
             if _someone_else(seen, box, image.shape[0]):
                 self.events.append((index, "others"))
+        self.world_landmarks = world
         return landmarks
 
-    def _largest(self, index: int, image: np.ndarray, landmarks: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _largest(
+        self, index: int, image: np.ndarray, landmarks: np.ndarray, world: np.ndarray, box: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """When a person is first found: if someone else in the frame is taller, follow them
         instead (a fresh detector is shown the frame with the first one blacked out, and tracks
-        from there); the landmarks and box of the one followed."""
+        from there); the landmarks, world landmarks and box of the one followed."""
         self._others = self._others or PoseDetector()
         other, _ = self._others.process(_masked(image, box))
         other_box = person_boxes(other[None])[0]
         if _someone_else(other, box, image.shape[0]) and other_box[3] - other_box[1] > box[3] - box[1]:
             self._main.close()  # a fresh detector: a tracking one would keep to the first person's place
             self._main = PoseDetector()
-            landmarks, _ = self._main.process(_masked(image, box))
+            landmarks, world = self._main.process(_masked(image, box))
             self.events.append((index, "chose_larger"))
-            return landmarks, person_boxes(landmarks[None])[0]
-        return landmarks, box
+            return landmarks, world, person_boxes(landmarks[None])[0]
+        return landmarks, world, box
 
-    def _look_around(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    def _look_around(self, image: np.ndarray, landmarks: np.ndarray, world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The most confident person found on enlarged tiles of the frame (shoulders and hips
-        sure), or ``landmarks`` unchanged."""
+        sure) and their world landmarks, or ``landmarks`` and ``world`` unchanged."""
         self._search = self._search or PoseDetector(static_image_mode=True)
-        best, best_confidence = landmarks, landmarks[:, 2].mean()
+        best, best_world, best_confidence = landmarks, world, landmarks[:, 2].mean()
         for window in _tiles(image.shape[1], image.shape[0]):
-            found, _ = self._search.process(_crop(image, window))
+            found, found_world = self._search.process(_crop(image, window))
             if (found[TORSO, 2] > 0.5).all() and found[:, 2].mean() > best_confidence:
-                best, best_confidence = _from_window(found, window), found[:, 2].mean()
-        return best
+                best, best_world, best_confidence = _from_window(found, window), found_world, found[:, 2].mean()
+        return best, best_world
 
     def report(self) -> dict:
         return tracking_report(self.events)
