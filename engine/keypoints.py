@@ -81,6 +81,22 @@ def blazepose_to_h36m17(landmarks: np.ndarray) -> np.ndarray:
     return joints
 
 
+def h36m17_to_blazepose(joints: np.ndarray) -> np.ndarray:
+    """BlazePose landmarks (T, 33, C) that :func:`blazepose_to_h36m17` maps back to H36M17
+    ``joints`` (T, 17, C, the last channel the confidence), as a detector would report them:
+    each single-landmark joint gives its landmark, both ears take the head; pelvis, spine and
+    thorax come back as the midpoints of hips and shoulders (exactly when they are those
+    midpoints). Landmarks no joint gives stay zero, with confidence 0."""
+    joints = np.asarray(joints)
+    if joints.ndim != 3 or joints.shape[1] != len(H36M17) or joints.shape[2] < 2:
+        raise ValueError(f"expected H36M17 joints (T, 17, C>=2), got shape {joints.shape}")
+    landmarks = np.zeros((joints.shape[0], BLAZEPOSE_NUM_LANDMARKS, joints.shape[2]), dtype=joints.dtype)
+    for j, sources in enumerate(BLAZEPOSE_TO_H36M17):
+        if len(sources) == 1 or H36M17.names[j] == "head":
+            landmarks[:, list(sources)] = joints[:, j, None]
+    return landmarks
+
+
 class PoseDetector:
     """BlazePose on one frame at a time: in video mode it tracks the person from frame to
     frame; with ``static_image_mode`` every image is searched afresh.

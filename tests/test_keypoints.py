@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.body.joints import H36M17
-from engine.keypoints import BLAZEPOSE_TO_H36M17, blazepose_to_h36m17, detect_pose
+from engine.keypoints import BLAZEPOSE_TO_H36M17, blazepose_to_h36m17, detect_pose, h36m17_to_blazepose
 from tests.paths import VIDEOS
 
 ROOFTOP = VIDEOS / "pexels_2795750_man_dancing_on_rooftop.mp4"
@@ -96,6 +96,21 @@ def test_mapping_rejects_other_shapes_and_keeps_missed_frames_empty():
     assert not blazepose_to_h36m17(np.zeros((3, 33, 3))).any()
     assert np.isnan(blazepose_to_h36m17(np.full((1, 33, 4), np.nan))).all()
     assert all(0 <= i < 33 for sources in BLAZEPOSE_TO_H36M17 for i in sources)
+
+
+def test_h36m17_keypoints_as_landmarks_map_back_to_themselves():
+    rng = np.random.default_rng(0)
+    joints = rng.uniform(0, 640, (5, 17, 3))
+    joints[..., 2] = rng.uniform(0, 1, (5, 17))
+    # pelvis, thorax and spine are midpoints, as the mapping defines them, as sure as their least sure part
+    for joint, (a, b) in ((0, (1, 4)), (8, (11, 14)), (7, (0, 8))):
+        joints[:, joint, :2] = (joints[:, a, :2] + joints[:, b, :2]) / 2
+        joints[:, joint, 2] = np.minimum(joints[:, a, 2], joints[:, b, 2])
+    landmarks = h36m17_to_blazepose(joints)
+    assert landmarks.shape == (5, 33, 3) and not landmarks[:, 29:].any()  # heels and toes: nobody gives them
+    np.testing.assert_allclose(blazepose_to_h36m17(landmarks), joints)
+    with pytest.raises(ValueError, match="H36M17"):
+        h36m17_to_blazepose(np.zeros((4, 33, 3)))
 
 
 @needs_videos

@@ -20,13 +20,15 @@ gap are held back until the person is seen again (then they are final) or the cl
 they are dropped, or kept with ``keep_empty``). Once the clip is decoded, the floor and bone
 lengths are fitted again on the whole clip and every frame is made again from the kept lifting
 (``Capture.final``): that is the Motion written, and the motion a served capture ends with.
+:func:`capture_landmarks` runs the same stages on given 2D landmarks instead of a video's
+detector (``engine eval video`` feeds it the exact 2D).
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,14 +39,14 @@ from engine.body.ik import fit_rest_skeleton, reach_with_leg
 from engine.body.joints import SMPL24
 from engine.body.kinematics import forward_kinematics_np
 from engine.body.skeleton import default_rest_joints
-from engine.keypoints import blazepose_to_h36m17
+from engine.keypoints import BLAZEPOSE_NUM_LANDMARKS, blazepose_to_h36m17
 from engine.lifting import normalise_screen
 from engine.lifting.inference import fill_unsure_joints
 from engine.lifting.weights import load_shipped, load_weights, streaming_lifter
 from engine.motion import Motion
 from engine.pipeline.camera_motion import CameraMotion
 from engine.pipeline.parallel_tracking import SegmentedTracker, segmenting
-from engine.pipeline.person import PersonTracker
+from engine.pipeline.person import PersonTracker, tracking_report
 from engine.pipeline.photo import limbs_on_rays
 from engine.pipeline.report import capture_report
 from engine.pipeline.settings import Settings
@@ -65,7 +67,7 @@ from engine.pipeline.world import (
 from engine.quiet import native_stderr_silenced
 from engine.solving import Solver, make_solver
 from engine.timeseries import fill_settled, hold_gaps, interpolate, trailing_run_start, uniform_rate
-from engine.video import VideoInfo, probe, read_frames_ahead
+from engine.video import Frame, VideoInfo, probe, read_frames_ahead
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
 # first frame, fps, the clip's rest skeleton (24, 3), arrays of the final frames (MOTION_KEYS)
@@ -336,6 +338,93 @@ class Capture:
         self.emitted = done
 
 
+def _follow(pipeline: Capture, found: Iterator[tuple[int, float, np.ndarray]], progress: Progress, total: int) -> float:
+    """Give ``pipeline`` each (frame index, seconds, landmarks) ``found`` yields, in order, finishing
+    frames every ``COMMIT_FRAMES`` in a second thread; returns the seconds spent waiting on ``found``
+    (the 2D stage)."""
+    waited = 0.0
+    # 2D detection runs here (or in detector threads), and the rest of the pipeline in another
+    # thread, every COMMIT_FRAMES frames in order (so its results never depend on thread timing).
+    with ThreadPoolExecutor(max_workers=1) as rest:
+        commits = []
+        while True:
+            tick = time.perf_counter()
+            if (item := next(found, None)) is None:
+                break
+            waited += time.perf_counter() - tick
+            frames = pipeline.add(*item)
+            progress("2D keypoints", frames, total)
+            if frames % COMMIT_FRAMES == 0:
+                commits.append(rest.submit(pipeline.finish, frames))
+            if commits and commits[0].done():
+                commits.pop(0).result()  # a failure there stops the capture now
+        for commit in commits:
+            commit.result()
+    return waited
+
+
+def _conclude(
+    pipeline: Capture,
+    path: Path,
+    source: tuple[str, str],
+    person: dict,
+    timings: dict,
+    started: float,
+    on_final: FrameSink | None,
+) -> tuple[Motion, dict]:
+    """Once every frame is given to ``pipeline``: the whole clip finished and made again
+    (``Capture.final``), its Motion and report (``path`` names the clip, ``source`` is the Motion's
+    (file name, sha256), ``person`` the tracker's counts, ``timings`` the stages' seconds so far)."""
+    info = pipeline.info
+    detected = np.array(pipeline.keypoints)[..., 2].max(axis=1) > 0
+    if not detected.any():
+        where = "the photo" if info.is_image else f"any of its {len(pipeline.times)} frames"
+        raise ValueError(f"{path}: no person found in {where}; the person must be in view (the whole body)")
+    chunks: list[dict[str, np.ndarray]] = []
+    pipeline.finish(len(pipeline.times), complete=True)
+    pipeline.on_frames = lambda start, fps, rest, arrays: chunks.append(arrays)
+    pipeline.final()
+    timings = {**timings, **pipeline.timings, "wall": time.perf_counter() - started}
+
+    joined = {key: np.concatenate([c[key] for c in chunks]) for key in MOTION_KEYS}
+    if on_final is not None:
+        on_final(0, pipeline.fps, pipeline.rest, joined)
+    motion = Motion(
+        **joined,
+        fps=pipeline.fps,
+        camera=pipeline.camera,
+        source=source,
+        rest_joints=pipeline.rest,
+        first_frame_time=pipeline.first_frame_time,
+    )
+    times = np.array(pipeline.times)
+    report = capture_report(
+        path,
+        info,
+        pipeline.settings,
+        motion,
+        times,
+        detected,
+        pipeline.notes,
+        pipeline.camera_motion.report(),
+        pipeline.model.card["name"],
+        person,
+        timings,
+    )
+    return motion, report
+
+
+def _collector(total: int, progress: Progress, on_frames: FrameSink | None) -> FrameSink:
+    """The frame sink of a capture: reports progress and passes the frames on to ``on_frames``."""
+
+    def collect(start: int, fps: float, rest: np.ndarray, arrays: dict[str, np.ndarray]) -> None:
+        progress("motion", start + len(arrays["poses"]), max(total, 1))
+        if on_frames is not None:
+            on_frames(start, fps, rest, arrays)
+
+    return collect
+
+
 def capture(
     path: str | Path,
     settings: Settings = Settings(),
@@ -355,71 +444,72 @@ def capture(
     path = Path(path)
     report_progress = progress or (lambda stage, done, total: None)
     info = probe(path)
-    chunks: list[dict[str, np.ndarray]] = []
-
-    def collect(start: int, fps: float, rest: np.ndarray, arrays: dict[str, np.ndarray]) -> None:
-        report_progress("motion", start + len(arrays["poses"]), max(info.nominal_frames, 1))
-        if on_frames is not None:
-            on_frames(start, fps, rest, arrays)
-
-    pipeline = Capture(info, settings, collect)
-    started, detecting = time.perf_counter(), 0.0
+    pipeline = Capture(info, settings, _collector(info.nominal_frames, report_progress, on_frames))
+    started = time.perf_counter()
     # Decoding runs in a thread, 2D detection here (or in detector threads), and the rest of the
-    # pipeline in another, every COMMIT_FRAMES frames in order (so its results never depend on
-    # thread timing).
+    # pipeline in another.
     detect_workers, segment_frames = segmenting(settings.detect_workers, info.width, info.height, info.nominal_frames)
     # mediapipe's graphs log ("Created TensorFlow Lite XNNPACK delegate") from threads of their own,
     # at moments of their own (a model opening just after its detector is made): keep the whole
     # 2D stage silenced, not only each call into it.
     with native_stderr_silenced():
         tracker = PersonTracker() if detect_workers == 1 else SegmentedTracker(detect_workers, segment_frames)
-        with ThreadPoolExecutor(max_workers=1) as rest, tracker:
-            commits, tracked = [], tracker.track(pipeline.camera_motion.watch(read_frames_ahead(path)))
-            while True:
-                tick = time.perf_counter()
-                if (found := next(tracked, None)) is None:
-                    break
-                detecting += time.perf_counter() - tick
-                frames = pipeline.add(*found)
-                report_progress("2D keypoints", frames, info.nominal_frames)
-                if frames % COMMIT_FRAMES == 0:
-                    commits.append(rest.submit(pipeline.finish, frames))
-                if commits and commits[0].done():
-                    commits.pop(0).result()  # a failure there stops the capture now
-            for commit in commits:
-                commit.result()
-    detected = np.array(pipeline.keypoints)[..., 2].max(axis=1) > 0
-    if not detected.any():
-        where = "the photo" if info.is_image else f"any of its {len(pipeline.times)} frames"
-        raise ValueError(f"{path}: no person found in {where}; the person must be in view (the whole body)")
-    pipeline.finish(len(pipeline.times), complete=True)
-    pipeline.on_frames = lambda start, fps, rest, arrays: chunks.append(arrays)
-    pipeline.final()
-    timings = {"2D keypoints": detecting, **pipeline.timings, "wall": time.perf_counter() - started}
+        with tracker:
+            tracked = tracker.track(pipeline.camera_motion.watch(read_frames_ahead(path)))
+            detecting = _follow(pipeline, tracked, report_progress, info.nominal_frames)
+    person = {**tracker.report(), "detector_threads": detect_workers, "segment_frames": segment_frames if detect_workers > 1 else None}
+    return _conclude(pipeline, path, (path.name, file_sha256(path)), person, {"2D keypoints": detecting}, started, on_final)
 
-    joined = {key: np.concatenate([c[key] for c in chunks]) for key in MOTION_KEYS}
-    if on_final is not None:
-        on_final(0, pipeline.fps, pipeline.rest, joined)
-    motion = Motion(
-        **joined,
-        fps=pipeline.fps,
-        camera=pipeline.camera,
-        source=(path.name, file_sha256(path)),
-        rest_joints=pipeline.rest,
-        first_frame_time=pipeline.first_frame_time,
+
+def capture_landmarks(
+    landmarks: np.ndarray,
+    times: np.ndarray,
+    width: int,
+    height: int,
+    settings: Settings = Settings(),
+    frames: Iterable[Frame] | None = None,
+    name: str = "landmarks",
+    progress: Progress | None = None,
+    on_frames: FrameSink | None = None,
+    on_final: FrameSink | None = None,
+) -> tuple[Motion, dict]:
+    """:func:`capture` of a ``width`` × ``height`` clip whose 2D keypoints are given instead of
+    detected: BlazePose ``landmarks`` (T, 33, 3: pixels and confidence, zeros where nobody is
+    seen) at ``times`` (T,) seconds from the first frame. Every later stage is the capture's own.
+
+    The camera's motion is measured on ``frames`` (the clip's decoded frames, e.g.
+    :func:`engine.video.read_frames_ahead`, one per landmark row, in order) when given, else it
+    is unknown and the camera counts as static. ``name`` names the clip in the report and the
+    Motion's ``source`` (with the sha256 of the landmarks' float32 bytes).
+    """
+    landmarks, times = np.asarray(landmarks, np.float32), np.asarray(times, np.float64)
+    if landmarks.ndim != 3 or landmarks.shape[1:] != (BLAZEPOSE_NUM_LANDMARKS, 3) or times.shape != (len(landmarks),):
+        raise ValueError(f"expected landmarks (T, 33, 3) and times (T,), got {landmarks.shape} and {times.shape}")
+    if not len(times) or (np.diff(times) <= 0).any():
+        raise ValueError("times must be increasing seconds, one per frame")
+    report_progress = progress or (lambda stage, done, total: None)
+    info = VideoInfo(Path(name), width, height, 0, 0.0, len(landmarks), False)
+    pipeline = Capture(info, settings, _collector(len(landmarks), report_progress, on_frames))
+    started = time.perf_counter()
+
+    def given() -> Iterator[tuple[int, float, np.ndarray]]:
+        if frames is None:
+            yield from zip(range(len(times)), times.tolist(), landmarks)
+            return
+        watched = pipeline.camera_motion.watch(frames)
+        for index, (seconds, frame_landmarks) in enumerate(zip(times.tolist(), landmarks)):
+            if next(watched, None) is None:
+                raise ValueError(f"{name}: fewer frames than landmarks ({index} for {len(landmarks)})")
+            yield index, seconds, frame_landmarks
+
+    given_at = _follow(pipeline, given(), report_progress, len(landmarks))
+    source = (name, hashlib.sha256(landmarks.tobytes()).hexdigest())
+    return _conclude(
+        pipeline,
+        Path(name),
+        source,
+        tracking_report([]) | {"detector_threads": 0, "segment_frames": None},
+        {"2D keypoints": given_at},
+        started,
+        on_final,
     )
-    times = np.array(pipeline.times)
-    report = capture_report(
-        path,
-        info,
-        settings,
-        motion,
-        times,
-        detected,
-        pipeline.notes,
-        pipeline.camera_motion.report(),
-        pipeline.model.card["name"],
-        {**tracker.report(), "detector_threads": detect_workers, "segment_frames": segment_frames if detect_workers > 1 else None},
-        timings,
-    )
-    return motion, report
