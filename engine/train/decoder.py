@@ -147,7 +147,7 @@ def _train_denoiser(config: DecoderTrainConfig, device: torch.device, command: s
     train_set, val_loader, batches = _loaders(config, vae.config.frames, conditions=True)
     vae.eval()
     with torch.no_grad():
-        stream = batches()
+        stream = iter(DataLoader(train_set, batch_size=config.batch, shuffle=True))  # in this process: no worker left behind
         model.latent_scale.fill_(float(torch.cat([vae.encode(next(stream)["motion"].to(device))[0] for _ in range(SCALE_BATCHES)]).std()))
     schedule = noise_schedule()
     alphas = schedule.alphas_cumprod.to(device)
