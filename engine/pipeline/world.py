@@ -210,6 +210,11 @@ def fit_floor(camera_joints: np.ndarray, fps: float) -> Floor:
         usual = np.array([np.percentile(heights[slow[:, f], f], FLOOR_PERCENTILE) if slow[:, f].any() else np.nan for f in range(2)])
         floor = np.percentile(heights[slow], FLOOR_PERCENTILE) - FOOT_ABOVE_FLOOR
         usual = np.where(np.isnan(usual), floor + FOOT_ABOVE_FLOOR, usual)
+    elif upright.sum() >= MIN_STANDING:
+        # Too few slow feet, but a standing body's lower foot is on the floor (the young man's
+        # break dance stands for 7 frames at its end; the lowest feet of the clip are not his).
+        floor = np.percentile(heights[upright].min(axis=1), FLOOR_PERCENTILE) - FOOT_ABOVE_FLOOR
+        usual = np.full(2, floor + FOOT_ABOVE_FLOOR)
     else:
         usual = np.percentile(heights, 5, axis=0)
         floor = np.percentile(heights.min(axis=1), 5) - FOOT_ABOVE_FLOOR
