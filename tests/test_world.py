@@ -123,3 +123,29 @@ def test_a_camera_found_rolled_or_pitched_past_the_level_prior_is_held_to_it_and
     held, note = roughly_level(rolled)
     assert np.degrees(np.arctan2(held[0], -held[1])) == pytest.approx(MAX_CAMERA_ROLL_DEG) and "held to" in note
     assert np.linalg.norm(held) == pytest.approx(1.0)
+
+
+def test_gravity_and_the_floor_come_from_the_frames_where_the_person_stands(rest_joints):
+    """A person who stands for 8 frames of 60 and is down on the floor, knees bent, for the rest
+    (a floor move): the standing frames alone decide the vertical and the floor, even with no
+    foot slow enough to count as planted (the standing body glides along, as a lifted one may)."""
+    from engine.body.ik import h36m_of_rest
+    from engine.pipeline.world import body_up, fit_floor
+
+    pose = h36m_of_rest(rest_joints)
+    pose = pose - pose[:, 1].min() * np.array([0.0, 1.0, 0.0])  # the ankles on y = 0
+    folded = pose.copy()
+    for knee, ankle in ((H36M17.index("l_knee"), H36M17.index("l_ankle")), (H36M17.index("r_knee"), H36M17.index("r_ankle"))):
+        folded[ankle] = folded[knee] + np.linalg.norm(pose[ankle] - pose[knee]) * np.array([0.0, 0.0, -1.0])  # shins back
+    lying = folded @ Rotation.from_rotvec([np.pi / 2 - 0.2, 0.0, 0.0]).as_matrix().T + [0.0, 0.3, 0.0]
+    frames = np.concatenate([np.repeat(lying[None], 52, 0), np.repeat(pose[None], 8, 0)])
+    frames = frames + np.arange(60)[:, None, None] * np.array([0.03, 0.0, 0.0])  # 0.9 m/s: nothing is slow
+    camera = Rotation.from_rotvec([0.3, 0.0, 0.1]).as_matrix()  # pitched and rolled
+    seen = frames @ camera.T + [0.0, 0.0, 4.0]
+    up, upright = body_up(seen)
+    assert upright[52:].all() and not upright[:52].any()
+    true_up = camera @ [0.0, 1.0, 0.0]
+    assert np.degrees(np.arccos(np.clip(up @ true_up, -1, 1))) < 7.0  # the rest pose's own lean, and the prior's
+    floor = fit_floor(seen, fps=30.0)
+    world = seen[52:] @ floor.rotation.T + floor.translation
+    assert abs(world[:, FEET, 1].min(axis=1).mean() - FOOT_ABOVE_FLOOR) < 0.05

@@ -109,7 +109,9 @@ def standing(joints: np.ndarray, up: np.ndarray) -> np.ndarray:
     legs under its trunk: both knees straighter than ``STANDING_KNEE_DEG`` and both ankles
     within ``STANDING_LEG_DEG`` of straight below the pelvis along the trunk's vertical ``up``
     (T, 3). Those frames' trunks are upright whatever the camera; a floor move, a crouch or a
-    leg on a railing are not, and would lean the clip's vertical with them."""
+    leg on a railing are not, and would lean the clip's vertical with them. (A body lying
+    straight has a standing body's shape and counts: the level-camera prior holds what it
+    would lean.)"""
     thigh, shin = joints[:, KNEES] - joints[:, HIPS], joints[:, FEET] - joints[:, KNEES]
     knee = np.degrees(np.arccos(np.clip(np.sum(unit(thigh) * unit(shin), -1), -1.0, 1.0)))
     legs = unit(joints[:, FEET] - joints[:, :1])
