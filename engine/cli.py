@@ -513,7 +513,7 @@ def train_decoder(
         ),
     ] = False,
 ) -> None:
-    """Train a stage of the decoder (`stage = "vae"`: the motion VAE, its pose prior); resumes from RUNS/NAME/last.pt.
+    """Train a stage of the decoder (the config's `stage`: "vae", its pose prior, then "denoiser" on it); resumes from RUNS/NAME/last.pt.
 
     The best weights and their model card go to RUNS/NAME/NAME.pt and NAME.json (RUNS is the
     config's `runs`, default runs/); the package's shipped weights change only with --ship."""

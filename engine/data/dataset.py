@@ -32,6 +32,17 @@ from engine.lifting import normalise_screen
 Noise = Literal["clean", "realistic"]
 
 
+def split_clips(root: Path, split: str, licences: tuple[str, ...] | None = None) -> list[dict]:
+    """The clips (``clips.json`` records) of ``split`` in a prepared folder ``root``, only those
+    whose licence starts with one of ``licences`` when given; ValueError when none are left."""
+    clips = [c for c in json.loads((root / "clips.json").read_text()) if c["split"] == split]
+    if licences is not None:
+        clips = [c for c in clips if any(c["licence"].startswith(prefix) for prefix in licences)]
+    if not clips:
+        raise ValueError(f"{root}: no clips in split {split!r}" + (f" with licences {licences}" if licences else ""))
+    return clips
+
+
 class MocapWindows(Dataset):
     """Windows of a prepared split (``engine data prepare``) as lifter training samples.
 
@@ -59,12 +70,7 @@ class MocapWindows(Dataset):
         rotations: bool = False,
     ) -> None:
         root = Path(root)
-        clips = [c for c in json.loads((root / "clips.json").read_text()) if c["split"] == split]
-        if licences is not None:
-            clips = [c for c in clips if any(c["licence"].startswith(prefix) for prefix in licences)]
-        if not clips:
-            raise ValueError(f"{root}: no clips in split {split!r}" + (f" with licences {licences}" if licences else ""))
-        self.clips = clips
+        self.clips = clips = split_clips(root, split, licences)
         self.h36m = np.load(root / split / "h36m.npy", mmap_mode="r")
         self.valid = np.load(root / split / "valid.npy", mmap_mode="r")
         self.truth = {key: np.load(root / split / f"{key}.npy", mmap_mode="r") for key in ("poses", "contacts")} if rotations else None

@@ -26,7 +26,6 @@ window is turned so that the conditions' first frame faces +z; the motion turns 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +38,7 @@ from engine.body.ik import h36m_from_smpl
 from engine.body.joints import H36M17, SMPL24
 from engine.body.kinematics import forward_kinematics_np
 from engine.body.skeleton import default_rest_joints
+from engine.data.dataset import split_clips
 from engine.data.proportions import random_bone_factors, scale_rest_skeleton
 from engine.decoding.features import FEATURES, heading_turn, motion_features, split_features, window_conditions
 from engine.decoding.representation import LEAF_JOINTS, to_representation
@@ -94,11 +94,7 @@ class PoseWindows(Dataset):
         seed: int = 0,
     ) -> None:
         root = Path(root)
-        clips = [c for c in json.loads((root / "clips.json").read_text()) if c["split"] == split]
-        if licences is not None:
-            clips = [c for c in clips if any(c["licence"].startswith(prefix) for prefix in licences)]
-        if not clips:
-            raise ValueError(f"{root}: no clips in split {split!r}" + (f" with licences {licences}" if licences else ""))
+        clips = split_clips(root, split, licences)
         self.clips, self.frames, self.augment, self.conditions, self.seed = clips, frames, augment, conditions, seed
         self.poses = np.load(root / split / "poses.npy", mmap_mode="r")
         self.contacts = np.load(root / split / "contacts.npy", mmap_mode="r")

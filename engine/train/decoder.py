@@ -26,18 +26,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, RandomSampler, Subset
+from torch.utils.data import DataLoader
 
 from engine.data.pose_windows import PoseWindows
 from engine.decoding.decoder import MotionDecoder
 from engine.decoding.denoiser import TRAIN_STEPS, LatentDenoiser, noise_schedule
 from engine.decoding.registry import WEIGHTS_DIR
 from engine.decoding.vae import MotionVAE
-from engine.train.loop import RunConfig, export_run, model_card, run_loop, training_device
+from engine.train.loop import RunConfig, export_run, loaders, model_card, run_loop, training_device
 
 POINT_WEIGHT, TWIST_WEIGHT, CONTACT_WEIGHT = 10.0, 5.0, 0.1
 SCALE_BATCHES = 16
@@ -80,23 +80,11 @@ def vae_loss(
     )
 
 
-def _loaders(config: DecoderTrainConfig, frames: int, conditions: bool) -> tuple[PoseWindows, DataLoader, Callable[[], Iterator[dict]]]:
-    """The training windows, a loader of fixed validation windows, and a maker of an endless
-    stream of training batches."""
+def _windows(config: DecoderTrainConfig, frames: int, conditions: bool) -> tuple[PoseWindows, PoseWindows]:
+    """The training windows (augmented) and the validation windows (fixed, one per ``frames``)."""
     licences = tuple(config.licences) if config.licences else None
     train_set = PoseWindows(config.data, "train", frames=frames, augment=True, conditions=conditions, licences=licences)
-    val_set = PoseWindows(config.data, "validation", frames=frames, stride=frames, conditions=conditions, licences=licences)
-    val_set = Subset(val_set, torch.linspace(0, len(val_set) - 1, min(config.val_windows, len(val_set))).long().tolist())
-    val_loader = DataLoader(val_set, batch_size=config.batch, num_workers=config.workers)
-
-    def batches():
-        sampler = RandomSampler(train_set, replacement=True, num_samples=10**9)
-        loader = DataLoader(
-            train_set, batch_size=config.batch, sampler=sampler, num_workers=config.workers, persistent_workers=config.workers > 0
-        )
-        return iter(loader)
-
-    return train_set, val_loader, batches
+    return train_set, PoseWindows(config.data, "validation", frames=frames, stride=frames, conditions=conditions, licences=licences)
 
 
 def _mean_point_error_mm(loader: DataLoader, predict: Callable[[dict], torch.Tensor], device: torch.device) -> float:
@@ -119,7 +107,8 @@ def train(config: DecoderTrainConfig, ship: bool = False) -> dict:
     if config.stage == "denoiser":
         return _train_denoiser(config, device, command, ship)
     model = MotionVAE.from_card({"config": config.model or {}}).to(device)
-    train_set, val_loader, batches = _loaders(config, model.config.frames, conditions=False)
+    train_set, val_set = _windows(config, model.config.frames, conditions=False)
+    val_loader, batches = loaders(config, train_set, val_set)
 
     def loss_of(batch: dict) -> torch.Tensor:
         motion, mask = batch["motion"].to(device), batch["mask"].to(device)
@@ -144,7 +133,8 @@ def _train_denoiser(config: DecoderTrainConfig, device: torch.device, command: s
     )
     model = MotionDecoder(vae, denoiser).to(device)
     vae.requires_grad_(False)
-    train_set, val_loader, batches = _loaders(config, vae.config.frames, conditions=True)
+    train_set, val_set = _windows(config, vae.config.frames, conditions=True)
+    val_loader, batches = loaders(config, train_set, val_set)
     vae.eval()
     with torch.no_grad():
         stream = iter(DataLoader(train_set, batch_size=config.batch, shuffle=True))  # in this process: no worker left behind

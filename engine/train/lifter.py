@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass
 from pkgutil import resolve_name
 
 import torch
-from torch.utils.data import DataLoader, RandomSampler, Subset
+from torch.utils.data import DataLoader
 
 from engine.body.joints import H36M17
 from engine.data.dataset import MocapWindows
 from engine.lifting.registry import ARCHITECTURES, WEIGHTS_DIR
-from engine.train.loop import RunConfig, export_run, model_card, run_loop, training_device
+from engine.train.loop import RunConfig, export_run, loaders, model_card, run_loop, training_device
 
 # Per-joint weights of the position loss (MixSTE/HoT): limbs' ends count more.
 JOINT_WEIGHTS = torch.tensor([1, 1, 2.5, 2.5, 1, 2.5, 2.5, 1, 1, 1, 1.5, 1.5, 4, 4, 1.5, 4, 4])
@@ -97,15 +97,7 @@ def train(config: TrainConfig, ship: bool = False) -> dict:
         licences=licences,
         camera_frames=config.camera_frames,
     )
-    val_set = Subset(val_set, torch.linspace(0, len(val_set) - 1, min(config.val_windows, len(val_set))).long().tolist())
-    val_loader = DataLoader(val_set, batch_size=config.batch, num_workers=config.workers)
-
-    def batches():
-        sampler = RandomSampler(train_set, replacement=True, num_samples=10**9)
-        loader = DataLoader(
-            train_set, batch_size=config.batch, sampler=sampler, num_workers=config.workers, persistent_workers=config.workers > 0
-        )
-        return iter(loader)
+    val_loader, batches = loaders(config, train_set, val_set)
 
     def loss_of(batch: dict) -> torch.Tensor:
         keypoints, joints = batch["keypoints"], batch["joints"]

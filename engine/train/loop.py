@@ -22,6 +22,7 @@ from typing import Callable, Iterator
 
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 from engine.io.staging import staged
 
@@ -74,6 +75,22 @@ def _schedule(config: RunConfig) -> Callable[[int], float]:
 
 def _cpu(state: dict) -> dict:
     return {key: value.cpu() for key, value in state.items()}
+
+
+def loaders(config: RunConfig, train_set: Dataset, val_set: Dataset) -> tuple[DataLoader, Callable[[], Iterator[dict]]]:
+    """A loader of ``val_windows`` validation samples spread evenly over ``val_set``, and a maker
+    of an endless stream of training batches drawn from ``train_set`` with replacement."""
+    picked = Subset(val_set, torch.linspace(0, len(val_set) - 1, min(config.val_windows, len(val_set))).long().tolist())
+    val_loader = DataLoader(picked, batch_size=config.batch, num_workers=config.workers)
+
+    def batches() -> Iterator[dict]:
+        sampler = RandomSampler(train_set, replacement=True, num_samples=10**9)
+        loader = DataLoader(
+            train_set, batch_size=config.batch, sampler=sampler, num_workers=config.workers, persistent_workers=config.workers > 0
+        )
+        return iter(loader)
+
+    return val_loader, batches
 
 
 def run_loop(
