@@ -22,6 +22,7 @@ import json
 import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
+from scipy.special import expit
 
 from engine.body.ik import h36m_of_rest
 from engine.body.joints import H36M17
@@ -58,8 +59,8 @@ class DecoderSolver:
         self.window = self.model.window
         self.stride = self.window // 2
         self.decoded: dict[int, np.ndarray] = {}  # window start → (window, features) in the world's turn
-        self.solved = {"poses": np.zeros((0, 72)), "trans": np.zeros((0, 3)), "joints": np.zeros((0, 24, 3)), "contacts": np.zeros((0, 4))}
-        self.solved["targets"] = np.zeros((0, 24, 3))
+        empty = {"poses": (72,), "trans": (3,), "joints": (24, 3), "contacts": (4,), "targets": (24, 3)}
+        self.solved = {key: np.zeros((0, *shape)) for key, shape in empty.items()}
         self.next_start = 0  # the next window to decode starts here
         self.settled = 0
 
@@ -71,9 +72,7 @@ class DecoderSolver:
         with torch.no_grad():
             features = self.model(torch.from_numpy(conditions[None].astype(np.float32)), steps=self.steps)[0].numpy().astype(np.float64)
         points, twists, contacts = split_features(features)
-        return np.concatenate(
-            [(points[:, 1:] @ turn).reshape(self.window, -1), twists.reshape(self.window, -1), 1 / (1 + np.exp(-contacts))], 1
-        )
+        return np.concatenate([(points[:, 1:] @ turn).reshape(self.window, -1), twists.reshape(self.window, -1), expit(contacts)], 1)
 
     def extend(self, world_joints: np.ndarray, complete: bool = False) -> dict[str, np.ndarray]:
         frames = len(world_joints)
