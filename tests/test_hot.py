@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -192,11 +193,48 @@ def test_test_scores_are_recorded_in_the_model_card_per_kind_of_noise(tmp_path):
     assert card["steps"] == 4 and {k: v["mpjpe_mm"] for k, v in card["test_metrics"].items()} == {"realistic": 60.0, "clean": 55.0}
 
 
-def test_flipped_training_pairs_stay_consistent():
-    from engine.train.lifter import flip
+def test_mirroring_swaps_sides_and_negates_every_x_once():
+    from engine.lifting import mirrored
 
-    keypoints, joints = torch.randn(2, 5, 17, 3), torch.randn(2, 5, 17, 3)
-    k2, j2 = flip(*flip(keypoints, joints))
-    assert torch.equal(k2, keypoints) and torch.equal(j2, joints)
-    k1, j1 = flip(keypoints, joints)
-    assert torch.equal(k1[..., 13, 0], -keypoints[..., 16, 0]) and torch.equal(j1[..., 13, 0], -joints[..., 16, 0])
+    keypoints, joints = torch.randn(2, 5, 17, 7), torch.randn(2, 5, 17, 3)
+    assert torch.equal(mirrored(mirrored(keypoints)), keypoints) and torch.equal(mirrored(mirrored(joints)), joints)
+    k1, j1 = mirrored(keypoints), mirrored(joints)
+    # the image's x and the world landmark's x turn; y, confidence, z and presence do not
+    assert torch.equal(k1[..., 13, :], keypoints[..., 16, :] * torch.tensor([-1, 1, 1, -1, 1, 1, 1]))
+    assert torch.equal(j1[..., 13, :], joints[..., 16, :] * torch.tensor([-1, 1, 1]))
+
+
+def test_world_landmarks_become_channels_that_say_whether_they_are_there():
+    from engine.lifting import INPUT_CHANNELS, WORLD, world_channels
+
+    world = np.random.default_rng(0).normal(0, 0.3, (3, 33, 3))
+    world[1] = np.nan  # the detector found nobody in frame 1
+    channels = world_channels(world)
+    assert channels.shape == (3, 17, 4) and INPUT_CHANNELS == 3 + channels.shape[-1] == WORLD.stop
+    assert (channels[[0, 2], :, 3] == 1).all() and not channels[1].any()
+    # a joint made of one landmark keeps it (the left wrist is BlazePose's 15)
+    np.testing.assert_allclose(channels[0, H36M17.index("l_wrist"), :3], world[0, 15])
+
+
+def test_a_lifter_reads_the_channels_it_was_made_for_and_no_more():
+    from engine.lifting import fit_channels
+
+    keypoints = torch.randn(1, 27, 17, 7)
+    plain, wide = HoT(SMALL).eval(), HoT(replace(SMALL, in_chans=7)).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(plain(keypoints), plain(keypoints[..., :3]))  # world channels ignored
+        torch.testing.assert_close(wide(keypoints[..., :3]), wide(fit_channels(keypoints[..., :3], 7)))  # missing: zeros
+    assert fit_channels(np.ones((2, 17, 3)), 7)[..., 3:].sum() == 0
+
+
+def test_a_run_started_from_a_lifter_that_reads_fewer_channels_answers_as_it_did(tmp_path):
+    from engine.train.lifter import start_from
+
+    source = HoT(SMALL).eval()
+    torch.save(source.state_dict(), tmp_path / "small.pt")
+    (tmp_path / "small.json").write_text(json.dumps({"name": "small", "architecture": "hot", "config": SMALL.to_dict()}))
+    wide = HoT(replace(SMALL, in_chans=7)).eval()
+    start_from(wide, str(tmp_path / "small.pt"))
+    keypoints = torch.randn(2, 27, 17, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(wide(keypoints), source(keypoints))

@@ -26,16 +26,15 @@ SEGMENT, WARMUP = 25, 8  # short, so that 70 frames make three segments
 
 def _single(frames: list[Frame]) -> np.ndarray:
     with PersonTracker() as tracker:
-        return np.array([landmarks for _, _, landmarks in tracker.track(frames)])
+        return np.array([landmarks for _, _, landmarks, _ in tracker.track(frames)])
 
 
 def test_the_tracker_keeps_the_world_landmarks_of_the_landmarks_it_returns(frames):
     # A blank frame first: nobody there, so no world landmarks either.
     blank = Frame(-1, 0.0, np.zeros_like(frames[0].rgb))
     with PersonTracker() as tracker:
-        for index, _, landmarks in tracker.track([blank, *frames[:10]]):
-            world = tracker.world_landmarks
-            assert world.shape == (33, 4)
+        for index, _, landmarks, world in tracker.track([blank, *frames[:10]]):
+            assert world.shape == (33, 4) and world is tracker.world_landmarks
             if index < 0:
                 assert not landmarks[:, 2].any() and np.isnan(world).all()
                 continue
@@ -58,9 +57,11 @@ def test_segments_come_back_in_order_with_their_times_and_match_one_tracker_clos
     with SegmentedTracker(2, SEGMENT, WARMUP) as tracker:
         found = list(tracker.track(frames))
         report = tracker.report()
-    assert [index for index, _, _ in found] == list(range(len(frames)))
-    assert [time for _, time, _ in found] == [f.time for f in frames]
-    segmented, single = np.array([landmarks for _, _, landmarks in found]), _single(frames)
+    assert [index for index, *_ in found] == list(range(len(frames)))
+    assert [time for _, time, *_ in found] == [f.time for f in frames]
+    segmented, single = np.array([landmarks for _, _, landmarks, _ in found]), _single(frames)
+    # each frame's world landmarks come from the same look as its landmarks
+    assert all(np.array_equal(world[:, 3], landmarks[:, 2], equal_nan=True) or np.isnan(world).all() for _, _, landmarks, world in found)
     np.testing.assert_array_equal(segmented[:SEGMENT], single[:SEGMENT])  # the first segment is tracked as by one tracker
     # Later segments start from a warmed-up tracker: within a pixel on almost every landmark.
     assert np.median(np.linalg.norm(segmented[SEGMENT:, :, :2] - single[SEGMENT:, :, :2], axis=-1)) < 1.0
@@ -72,7 +73,7 @@ def test_segmented_tracking_gives_the_same_landmarks_on_every_run_and_with_any_t
     runs = []
     for workers in (2, 2, 3):
         with SegmentedTracker(workers, SEGMENT, WARMUP) as tracker:
-            runs.append(np.array([landmarks for _, _, landmarks in tracker.track(frames)]))
+            runs.append(np.array([landmarks for _, _, landmarks, _ in tracker.track(frames)]))
     np.testing.assert_array_equal(runs[0], runs[1])
     np.testing.assert_array_equal(runs[0], runs[2])
 

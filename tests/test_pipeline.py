@@ -41,6 +41,27 @@ def test_short_gaps_are_bridged_and_long_gaps_marked():
     assert long_gap[20:30].all() and long_gap.sum() == 10 and (bridged[20:30] == 0).all()
 
 
+def test_the_detectors_world_landmarks_reach_the_lifter_only_where_it_had_them():
+    from pathlib import Path
+
+    from engine.pipeline.capture import Capture
+    from engine.video import VideoInfo
+
+    pipeline = Capture(VideoInfo(Path("x.mp4"), 640, 360, 0, 30.0, 60, False), Settings(), lambda *_: None)
+    pipeline.fps = 30.0
+    rng = np.random.default_rng(0)
+    for i in range(60):
+        seen = not 20 <= i < 50  # a long gap: nobody in frames 20-49
+        landmarks = np.concatenate([rng.uniform(100, 300, (33, 2)), np.full((33, 1), 0.9 * seen)], -1)
+        world = rng.normal(0, 0.3, (33, 4)) if seen and i != 5 else np.full((33, 4), np.nan)  # none on frame 5
+        pipeline.add(i, i / 30, landmarks, world)
+    pixels, in_long_gap, _, world = pipeline.uniform(60, complete=True)
+    present = world[:, 0, 3] == 1
+    assert world.shape == (60, 17, 4) and in_long_gap[20:50].all()
+    assert present.tolist() == [i != 5 and not 20 <= i < 50 for i in range(60)]
+    assert not world[~present].any()  # absent: zeros throughout
+
+
 def test_variable_rates_are_found_and_resampled():
     even = np.arange(10) / 25
     assert uniform_rate(even) == (25.0, True)

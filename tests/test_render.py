@@ -226,3 +226,41 @@ def test_test_subjects_are_refused_for_training(prepared, tmp_path):
     # The fixture's own test split holds subject 02, which the shipped split trains on.
     with pytest.raises(HeldOutClip, match="subject:cmu/02"):
         split_clips(prepared[0], "test")
+
+
+def test_rendered_windows_give_the_detectors_view_and_the_bodys_joints_in_the_camera(corpus):
+    from engine.data.render.shards import to_camera
+    from engine.data.render.windows import RenderedWindows
+    from engine.lifting import WORLD
+
+    out, _ = corpus
+    windows = RenderedWindows([out], "train", frames=27)
+    assert len(windows) == 2  # one padded window per 24-frame clip
+    sample = windows[0]
+    assert sample["keypoints"].shape == (27, 17, 7) and sample["joints"].shape == (27, 17, 3)
+    assert sample["mask"].tolist() == [True] * FRAMES + [False] * 3  # the padding does not count
+    h36m, extrinsics = (np.load(out / "train" / f"{k}.npy")[:FRAMES] for k in ("h36m", "extrinsics"))
+    cam = to_camera(h36m, extrinsics)
+    np.testing.assert_allclose(sample["joints"][:FRAMES].numpy(), cam - cam[:, :1], atol=1e-5)
+    found = np.load(out / "train" / "landmarks.npy")[:FRAMES, :, 2].max(axis=1) > 0
+    assert (sample["keypoints"][:FRAMES, 0, 6].numpy() == found).all()  # world landmarks wherever the person was found
+    assert not RenderedWindows([out], "train", frames=27, world_dropout=1.0)[0]["keypoints"][..., WORLD].any()
+    with pytest.raises(FileNotFoundError, match="no packed validation split"):
+        RenderedWindows([out], "validation")
+
+
+def test_a_lifter_trains_on_mocap_and_rendered_clips_with_their_world_landmarks(corpus, prepared, tmp_path):
+    from engine.lifting.registry import WEIGHTS_DIR
+    from engine.train.lifter import TrainConfig, train
+
+    # the shipped hot's size, reading the world landmarks too, started from its weights
+    model = {**json.loads((WEIGHTS_DIR / "hot_default.json").read_text())["config"], "in_chans": 7}
+    config = TrainConfig(
+        name="tiny", data=str(prepared[0]), model=model, steps=2, val_every=1, val_windows=4, batch=2, workers=0, threads=1,
+        runs=str(tmp_path), corpora=[str(corpus[0])], corpus_share=0.5, init="hot",
+    )  # fmt: skip
+    card = train(config)
+    assert card["steps"] == 2 and card["config"]["in_chans"] == 7 and card["training"]["corpora"] == [str(corpus[0])]
+    assert card["started_from"]["name"] == "hot_default"
+    rendered = {c["licence"] for c in json.loads((corpus[0] / "clips.json").read_text())}
+    assert rendered <= set(card["data"]["licences"])

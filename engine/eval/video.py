@@ -61,6 +61,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.body.joints import H36M17, SMPL24
+from engine.data.render.shards import to_camera
 from engine.eval import metrics
 from engine.keypoints import BLAZEPOSE_TO_H36M17, h36m17_to_blazepose
 from engine.motion import Motion
@@ -111,11 +112,6 @@ def read_clip(path: Path) -> dict:
     meta = json.loads(str(clip.pop("meta")))
     clip = {key: value.astype(np.float64) if value.dtype.kind == "f" else value for key, value in clip.items()}
     return clip | {"meta": meta, "fps": float(meta.get("fps", 30.0))}
-
-
-def to_camera(points: np.ndarray, extrinsics: np.ndarray) -> np.ndarray:
-    """World ``points`` (T, N, 3) in each frame's camera (``extrinsics`` (T, 3, 4) world → camera)."""
-    return np.einsum("tij,tnj->tni", extrinsics[:, :, :3], points) + extrinsics[:, None, :, 3]
 
 
 def exact_landmarks(clip: dict) -> np.ndarray:
@@ -238,11 +234,11 @@ def evaluate_clip(path: Path, settings: Settings, stored_2d: bool = False, true_
     width, height = meta["camera"]["width"], meta["camera"]["height"]
     times = np.arange(frames) / fps
 
-    def given(landmarks: np.ndarray) -> Motion:
-        return capture_landmarks(landmarks, times, width, height, settings, read_frames_ahead(video), name=video.name)[0]
+    def given(landmarks: np.ndarray, world: np.ndarray | None = None) -> Motion:
+        return capture_landmarks(landmarks, times, width, height, settings, read_frames_ahead(video), video.name, world)[0]
 
     truth, estimates, failed = from_truth(clip), {"mediapipe": from_mediapipe(clip["world_landmarks"])}, {}
-    runs = {"pipeline": lambda: given(clip["landmarks"]) if stored_2d else capture(video, settings)[0]}
+    runs = {"pipeline": lambda: given(clip["landmarks"], clip["world_landmarks"]) if stored_2d else capture(video, settings)[0]}
     runs["exact_2d"] = lambda: given(exact_landmarks(clip))
     for name, run in runs.items():
         try:

@@ -1,7 +1,11 @@
 """3D pose lifters: 2D keypoint sequences (H36M17, HoT-normalised) → root-relative 3D joints.
 
-Every lifter maps ``keypoints`` (B, T, 17, 3) (normalised x, y and confidence) to joints
-(B, T, 17, 3) in metres, camera frame, pelvis at the origin. The lifters are named in
+Every lifter maps ``keypoints`` (B, T, 17, C) to joints (B, T, 17, 3) in metres, camera frame,
+pelvis at the origin. The input's channels (:data:`INPUT_CHANNELS`): normalised x, y and
+confidence, which every lifter reads, then the detector's own 3D guess of the joint, its world
+landmark (x, y, z metres, hip-centred, the camera's axes) and whether there is one (1, else 0
+with the coordinates 0), which only a lifter trained on them reads (its ``in_chans``; the
+others take the first three, :func:`fit_channels`). The lifters are named in
 :mod:`engine.lifting.registry`; ``load_lifter(name)`` builds one for whole sequences, and
 :mod:`engine.lifting.streaming` lifts a clip that is still growing. Importing this package
 does not import torch (the server and ``Settings`` read the registry).
@@ -9,12 +13,54 @@ does not import torch (the server and ``Settings`` read the registry).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+from engine.body.joints import H36M17
+from engine.keypoints import blazepose_to_h36m17
+
 if TYPE_CHECKING:
+    import torch
+
     from engine.lifting.inference import SequenceLifter
+
+INPUT_CHANNELS = 7  # x, y, confidence; world x, y, z, world present
+WORLD = slice(3, 7)  # the world landmark's channels
+Array = TypeVar("Array", np.ndarray, "torch.Tensor")
+
+
+def world_channels(world_landmarks: np.ndarray) -> np.ndarray:
+    """BlazePose world landmarks (T, 33, 3 or 4; NaN rows where nobody was found) as the
+    lifter's world channels (T, 17, 4): H36M17 joints made as from the 2D landmarks, then 1
+    where the frame has them, else zeros throughout."""
+    xyz = np.asarray(world_landmarks, np.float64)[..., :3]
+    present = np.isfinite(xyz).all(axis=(1, 2))
+    joints = blazepose_to_h36m17(np.concatenate([np.nan_to_num(xyz), np.ones_like(xyz[..., :1])], -1))
+    return np.where(present[:, None, None], joints, 0.0)
+
+
+def fit_channels(keypoints: Array, channels: int) -> Array:
+    """``keypoints`` (..., C) with the ``channels`` a model reads: the first ones, or zeros
+    added (no world landmarks) when it reads more than there are."""
+    missing = channels - keypoints.shape[-1]
+    if missing <= 0:
+        return keypoints[..., :channels]
+    if isinstance(keypoints, np.ndarray):
+        return np.pad(keypoints, [(0, 0)] * (keypoints.ndim - 1) + [(0, missing)])
+    import torch
+
+    return torch.nn.functional.pad(keypoints, (0, missing))
+
+
+def mirrored(x: Array) -> Array:
+    """The mirror image of lifter input or output (..., 17, C): left and right joints swapped,
+    x → −x (the normalised image x, and the world landmark's x where there is one)."""
+    x = x[..., H36M17.flip_permutation, :]
+    x[..., 0] *= -1
+    if x.shape[-1] > WORLD.start:
+        x[..., WORLD.start] *= -1
+    return x
 
 
 def normalise_screen(uv: np.ndarray, width: float, height: float) -> np.ndarray:

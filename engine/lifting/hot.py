@@ -21,12 +21,14 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import nn
 
+from engine.lifting import fit_channels
+
 
 @dataclass(frozen=True)
 class HoTConfig:
     frames: int = 81
     joints: int = 17
-    in_chans: int = 3  # x, y and confidence; the official model takes x, y only
+    in_chans: int = 3  # x, y and confidence (7: and the world landmarks, engine.lifting); the official model takes x, y only
     dim: int = 128
     depth: int = 4  # spatial + temporal block pairs
     heads: int = 8
@@ -199,7 +201,7 @@ class HoT(nn.Module):
         batch, frames, joints, _ = keypoints.shape
         if frames != c.frames or joints != c.joints:
             raise ValueError(f"expected (B, {c.frames}, {c.joints}, {c.in_chans}) keypoints, got {tuple(keypoints.shape)}")
-        x = self.Spatial_patch_to_embedding(keypoints[..., : c.in_chans]) + self.Spatial_pos_embed  # (B, T, J, C)
+        x = self.Spatial_patch_to_embedding(fit_channels(keypoints, c.in_chans)) + self.Spatial_pos_embed  # (B, T, J, C)
         x = self.pos_drop(x)
         for layer in range(c.depth):
             temporal_pos = self.Temporal_pos_embed if layer == 0 else None

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from engine.body.joints import H36M17
+from engine.lifting import fit_channels
 from engine.lifting.hot import Attention, Mlp
 
 
@@ -314,6 +315,6 @@ class HTNet(nn.Module):
         batch, frames, joints, _ = keypoints.shape
         if joints != c.joints:
             raise ValueError(f"expected (B, T, {c.joints}, {c.in_chans}) keypoints, got {tuple(keypoints.shape)}")
-        x = self.patch_embed(keypoints[..., : c.in_chans].flatten(0, 1)) + self.pos_embed  # (B*T, J, C)
+        x = self.patch_embed(fit_channels(keypoints, c.in_chans).flatten(0, 1)) + self.pos_embed  # (B*T, J, C)
         out = self.fcn(self.Hiremixer(x)).unflatten(0, (batch, frames))
         return out * self.not_root  # the pelvis at the origin

@@ -1,7 +1,7 @@
 """Lifting a clip that grows at the end, as the capture decodes it.
 
-A streaming lifter takes all frames so far (N, 17, 3: HoT-normalised x, y and confidence,
-unsure joints filled) each time and answers the frames that are final, those that no later
+A streaming lifter takes all frames so far (N, 17, C: the lifter input of
+:mod:`engine.lifting`, unsure joints filled) each time and answers the frames that are final, those that no later
 frame can change; ``settled`` is how many that is. ``provisional`` answers every frame so far,
 as if the clip ended there, without changing what is kept. Two kinds implement it:
 
@@ -11,7 +11,7 @@ as if the clip ended there, without changing what is kept. Two kinds implement i
 - :class:`PerFrameLifting`, for single-frame models: every frame is final at once.
 
 Both mirror the input as well (flip test-time augmentation: x → −x with left and right
-swapped, the answer mirrored back and averaged) unless told not to.
+swapped, :func:`~engine.lifting.mirrored`, the answer mirrored back and averaged) unless told not to.
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from engine.body.joints import H36M17
-
-FLIP = H36M17.flip_permutation
+from engine.lifting import mirrored
 
 
 class StreamingLifter(Protocol):
@@ -36,20 +34,14 @@ class StreamingLifter(Protocol):
         """Every frame so far, lifted as if the clip ended here (nothing is kept)."""
 
 
-def _flip(x: torch.Tensor) -> torch.Tensor:
-    x = x[..., FLIP, :].clone()
-    x[..., 0] *= -1
-    return x
-
-
 def run_model(model: torch.nn.Module, x: torch.Tensor, flip_test: bool) -> np.ndarray:
     """``model``'s answer to ``x`` (its 2D input), averaged with the mirrored input's when ``flip_test``."""
     with torch.no_grad():
         if not flip_test:
             return model(x).numpy().astype(np.float64)
         # One call on both: a single frame's two small calls cost half again as much as one of two frames.
-        y = model(torch.cat([x, _flip(x)]))
-        y = (y[: len(x)] + _flip(y[len(x) :])) / 2
+        y = model(torch.cat([x, mirrored(x)]))
+        y = (y[: len(x)] + mirrored(y[len(x) :])) / 2
     return y.numpy().astype(np.float64)
 
 

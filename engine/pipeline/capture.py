@@ -40,7 +40,7 @@ from engine.body.joints import SMPL24
 from engine.body.kinematics import forward_kinematics_np
 from engine.body.skeleton import default_rest_joints
 from engine.keypoints import BLAZEPOSE_NUM_LANDMARKS, blazepose_to_h36m17
-from engine.lifting import normalise_screen
+from engine.lifting import normalise_screen, world_channels
 from engine.lifting.inference import fill_unsure_joints
 from engine.lifting.weights import load_shipped, load_weights, streaming_lifter
 from engine.motion import Motion
@@ -113,6 +113,7 @@ class Capture:
         self.lifting = streaming_lifter(self.model)
         self.times: list[float] = []
         self.keypoints: list[np.ndarray] = []  # H36M17 pixels and confidence per decoded frame
+        self.world: list[np.ndarray] = []  # the detector's world landmarks as the lifter's channels (17, 4) per decoded frame
         self.fps: float | None = None
         self.floor: Floor | None = None
         self.rest: np.ndarray | None = None
@@ -130,33 +131,39 @@ class Capture:
         self.lifted: np.ndarray | None = None  # every frame's lifted joints, once the clip is complete
         self.timings = {"camera motion": 0.0, "lifting": 0.0, "trajectory and IK": 0.0}
 
-    def add(self, index: int, seconds: float, landmarks: np.ndarray) -> int:
+    def add(self, index: int, seconds: float, landmarks: np.ndarray, world_landmarks: np.ndarray | None = None) -> int:
         """Take one more decoded frame's landmarks (frames in order, watched by
-        ``self.camera_motion``); returns how many frames there are now."""
+        ``self.camera_motion``) and the detector's world landmarks (33, 3 or 4; None or NaN
+        when it has none); returns how many frames there are now."""
         started = time.perf_counter()
         self.turns.append(Rotation.from_matrix(self.camera_motion.measure(index, landmarks)).as_rotvec())
         self.timings["camera motion"] += time.perf_counter() - started
         self.keypoints.append(blazepose_to_h36m17(landmarks[None])[0].astype(np.float64))
+        no_world = np.full((BLAZEPOSE_NUM_LANDMARKS, 3), np.nan)
+        self.world.append(world_channels((no_world if world_landmarks is None else world_landmarks)[None])[0])
         self.times.append(seconds)  # last: another thread reads as many frames as there are times
         return len(self.times)
 
-    def uniform(self, frames: int, complete: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def uniform(self, frames: int, complete: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The final frames' keypoints (F, 17, 3) at the clip's uniform frame times, gaps
         bridged, frames in long gaps holding the last seen pose (the first, before it) with
-        confidence 0; the long-gap mask (F,); and the camera's rotations (F, 3, 3) there."""
+        confidence 0; the long-gap mask (F,); the camera's rotations (F, 3, 3) there; and the
+        world landmarks' channels (F, 17, 4), present only between frames that both have them."""
         times, raw = np.array(self.times[:frames]), np.array(self.keypoints[:frames])
         bridged, in_long_gap = bridge_gaps(raw, times)
         settled = len(times) if complete else bridge_settled(raw[..., 2].max(axis=1) > 0, times)
         if settled == 0:
-            return raw[:0], in_long_gap[:0], np.zeros((0, 3, 3))
+            return raw[:0], in_long_gap[:0], np.zeros((0, 3, 3)), np.zeros((0, *self.world[0].shape))
         grid = times[0] + np.arange(int(round((times[settled - 1] - times[0]) * self.fps)) + 1) / self.fps
         pixels = interpolate(bridged[:settled], times[:settled], grid)
         in_long_gap = interpolate(in_long_gap[:settled].astype(float), times[:settled], grid) > 0.5
         if in_long_gap.all():
-            return pixels[:0], in_long_gap[:0], np.zeros((0, 3, 3))
+            return pixels[:0], in_long_gap[:0], np.zeros((0, 3, 3)), np.zeros((0, *self.world[0].shape))
         pixels[..., :2] = hold_gaps(pixels[..., :2], ~in_long_gap)
         turns = Rotation.from_rotvec(interpolate(np.array(self.turns[:settled]), times[:settled], grid)).as_matrix()
-        return pixels, in_long_gap, turns
+        world = interpolate(np.array(self.world[:settled]), times[:settled], grid)
+        present = (world[:, :1, 3:] > 1 - 1e-9) & ~in_long_gap[:, None, None]
+        return pixels, in_long_gap, turns, np.where(present, world, 0.0)
 
     @property
     def first_frame_time(self) -> float:
@@ -170,12 +177,12 @@ class Capture:
             if not complete and self.times[frames - 1] - self.times[0] < CALIBRATION_S:
                 return
             self.fps = uniform_rate(np.array(self.times[:frames]))[0]
-        pixels, in_long_gap, turns = self.uniform(frames, complete)
+        pixels, in_long_gap, turns, world = self.uniform(frames, complete)
         if self.seen_from is None and len(pixels):  # final: nothing comes out of uniform before the person does
             self.seen_from = int(np.argmax(~in_long_gap))
             self.start = 0 if self.settings.keep_empty else self.seen_from
         horizon = int(round(LOOKAHEAD_S * self.fps))
-        normalised = np.concatenate([normalise_screen(pixels[..., :2], self.info.width, self.info.height), pixels[..., 2:]], -1)
+        normalised = np.concatenate([normalise_screen(pixels[..., :2], self.info.width, self.info.height), pixels[..., 2:], world], -1)
         filled = fill_unsure_joints(normalised, horizon=horizon)
         if not complete:
             sure = filled[..., 2] >= 0.2
@@ -198,7 +205,7 @@ class Capture:
         """Once the clip is complete (``finish(..., complete=True)`` called): the clip-wide
         choices made again on every frame of the person, and every frame emitted again with them,
         from the first, to ``on_frames``. The lifting is kept; the rest is cheap."""
-        pixels, in_long_gap, turns = self.uniform(len(self.times), True)
+        pixels, in_long_gap, turns, _ = self.uniform(len(self.times), True)
         self.calibrate(self.lifted, pixels, in_long_gap, turns, len(self.times), whole=True)
         self.pins, self.origin, self.last, self.emitted = FootPins(self.foot_lock), None, None, 0
         self.solve(self.lifted, pixels, in_long_gap, turns, True)
@@ -338,7 +345,7 @@ class Capture:
         self.emitted = done
 
 
-def _follow(pipeline: Capture, found: Iterator[tuple[int, float, np.ndarray]], progress: Progress, total: int) -> float:
+def _follow(pipeline: Capture, found: Iterator[tuple], progress: Progress, total: int) -> float:
     """Give ``pipeline`` each (frame index, seconds, landmarks) ``found`` yields, in order, finishing
     frames every ``COMMIT_FRAMES`` in a second thread; returns the seconds spent waiting on ``found``
     (the 2D stage)."""
@@ -469,13 +476,15 @@ def capture_landmarks(
     settings: Settings = Settings(),
     frames: Iterable[Frame] | None = None,
     name: str = "landmarks",
+    world_landmarks: np.ndarray | None = None,
     progress: Progress | None = None,
     on_frames: FrameSink | None = None,
     on_final: FrameSink | None = None,
 ) -> tuple[Motion, dict]:
     """:func:`capture` of a ``width`` × ``height`` clip whose 2D keypoints are given instead of
     detected: BlazePose ``landmarks`` (T, 33, 3: pixels and confidence, zeros where nobody is
-    seen) at ``times`` (T,) seconds from the first frame. Every later stage is the capture's own.
+    seen) at ``times`` (T,) seconds from the first frame, with the detector's ``world_landmarks``
+    (T, 33, 3 or 4; NaN where it has none) when given. Every later stage is the capture's own.
 
     The camera's motion is measured on ``frames`` (the clip's decoded frames, e.g.
     :func:`engine.video.read_frames_ahead`, one per landmark row, in order) when given, else it
@@ -492,15 +501,16 @@ def capture_landmarks(
     pipeline = Capture(info, settings, _collector(len(landmarks), report_progress, on_frames))
     started = time.perf_counter()
 
-    def given() -> Iterator[tuple[int, float, np.ndarray]]:
-        if frames is None:
-            yield from zip(range(len(times)), times.tolist(), landmarks)
-            return
-        watched = pipeline.camera_motion.watch(frames)
-        for index, (seconds, frame_landmarks) in enumerate(zip(times.tolist(), landmarks)):
-            if next(watched, None) is None:
+    worlds = [None] * len(landmarks) if world_landmarks is None else np.asarray(world_landmarks)
+    if len(worlds) != len(landmarks):
+        raise ValueError(f"expected world landmarks for each of the {len(landmarks)} frames, got {len(worlds)}")
+
+    def given() -> Iterator[tuple[int, float, np.ndarray, np.ndarray | None]]:
+        watched = None if frames is None else pipeline.camera_motion.watch(frames)
+        for index, (seconds, frame_landmarks, world) in enumerate(zip(times.tolist(), landmarks, worlds)):
+            if watched is not None and next(watched, None) is None:
                 raise ValueError(f"{name}: fewer frames than landmarks ({index} for {len(landmarks)})")
-            yield index, seconds, frame_landmarks
+            yield index, seconds, frame_landmarks, world
 
     given_at = _follow(pipeline, given(), report_progress, len(landmarks))
     source = (name, hashlib.sha256(landmarks.tobytes()).hexdigest())

@@ -95,7 +95,7 @@ class SegmentedTracker:
                     index, rgb, kept = message
                     landmarks = tracker.process(index, rgb)
                     if kept:
-                        self._outbox.put((index, landmarks, tracker.events))
+                        self._outbox.put((index, (landmarks, tracker.world_landmarks), tracker.events))
                     tracker.events = []
         except Exception as e:  # handed to the capture, which raises it
             self._outbox.put(e)
@@ -112,18 +112,18 @@ class SegmentedTracker:
                 inbox.put("restart")
             inbox.put((frame.index, frame.rgb, False))
 
-    def _receive(self) -> tuple[int, np.ndarray, list[tuple[int, str]]]:
-        """The next result any worker sends: (index, landmarks, events)."""
+    def _receive(self) -> tuple[int, tuple[np.ndarray, np.ndarray], list[tuple[int, str]]]:
+        """The next result any worker sends: (index, (landmarks, world landmarks), events)."""
         result = self._outbox.get()
         if isinstance(result, Exception):
             raise result
         return result
 
-    def track(self, frames: Iterable[Frame]) -> Iterator[tuple[int, float, np.ndarray]]:
-        """(index, time, landmarks) of each of ``frames``, in order; ``frames`` must be
+    def track(self, frames: Iterable[Frame]) -> Iterator[tuple[int, float, np.ndarray, np.ndarray]]:
+        """(index, time, landmarks, world landmarks) of each of ``frames``, in order; ``frames`` must be
         numbered from 0 without gaps (as decoded)."""
         times: dict[int, float] = {}
-        done: dict[int, np.ndarray] = {}
+        done: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         source, sent, emitted = iter(frames), 0, 0
         in_flight = self.workers * self.segment_frames
         while True:
@@ -134,11 +134,11 @@ class SegmentedTracker:
                 times[frame.index], sent = frame.time, sent + 1
             if emitted == sent:
                 return
-            index, landmarks, events = self._receive()
-            done[index] = landmarks
+            index, found, events = self._receive()
+            done[index] = found
             self.events += events
             while emitted in done:
-                yield emitted, times.pop(emitted), done.pop(emitted)
+                yield emitted, times.pop(emitted), *done.pop(emitted)
                 emitted += 1
 
     def report(self) -> dict:

@@ -130,10 +130,11 @@ class PersonTracker:
             detector.reset()
         self._boxes.clear()
 
-    def track(self, frames: Iterable[Frame]) -> Iterator[tuple[int, float, np.ndarray]]:
-        """(index, time, landmarks) of each of ``frames``, in order."""
+    def track(self, frames: Iterable[Frame]) -> Iterator[tuple[int, float, np.ndarray, np.ndarray]]:
+        """(index, time, landmarks, world landmarks) of each of ``frames``, in order."""
         for frame in frames:
-            yield frame.index, frame.time, self.process(frame.index, frame.rgb)
+            landmarks = self.process(frame.index, frame.rgb)
+            yield frame.index, frame.time, landmarks, self.world_landmarks
 
     def process(self, index: int, image: np.ndarray) -> np.ndarray:
         """The followed person's landmarks (33, 3) on frame ``index``; their world landmarks

@@ -1,5 +1,15 @@
 """`engine train lifter --config FILE [--ship]`: train a lifter (HoT by default) on prepared mocap, with checkpoints and resume.
 
+With ``corpora`` (rendered corpus folders, ``engine data render``) a share ``corpus_share`` of
+the batches are windows of the rendered clips instead: the real detector's 2D and world
+landmarks against the rendered bodies' joints (:mod:`engine.data.render.windows`), the world
+landmarks dropped from a share ``world_dropout`` of them; mocap windows never have any. A model
+that reads the world landmarks has ``in_chans = 7`` (:mod:`engine.lifting`). With
+``corpus_validation`` (rendered folders of the validation split) validation is the mean of the
+mocap's and theirs (with their world landmarks). ``init`` starts a run from
+a lifter's weights (a shipped lifter's name or a file); input channels it lacks start at zero,
+so the run starts from exactly its answers.
+
 Losses (HoT/MixSTE): joint-weighted MPJPE + 0.5 × temporal consistency (weighted squared
 frame-to-frame motion) + 2 × mean velocity error, over unmasked frames. AdamW with a linear
 warm-up and cosine decay, gradient clipping, random left/right flips of 2D and 3D together;
@@ -12,20 +22,22 @@ model card to ``runs/NAME/NAME.{pt,json}`` (``runs`` from the config). Only ``sh
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pkgutil import resolve_name
 
 import torch
 from torch.utils.data import DataLoader
 
-from engine.body.joints import H36M17
 from engine.data.dataset import MocapWindows
-from engine.lifting.registry import ARCHITECTURES, WEIGHTS_DIR
+from engine.data.render.windows import RenderedWindows
+from engine.lifting import mirrored
+from engine.lifting.registry import ARCHITECTURES, LIFTERS, WEIGHTS_DIR
+from engine.lifting.weights import load_shipped, load_weights
 from engine.train.loop import RunConfig, export_run, loaders, model_card, run_loop, training_device
 
 # Per-joint weights of the position loss (MixSTE/HoT): limbs' ends count more.
 JOINT_WEIGHTS = torch.tensor([1, 1, 2.5, 2.5, 1, 2.5, 2.5, 1, 1, 1, 1.5, 1.5, 4, 4, 1.5, 4, 4])
-FLIP = H36M17.flip_permutation
 
 
 @dataclass
@@ -34,15 +46,11 @@ class TrainConfig(RunConfig):
     noise: str = "realistic"
     proportions: bool = False  # random bone-group lengths per training window (engine.data.proportions)
     camera_frames: int = 0  # cameras aimed as for this many frames around a sample (0: the sample's own), engine.data.dataset
-
-
-def flip(keypoints: torch.Tensor, joints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mirror images: x → −x (HoT-normalised 2D is centred), left and right joints swapped."""
-    keypoints = keypoints[..., FLIP, :].clone()
-    joints = joints[..., FLIP, :].clone()
-    keypoints[..., 0] *= -1
-    joints[..., 0] *= -1
-    return keypoints, joints
+    corpora: list[str] | None = None  # rendered corpus folders, their train split (module docstring)
+    corpus_validation: list[str] | None = None  # rendered corpus folders, their validation split
+    corpus_share: float = 0.5  # share of training batches from the corpora
+    world_dropout: float = 0.3  # share of corpus windows without their world landmarks
+    init: str | None = None  # a shipped lifter's name or a weights file to start from
 
 
 def lifter_loss(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -76,7 +84,9 @@ def train(config: TrainConfig, ship: bool = False) -> dict:
     device = training_device(config.device)
     licences = tuple(config.licences) if config.licences else None
     torch.manual_seed(config.seed)
-    model = resolve_name(ARCHITECTURES[config.architecture].model).from_card({"config": config.model or {}}).to(device)
+    model = resolve_name(ARCHITECTURES[config.architecture].model).from_card({"config": config.model or {}})
+    started_from = start_from(model, config.init) if config.init else None
+    model = model.to(device)
     frames = model.window
     train_set = MocapWindows(
         config.data,
@@ -98,21 +108,63 @@ def train(config: TrainConfig, ship: bool = False) -> dict:
         camera_frames=config.camera_frames,
     )
     val_loader, batches = loaders(config, train_set, val_set)
+    clips, scores = train_set.clips, [val_loader]
+    if config.corpora:
+        corpus = RenderedWindows(config.corpora, "train", frames, licences=licences, world_dropout=config.world_dropout)
+        _, corpus_batches = loaders(config, corpus, corpus)
+        batches, clips = mixed(batches, corpus_batches, config.corpus_share), clips + corpus.clips
+    if config.corpus_validation:
+        corpus_val = RenderedWindows(config.corpus_validation, "validation", frames, stride=frames, licences=licences)
+        scores.append(loaders(config, corpus_val, corpus_val)[0])
 
     def loss_of(batch: dict) -> torch.Tensor:
         keypoints, joints = batch["keypoints"], batch["joints"]
         flipped = torch.rand(len(keypoints)) < 0.5
-        keypoints[flipped], joints[flipped] = flip(keypoints[flipped], joints[flipped])
+        keypoints[flipped], joints[flipped] = mirrored(keypoints[flipped]), mirrored(joints[flipped])
         return lifter_loss(model(keypoints.to(device)), joints.to(device), batch["mask"].to(device))
 
-    state = run_loop(config, model, batches, loss_of, lambda: validate(model, val_loader))
-    return export(config, model, state, train_set, ship=ship)
+    state = run_loop(config, model, batches, loss_of, lambda: sum(validate(model, loader) for loader in scores) / len(scores))
+    return export(config, model, state, clips, started_from, ship=ship)
 
 
-def export(config: TrainConfig, model: torch.nn.Module, state: dict, train_set: MocapWindows, ship: bool = False) -> dict:
+def start_from(model: torch.nn.Module, init: str) -> dict:
+    """Load the weights of ``init`` (a shipped lifter's name or a weights file) into ``model``,
+    which must be the same architecture and size but may read more input channels: those
+    start at zero. Returns their model card."""
+    loaded = load_shipped(init) if init in LIFTERS else load_weights(init)
+    source = loaded.state_dict()
+    state = model.state_dict()
+    for key, value in state.items():
+        have = source[key]
+        if have.shape != value.shape and have.shape[:-1] == value.shape[:-1] and have.shape[-1] < value.shape[-1]:
+            have = torch.nn.functional.pad(have, (0, value.shape[-1] - have.shape[-1]))
+        state[key] = have
+    model.load_state_dict(state)
+    return loaded.card
+
+
+def mixed(first: Callable[[], Iterator[dict]], second: Callable[[], Iterator[dict]], share: float) -> Callable[[], Iterator[dict]]:
+    """A maker of batch streams drawing from ``second()``'s batches at rate ``share`` (on torch's
+    random stream), else from ``first()``'s."""
+
+    def batches() -> Iterator[dict]:
+        streams = first(), second()
+        while True:
+            yield next(streams[int(torch.rand(()) < share)])
+
+    return batches
+
+
+def export(
+    config: TrainConfig, model: torch.nn.Module, state: dict, clips: list[dict], started_from: dict | None = None, ship: bool = False
+) -> dict:
     """Write the run's best weights and their model card as ``runs/NAME/NAME.pt`` and
     ``NAME.json``; with ``ship``, also copy both into :data:`WEIGHTS_DIR` (the package's
-    shipped weights). Returns the card."""
+    shipped weights). The card of the weights the run started from (``init``), when it had
+    any, is summed up in its ``started_from``. Returns the card."""
     command = f"engine train lifter --config configs/{config.name}.toml" + (" --ship" if ship else "")
-    card = model_card(config, config.architecture, model, asdict(model.config), train_set.clips, state, command)
+    card = model_card(config, config.architecture, model, asdict(model.config), clips, state, command)
+    if started_from is not None:
+        keys = ("name", "command", "steps", "training_hours", "best_val_mpjpe_mm", "test_metrics")
+        card["started_from"] = {key: started_from[key] for key in keys if key in started_from}
     return export_run(config, card, WEIGHTS_DIR if ship else None)

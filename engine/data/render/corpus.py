@@ -140,9 +140,9 @@ def detect(video: Path) -> tuple[np.ndarray, np.ndarray]:
 
     landmarks, world = [], []
     with native_stderr_silenced(), PersonTracker() as tracker:
-        for _, _, found in tracker.track(read_frames_ahead(video)):
+        for _, _, found, found_world in tracker.track(read_frames_ahead(video)):
             landmarks.append(found)
-            world.append(tracker.world_landmarks[:, :3])
+            world.append(found_world[:, :3])
     return np.asarray(landmarks, np.float32), np.asarray(world, np.float32)
 
 

@@ -23,6 +23,11 @@ import numpy as np
 KEYS = ("landmarks", "world_landmarks", "h36m", "smpl_joints", "face", "poses", "contacts", "valid", "intrinsics", "extrinsics")
 
 
+def to_camera(points: np.ndarray, extrinsics: np.ndarray) -> np.ndarray:
+    """World ``points`` (T, N, 3) in each frame's camera (``extrinsics`` (T, 3, 4) world → camera)."""
+    return np.einsum("tij,tnj->tni", extrinsics[:, :, :3], points) + extrinsics[:, None, :, 3]
+
+
 def finished_clips(folder: Path) -> list[Path]:
     """A split's finished clips (their ``.npz``), in clip order."""
     return sorted(p for p in folder.glob("*.npz") if not p.name.endswith(".partial.npz"))
