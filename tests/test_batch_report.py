@@ -16,7 +16,7 @@ from PIL import Image
 from rich.console import Console
 from typer.testing import CliRunner
 
-import engine.cli
+import engine.cli.capture
 from engine.cli import app
 from engine.lifting.registry import WEIGHTS_DIR
 from engine.pipeline.batch import Outcome, find_videos
@@ -93,7 +93,7 @@ def test_a_terminal_table_folds_long_names_instead_of_cutting_them(tmp_path, mon
     canned = Outcome(long_video, "failed", message=f"{long_video}: empty file (0 bytes): re-export or re-download it")
     monkeypatch.setattr("engine.pipeline.batch.run_one", lambda video, *args, **kwargs: canned)
     screen = io.StringIO()
-    monkeypatch.setattr(engine.cli, "console", Console(file=screen, force_terminal=True, color_system=None, width=50))
+    monkeypatch.setattr(engine.cli.capture, "console", Console(file=screen, force_terminal=True, color_system=None, width=50))
 
     result = CliRunner().invoke(app, ["mocap", str(tmp_path), "--out", str(tmp_path / "out"), "--summary-json", str(tmp_path / "s.json")])
 
