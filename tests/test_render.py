@@ -230,7 +230,7 @@ def test_test_subjects_are_refused_for_training(prepared, tmp_path):
 
 def test_rendered_windows_give_the_detectors_view_and_the_bodys_joints_in_the_camera(corpus):
     from engine.data.render.shards import to_camera
-    from engine.data.render.windows import RenderedWindows
+    from engine.data.render.windows import RenderedWindows, skeleton_size
     from engine.lifting import WORLD
 
     out, _ = corpus
@@ -245,6 +245,10 @@ def test_rendered_windows_give_the_detectors_view_and_the_bodys_joints_in_the_ca
     found = np.load(out / "train" / "landmarks.npy")[:FRAMES, :, 2].max(axis=1) > 0
     assert (sample["keypoints"][:FRAMES, 0, 6].numpy() == found).all()  # world landmarks wherever the person was found
     assert not RenderedWindows([out], "train", frames=27, world_dropout=1.0)[0]["keypoints"][..., WORLD].any()
+    # scaled to a given size, a body keeps its proportions
+    scaled = RenderedWindows([out], "train", frames=27, size=2.0)[0]["joints"][:FRAMES].numpy()
+    assert skeleton_size(scaled) == pytest.approx(2.0, rel=1e-5)
+    np.testing.assert_allclose(scaled, sample["joints"][:FRAMES].numpy() * 2.0 / skeleton_size(cam), atol=1e-5)
     with pytest.raises(FileNotFoundError, match="no packed validation split"):
         RenderedWindows([out], "validation")
 

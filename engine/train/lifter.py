@@ -2,7 +2,8 @@
 
 With ``corpora`` (rendered corpus folders, ``engine data render``) a share ``corpus_share`` of
 the batches are windows of the rendered clips instead: the real detector's 2D and world
-landmarks against the rendered bodies' joints (:mod:`engine.data.render.windows`), the world
+landmarks against the rendered bodies' joints (:mod:`engine.data.render.windows`; each body
+scaled to the mocap's mean size, which 2D cannot tell from distance), the world
 landmarks dropped from a share ``world_dropout`` of them; mocap windows never have any. A model
 that reads the world landmarks has ``in_chans = 7`` (:mod:`engine.lifting`). With
 ``corpus_validation`` (rendered folders of the validation split) validation is the mean of the
@@ -26,11 +27,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pkgutil import resolve_name
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from engine.data.dataset import MocapWindows
-from engine.data.render.windows import RenderedWindows
+from engine.data.render.windows import RenderedWindows, skeleton_size
 from engine.lifting import mirrored
 from engine.lifting.registry import ARCHITECTURES, LIFTERS, WEIGHTS_DIR
 from engine.lifting.weights import load_shipped, load_weights
@@ -109,12 +111,13 @@ def train(config: TrainConfig, ship: bool = False) -> dict:
     )
     val_loader, batches = loaders(config, train_set, val_set)
     clips, scores = train_set.clips, [val_loader]
+    size = skeleton_size(np.asarray(train_set.h36m[::10]))  # the rendered bodies are scaled to the mocap's size
     if config.corpora:
-        corpus = RenderedWindows(config.corpora, "train", frames, licences=licences, world_dropout=config.world_dropout)
+        corpus = RenderedWindows(config.corpora, "train", frames, licences=licences, world_dropout=config.world_dropout, size=size)
         _, corpus_batches = loaders(config, corpus, corpus)
         batches, clips = mixed(batches, corpus_batches, config.corpus_share), clips + corpus.clips
     if config.corpus_validation:
-        corpus_val = RenderedWindows(config.corpus_validation, "validation", frames, stride=frames, licences=licences)
+        corpus_val = RenderedWindows(config.corpus_validation, "validation", frames, stride=frames, licences=licences, size=size)
         scores.append(loaders(config, corpus_val, corpus_val)[0])
 
     def loss_of(batch: dict) -> torch.Tensor:

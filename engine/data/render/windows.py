@@ -9,7 +9,10 @@ confidence, unsure joints filled as the pipeline fills them, then the detector's
 (:func:`~engine.lifting.world_channels`); ``joints`` (T, 17, 3) the rendered body's H36M17
 joints in the camera, pelvis at the origin; ``mask`` (T,) true on frames with ground truth.
 With ``world_dropout`` a window's world landmarks are left out (zeros) at that rate, so that a
-lifter trained on them still lifts without them. Clips shorter than a window are padded by
+lifter trained on them still lifts without them. With ``size`` every clip's joints are scaled
+to that :func:`skeleton_size`: the rendered bodies range from 0.9 to 1.65 times the mocap's
+size, which no 2D view can tell apart from distance, so a lifter trained on them as they are
+learns an average size of its own, not the mocap's. Clips shorter than a window are padded by
 repeating their edge frames, and the padding is masked out.
 """
 
@@ -22,12 +25,19 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from engine.body.joints import H36M17
 from engine.data.render.shards import to_camera
 from engine.keypoints import blazepose_to_h36m17
 from engine.lifting import WORLD, normalise_screen, world_channels
 from engine.lifting.inference import fill_unsure_joints
 
 ARRAYS = ("landmarks", "world_landmarks", "h36m", "valid", "extrinsics")
+
+
+def skeleton_size(h36m: np.ndarray) -> float:
+    """The mean over frames of the summed lengths of H36M17's 16 bones, metres, of joints (T, 17, 3)."""
+    parents = np.array(H36M17.parents[1:])
+    return float(np.linalg.norm(h36m[:, 1:] - h36m[:, parents], axis=-1).sum(-1).mean())
 
 
 class RenderedWindows(Dataset):
@@ -42,26 +52,29 @@ class RenderedWindows(Dataset):
         stride: int | None = None,
         licences: tuple[str, ...] | None = None,
         world_dropout: float = 0.0,
+        size: float | None = None,
         fixed: bool = False,
         seed: int = 0,
     ) -> None:
         self.frames, self.world_dropout, self.fixed, self.seed = frames, world_dropout, fixed, seed
         stride = stride or max(frames // 3, 1)
-        self.corpora, self.clips, self.windows = [], [], []  # windows: (corpus, first row, clip length, start in clip)
+        self.corpora, self.clips, self.windows = [], [], []  # windows: (corpus, first row, clip length, start in clip, scale)
         for folder in map(Path, corpora):
             if not (folder / split / "h36m.npy").is_file():
                 raise FileNotFoundError(f"{folder}: no packed {split} split (engine data render ... --split {split})")
-            size = json.loads((folder / "render.json").read_text())["settings"]
+            settings = json.loads((folder / "render.json").read_text())["settings"]
             arrays = {key: np.load(folder / split / f"{key}.npy", mmap_mode="r") for key in ARRAYS}
-            self.corpora.append((arrays, size["width"], size["height"]))
+            self.corpora.append((arrays, settings["width"], settings["height"]))
             for clip in json.loads((folder / "clips.json").read_text()):
                 if clip["split"] != split or (licences and not clip["licence"].startswith(licences)):
                     continue
                 self.clips.append(clip)
+                rows = slice(clip["start"], clip["start"] + clip["frames"])
+                scale = size / skeleton_size(np.asarray(arrays["h36m"][rows])) if size else 1.0
                 starts = list(range(0, max(clip["frames"] - frames, 0) + 1, stride))
                 if starts[-1] + frames < clip["frames"]:
                     starts.append(clip["frames"] - frames)
-                self.windows += [(len(self.corpora) - 1, clip["start"], clip["frames"], s) for s in starts]
+                self.windows += [(len(self.corpora) - 1, clip["start"], clip["frames"], s, scale) for s in starts]
         if not self.windows:
             raise ValueError(f"no {split} clips in {', '.join(map(str, corpora))}" + (f" with licences {licences}" if licences else ""))
 
@@ -74,7 +87,7 @@ class RenderedWindows(Dataset):
         return np.random.default_rng(int(torch.randint(2**62, ()).item()))
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        corpus, first, length, offset = self.windows[index]
+        corpus, first, length, offset, scale = self.windows[index]
         arrays, width, height = self.corpora[corpus]
         picks = first + np.clip(np.arange(offset, offset + self.frames), 0, length - 1)
         real = np.arange(offset, offset + self.frames) < length
@@ -87,5 +100,5 @@ class RenderedWindows(Dataset):
         if self._rng(index).random() < self.world_dropout:
             keypoints[..., WORLD] = 0.0
         cam = to_camera(seen["h36m"], seen["extrinsics"])
-        sample = {"keypoints": keypoints, "joints": cam - cam[:, :1], "mask": real & (seen["valid"] > 0)}
+        sample = {"keypoints": keypoints, "joints": scale * (cam - cam[:, :1]), "mask": real & (seen["valid"] > 0)}
         return {k: torch.from_numpy(np.asarray(v, np.float32 if k != "mask" else bool)) for k, v in sample.items()}
