@@ -121,6 +121,7 @@ def eval_video(
     lifter_name: Annotated[
         str, typer.Option("--lifter", metavar="NAME", help=f"Lifter of the captures. {lifter_choices(capture_lifters())}.")
     ] = DEFAULTS.lifter,
+    lifter_weights: LifterWeightsOption = None,
     solver: Annotated[
         str, typer.Option("--solver", metavar="NAME", help=f"Solver of the captures: {', '.join(SOLVERS)}.")
     ] = DEFAULTS.solver,
@@ -140,8 +141,10 @@ def eval_video(
 
     from engine.eval.video import METHODS, clip_files, evaluate_video
 
+    if lifter_weights is not None:
+        check_lifter_weights(lifter_weights)
     try:
-        settings = Settings(lifter=lifter_name, solver=solver)
+        settings = Settings(lifter=lifter_name, solver=solver, lifter_weights=str(lifter_weights.resolve()) if lifter_weights else "")
         count = len(clip_files(data)[:clips])
     except ValueError as e:
         raise fail(e) from None
