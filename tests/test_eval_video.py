@@ -161,6 +161,11 @@ def test_a_folder_without_clips_is_refused_clearly(tmp_path):
     assert result.exit_code == 2 and "no rendered clips" in " ".join(result.output.split())
     with pytest.raises(ValueError, match="not a folder"):
         evaluate_video(tmp_path / "missing")
+    not_weights = tmp_path / "lifter.pt"
+    not_weights.write_bytes(b"not a checkpoint")
+    result = CliRunner().invoke(app, ["eval", "video", str(tmp_path), "--lifter-weights", str(not_weights)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and said.startswith("error: --lifter-weights:") and "not a PyTorch checkpoint" in said
 
 
 @pytest.mark.skipif(not CORPUS_CLIP.is_file(), reason=f"no rendered test corpus at {CORPUS_CLIP.parent} (engine data render)")
