@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -257,14 +258,23 @@ def test_a_lifter_trains_on_mocap_and_rendered_clips_with_their_world_landmarks(
     from engine.lifting.registry import WEIGHTS_DIR
     from engine.train.lifter import TrainConfig, train
 
+    # The fixture's clips, called validation clips, for the rendered validation.
+    val = tmp_path / "rendered_validation"
+    shutil.copytree(corpus[0] / "train", val / "validation")
+    shutil.copy(corpus[0] / "render.json", val)
+    clips = json.loads((corpus[0] / "clips.json").read_text())
+    (val / "clips.json").write_text(json.dumps([{**c, "split": "validation"} for c in clips]))
     # the shipped hot's size, reading the world landmarks too, started from its weights
     model = {**json.loads((WEIGHTS_DIR / "hot_default.json").read_text())["config"], "in_chans": 7}
     config = TrainConfig(
         name="tiny", data=str(prepared[0]), model=model, steps=2, val_every=1, val_windows=4, batch=2, workers=0, threads=1,
-        runs=str(tmp_path), corpora=[str(corpus[0])], corpus_share=0.5, init="hot",
+        runs=str(tmp_path), corpora=[str(corpus[0])], corpus_validation=[str(val)], corpus_share=0.5, init="hot",
     )  # fmt: skip
     card = train(config)
     assert card["steps"] == 2 and card["config"]["in_chans"] == 7 and card["training"]["corpora"] == [str(corpus[0])]
     assert card["started_from"]["name"] == "hot_default"
+    # validation: the mean of the mocap's and the rendered clips', each kept
+    last = card["history"][-1]
+    assert last["val_mpjpe_mm"] == pytest.approx((last["val_mocap_mm"] + last["val_rendered_mm"]) / 2, abs=0.01)
     rendered = {c["licence"] for c in json.loads((corpus[0] / "clips.json").read_text())}
     assert rendered <= set(card["data"]["licences"])

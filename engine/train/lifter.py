@@ -110,7 +110,7 @@ def train(config: TrainConfig, ship: bool = False) -> dict:
         camera_frames=config.camera_frames,
     )
     val_loader, batches = loaders(config, train_set, val_set)
-    clips, scores = train_set.clips, [val_loader]
+    clips, scores = train_set.clips, {"mocap": val_loader}
     size = skeleton_size(np.asarray(train_set.h36m[::10]))  # the rendered bodies are scaled to the mocap's size
     if config.corpora:
         corpus = RenderedWindows(config.corpora, "train", frames, licences=licences, world_dropout=config.world_dropout, size=size)
@@ -118,7 +118,7 @@ def train(config: TrainConfig, ship: bool = False) -> dict:
         batches, clips = mixed(batches, corpus_batches, config.corpus_share), clips + corpus.clips
     if config.corpus_validation:
         corpus_val = RenderedWindows(config.corpus_validation, "validation", frames, stride=frames, licences=licences, size=size)
-        scores.append(loaders(config, corpus_val, corpus_val)[0])
+        scores["rendered"] = loaders(config, corpus_val, corpus_val)[0]
 
     def loss_of(batch: dict) -> torch.Tensor:
         keypoints, joints = batch["keypoints"], batch["joints"]
@@ -126,7 +126,11 @@ def train(config: TrainConfig, ship: bool = False) -> dict:
         keypoints[flipped], joints[flipped] = mirrored(keypoints[flipped]), mirrored(joints[flipped])
         return lifter_loss(model(keypoints.to(device)), joints.to(device), batch["mask"].to(device))
 
-    state = run_loop(config, model, batches, loss_of, lambda: sum(validate(model, loader) for loader in scores) / len(scores))
+    def validation() -> float | dict[str, float]:
+        parts = {name: validate(model, loader) for name, loader in scores.items()}
+        return parts if len(parts) > 1 else parts["mocap"]
+
+    state = run_loop(config, model, batches, loss_of, validation)
     return export(config, model, state, clips, started_from, ship=ship)
 
 

@@ -93,15 +93,23 @@ def loaders(config: RunConfig, train_set: Dataset, val_set: Dataset) -> tuple[Da
     return val_loader, batches
 
 
+def _scores(validated: float | dict[str, float]) -> tuple[float, dict[str, float]]:
+    """A validation's score and its named parts: a dict of parts scores their mean."""
+    if isinstance(validated, dict):
+        return sum(validated.values()) / len(validated), validated
+    return validated, {}
+
+
 def run_loop(
     config: RunConfig,
     model: torch.nn.Module,
     batches: Callable[[], Iterator[dict]],
     loss_of: Callable[[dict], torch.Tensor],
-    validate: Callable[[], float],
+    validate: Callable[[], float | dict[str, float]],
 ) -> dict:
     """Train ``model`` (on its device) on ``batches()`` (made once the run has resumed, so that
-    a resumed run draws fresh samples) by ``loss_of(batch)``, scored by ``validate()`` (mm);
+    a resumed run draws fresh samples) by ``loss_of(batch)``, scored by ``validate()`` (mm; or
+    named parts in mm, scored by their mean and each kept in the history as ``val_NAME_mm``);
     returns the run's state: ``step``, ``best_mm``, ``seconds``, ``history``."""
     run = Path(config.runs) / config.name
     run.mkdir(parents=True, exist_ok=True)
@@ -145,12 +153,13 @@ def run_loop(
             if state["step"] % config.val_every == 0 or state["step"] == config.steps or out_of_time:
                 model.eval()
                 with torch.no_grad():
-                    val_mm = validate()
+                    val_mm, parts = _scores(validate())
                 model.train()
                 state["history"].append(
                     {
                         "step": state["step"],
                         "val_mpjpe_mm": round(val_mm, 2),
+                        **{f"val_{name}_mm": round(value, 2) for name, value in parts.items()},
                         "train_loss": round(sum(recent_losses) / max(len(recent_losses), 1), 4),
                         "lr": scheduler.get_last_lr()[0],
                         "hours": round(state["seconds"] / 3600, 3),
