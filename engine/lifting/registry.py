@@ -95,6 +95,11 @@ LIFTERS: dict[str, LifterEntry] = {
     for entry in (
         LifterEntry("hot", "hot_default.pt", "HoT trained on all our mocap (non-commercial use)"),
         LifterEntry("hot-free", "hot_free.pt", "HoT trained on CMU mocap only (commercial use allowed)"),
+        LifterEntry(
+            "hot-world",
+            "hot_world.pt",
+            "hot taught to read the detector's own 3D (world landmarks) too, on rendered clips it watched (non-commercial use)",
+        ),
         LifterEntry("htnet", "htnet_default.pt", "HTNet, one frame at a time, trained on all our mocap (non-commercial use)"),
         LifterEntry("htnet-free", "htnet_free.pt", "HTNet, one frame at a time, trained on CMU mocap only (commercial use allowed)"),
         LifterEntry("mixste", "mixste_default.pt", "unpruned MixSTE, HoT's baseline in engine bench lift", capture=False),
