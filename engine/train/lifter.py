@@ -36,7 +36,16 @@ from engine.data.render.windows import RenderedWindows, skeleton_size
 from engine.lifting import mirrored
 from engine.lifting.registry import ARCHITECTURES, LIFTERS, WEIGHTS_DIR
 from engine.lifting.weights import load_shipped, load_weights
-from engine.train.loop import RunConfig, export_run, loaders, model_card, run_loop, training_device
+from engine.train.loop import (
+    RunConfig,
+    export_run,
+    loaders,
+    model_card,
+    run_loop,
+    training_batches,
+    training_device,
+    validation_loader,
+)
 
 # Per-joint weights of the position loss (MixSTE/HoT): limbs' ends count more.
 JOINT_WEIGHTS = torch.tensor([1, 1, 2.5, 2.5, 1, 2.5, 2.5, 1, 1, 1, 1.5, 1.5, 4, 4, 1.5, 4, 4])
@@ -114,11 +123,10 @@ def train(config: TrainConfig, ship: bool = False) -> dict:
     size = skeleton_size(np.asarray(train_set.h36m[::10]))  # the rendered bodies are scaled to the mocap's size
     if config.corpora:
         corpus = RenderedWindows(config.corpora, "train", frames, licences=licences, world_dropout=config.world_dropout, size=size)
-        _, corpus_batches = loaders(config, corpus, corpus)
-        batches, clips = mixed(batches, corpus_batches, config.corpus_share), clips + corpus.clips
+        batches, clips = mixed(batches, training_batches(config, corpus), config.corpus_share), clips + corpus.clips
     if config.corpus_validation:
         corpus_val = RenderedWindows(config.corpus_validation, "validation", frames, stride=frames, licences=licences, size=size)
-        scores["rendered"] = loaders(config, corpus_val, corpus_val)[0]
+        scores["rendered"] = validation_loader(config, corpus_val)
 
     def loss_of(batch: dict) -> torch.Tensor:
         keypoints, joints = batch["keypoints"], batch["joints"]

@@ -78,10 +78,18 @@ def _cpu(state: dict) -> dict:
 
 
 def loaders(config: RunConfig, train_set: Dataset, val_set: Dataset) -> tuple[DataLoader, Callable[[], Iterator[dict]]]:
-    """A loader of ``val_windows`` validation samples spread evenly over ``val_set``, and a maker
-    of an endless stream of training batches drawn from ``train_set`` with replacement."""
+    """:func:`validation_loader` of ``val_set`` and :func:`training_batches` of ``train_set``."""
+    return validation_loader(config, val_set), training_batches(config, train_set)
+
+
+def validation_loader(config: RunConfig, val_set: Dataset) -> DataLoader:
+    """A loader of ``val_windows`` validation samples spread evenly over ``val_set``."""
     picked = Subset(val_set, torch.linspace(0, len(val_set) - 1, min(config.val_windows, len(val_set))).long().tolist())
-    val_loader = DataLoader(picked, batch_size=config.batch, num_workers=config.workers)
+    return DataLoader(picked, batch_size=config.batch, num_workers=config.workers)
+
+
+def training_batches(config: RunConfig, train_set: Dataset) -> Callable[[], Iterator[dict]]:
+    """A maker of an endless stream of training batches drawn from ``train_set`` with replacement."""
 
     def batches() -> Iterator[dict]:
         sampler = RandomSampler(train_set, replacement=True, num_samples=10**9)
@@ -90,7 +98,7 @@ def loaders(config: RunConfig, train_set: Dataset, val_set: Dataset) -> tuple[Da
         )
         return iter(loader)
 
-    return val_loader, batches
+    return batches
 
 
 def _scores(validated: float | dict[str, float]) -> tuple[float, dict[str, float]]:
