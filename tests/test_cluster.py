@@ -6,6 +6,7 @@ worker keeps dying is reported with its error while the others finish."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -182,6 +183,9 @@ for outcome in cluster.run_on_ray([folder / "dies.mp4", folder / "lives.mp4"], f
 def test_a_task_whose_worker_keeps_dying_fails_alone_with_its_error(cluster, tmp_path):
     command = [sys.executable, "-c", DYING, cluster[0], str(tmp_path)]
     output = subprocess.run(command, capture_output=True, text=True, env=os.environ | LOOPBACK, timeout=120, check=True).stdout
-    done, failed = sorted(line for line in output.splitlines() if line.startswith("outcome "))  # Ray prints its own notices too
+    # Ray prints notices of its own on the same stdout, at times onto the line an outcome starts.
+    outcomes = sorted(re.findall(r"outcome (?:done|failed) .*", output))
+    assert len(outcomes) == 2, f"expected an outcome for each video, got:\n{output}"
+    done, failed = outcomes
     assert done == "outcome done "  # lives.mp4
     assert failed.startswith(f"outcome failed {tmp_path / 'dies.mp4'}: WorkerCrashedError: "), failed
