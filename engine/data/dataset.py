@@ -43,6 +43,25 @@ def split_clips(root: Path, split: str, licences: tuple[str, ...] | None = None)
     return clips
 
 
+def window_starts(length: int, frames: int, stride: int) -> list[int]:
+    """Where the windows of ``frames`` frames of a clip of ``length`` start, every ``stride``
+    frames; a last, padded window reaches the clip's end, so with ``stride == frames`` every
+    frame counts once."""
+    starts = list(range(0, max(length - frames, 0) + 1, stride))
+    if starts[-1] + frames < length:
+        starts.append(starts[-1] + stride)
+    return starts
+
+
+def sample_rng(fixed: bool, seed: int, index: int) -> np.random.Generator:
+    """A sample's random stream: seeded by (``seed``, ``index``) when ``fixed`` (evaluation sees
+    the same draws every time), else drawn from torch's stream (``torch.manual_seed`` and
+    DataLoader workers make training reproducible)."""
+    if fixed:
+        return np.random.default_rng((seed, index))
+    return np.random.default_rng(int(torch.randint(2**62, ()).item()))
+
+
 class MocapWindows(Dataset):
     """Windows of a prepared split (``engine data prepare``) as lifter training samples.
 
@@ -78,22 +97,11 @@ class MocapWindows(Dataset):
         self.camera_frames = max(camera_frames, frames)
         self.detector = DetectorNoise.load() if noise == "realistic" else None
         stride = stride or max(frames // 3, 1)
-        # (clip index, clip start, clip length, window start within the clip) for every window; a
-        # last, padded window reaches the clip's end, so with stride == frames every frame counts once.
-        self.windows = []
-        for i, c in enumerate(clips):
-            starts = list(range(0, max(c["frames"] - frames, 0) + 1, stride))
-            if starts[-1] + frames < c["frames"]:
-                starts.append(starts[-1] + stride)
-            self.windows += [(i, c["start"], c["frames"], s) for s in starts]
+        # (clip index, clip start, clip length, window start within the clip) for every window
+        self.windows = [(i, c["start"], c["frames"], s) for i, c in enumerate(clips) for s in window_starts(c["frames"], frames, stride)]
 
     def __len__(self) -> int:
         return len(self.windows)
-
-    def _rng(self, index: int) -> np.random.Generator:
-        if self.fixed:
-            return np.random.default_rng((self.seed, index))
-        return np.random.default_rng(int(torch.randint(2**62, ()).item()))
 
     def _window(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The window's joints (T, 17, 3) and mask (T,), and the joints the camera is aimed at
@@ -109,7 +117,7 @@ class MocapWindows(Dataset):
         return joints, real & self.valid[clip_start + picks], seen
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        rng = self._rng(index)
+        rng = sample_rng(self.fixed, self.seed, index)
         joints, mask, seen = self._window(index)
         if self.proportions:
             joints = scale_bones(joints, random_bone_factors(rng))

@@ -38,7 +38,7 @@ from engine.body.ik import h36m_from_smpl
 from engine.body.joints import H36M17, SMPL24
 from engine.body.kinematics import forward_kinematics_np
 from engine.body.skeleton import default_rest_joints
-from engine.data.dataset import split_clips
+from engine.data.dataset import sample_rng, split_clips
 from engine.data.proportions import random_bone_factors, scale_rest_skeleton
 from engine.decoding.features import FEATURES, heading_turn, motion_features, split_features, window_conditions
 from engine.decoding.representation import LEAF_JOINTS, to_representation
@@ -107,7 +107,7 @@ class PoseWindows(Dataset):
         return len(self.windows)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        rng = np.random.default_rng(int(torch.randint(2**62, ()).item()) if self.augment else (self.seed, index))
+        rng = sample_rng(not self.augment, self.seed, index)
         clip_start, length, offset = self.windows[index]
         rate = np.exp(rng.uniform(*np.log(WARP))) if self.augment else 1.0
         span = min(int(np.ceil((self.frames - 1) * rate)) + 1, length - offset)

@@ -60,7 +60,7 @@ class TrainConfig(RunConfig):
     corpora: list[str] | None = None  # rendered corpus folders, their train split (module docstring)
     corpus_validation: list[str] | None = None  # rendered corpus folders, their validation split
     corpus_share: float = 0.5  # share of training batches from the corpora
-    world_dropout: float = 0.3  # share of corpus windows without their world landmarks
+    world_dropout: float = 0.0  # share of corpus windows without their world landmarks
     init: str | None = None  # a shipped lifter's name or a weights file to start from
 
 
@@ -120,7 +120,8 @@ def train(config: TrainConfig, ship: bool = False) -> dict:
     )
     val_loader, batches = loaders(config, train_set, val_set)
     clips, scores = train_set.clips, {"mocap": val_loader}
-    size = skeleton_size(np.asarray(train_set.h36m[::10]))  # the rendered bodies are scaled to the mocap's size
+    if config.corpora or config.corpus_validation:
+        size = skeleton_size(np.asarray(train_set.h36m[::10]))  # the rendered bodies are scaled to the mocap's size
     if config.corpora:
         corpus = RenderedWindows(config.corpora, "train", frames, licences=licences, world_dropout=config.world_dropout, size=size)
         batches, clips = mixed(batches, training_batches(config, corpus), config.corpus_share), clips + corpus.clips

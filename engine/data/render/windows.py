@@ -9,7 +9,8 @@ confidence, unsure joints filled as the pipeline fills them, then the detector's
 (:func:`~engine.lifting.world_channels`); ``joints`` (T, 17, 3) the rendered body's H36M17
 joints in the camera, pelvis at the origin; ``mask`` (T,) true on frames with ground truth.
 With ``world_dropout`` a window's world landmarks are left out (zeros) at that rate, so that a
-lifter trained on them still lifts without them. With ``size`` every clip's joints are scaled
+lifter trained on them still lifts without them. Windows start every ``stride`` frames, as
+:class:`~engine.data.dataset.MocapWindows`' do. With ``size`` every clip's joints are scaled
 to that :func:`skeleton_size`: the rendered bodies range from 0.9 to 1.65 times the mocap's
 size, which no 2D view can tell apart from distance, so a lifter trained on them as they are
 learns an average size of its own, not the mocap's. Clips shorter than a window are padded by
@@ -26,6 +27,7 @@ import torch
 from torch.utils.data import Dataset
 
 from engine.body.joints import H36M17
+from engine.data.dataset import sample_rng, window_starts
 from engine.data.render.shards import to_camera
 from engine.keypoints import blazepose_to_h36m17
 from engine.lifting import WORLD, normalise_screen, world_channels
@@ -71,20 +73,13 @@ class RenderedWindows(Dataset):
                 self.clips.append(clip)
                 rows = slice(clip["start"], clip["start"] + clip["frames"])
                 scale = size / skeleton_size(np.asarray(arrays["h36m"][rows])) if size else 1.0
-                starts = list(range(0, max(clip["frames"] - frames, 0) + 1, stride))
-                if starts[-1] + frames < clip["frames"]:
-                    starts.append(clip["frames"] - frames)
+                starts = window_starts(clip["frames"], frames, stride)
                 self.windows += [(len(self.corpora) - 1, clip["start"], clip["frames"], s, scale) for s in starts]
         if not self.windows:
             raise ValueError(f"no {split} clips in {', '.join(map(str, corpora))}" + (f" with licences {licences}" if licences else ""))
 
     def __len__(self) -> int:
         return len(self.windows)
-
-    def _rng(self, index: int) -> np.random.Generator:
-        if self.fixed:
-            return np.random.default_rng((self.seed, index))
-        return np.random.default_rng(int(torch.randint(2**62, ()).item()))
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         corpus, first, length, offset, scale = self.windows[index]
@@ -97,7 +92,7 @@ class RenderedWindows(Dataset):
             [normalise_screen(pixels[..., :2], width, height), pixels[..., 2:], world_channels(seen["world_landmarks"])], -1
         )
         keypoints = fill_unsure_joints(keypoints)
-        if self._rng(index).random() < self.world_dropout:
+        if sample_rng(self.fixed, self.seed, index).random() < self.world_dropout:
             keypoints[..., WORLD] = 0.0
         cam = to_camera(seen["h36m"], seen["extrinsics"])
         sample = {"keypoints": keypoints, "joints": scale * (cam - cam[:, :1]), "mask": real & (seen["valid"] > 0)}
