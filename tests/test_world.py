@@ -149,3 +149,27 @@ def test_gravity_and_the_floor_come_from_the_frames_where_the_person_stands(rest
     floor = fit_floor(seen, fps=30.0)
     world = seen[52:] @ floor.rotation.T + floor.translation
     assert abs(world[:, FEET, 1].min(axis=1).mean() - FOOT_ABOVE_FLOOR) < 0.05
+
+
+def test_on_a_drifting_floor_feet_standing_above_the_clips_floor_are_planted(rest_joints):
+    """A hand-held camera that moves (parallax, zoom) leaves one fixed floor wrong by some
+    centimetres from one part of the clip to another: a person standing still for 4 s while the
+    camera's fixed frame sees them sink 12 cm. On a fixed floor the early stance is not planted;
+    on a floor that drifts it is, against the slow feet around it, and foot locking can set it
+    down.
+    A foot's speed is read over ``SPEED_WINDOW_S``, so a standing foot's 1 cm detector jitter
+    does not read as a step."""
+    from engine.body.ik import h36m_of_rest
+    from engine.pipeline.world import Floor, contacts_reach, planted_feet
+
+    pose = h36m_of_rest(rest_joints)
+    pose = pose - (pose[FEET, 1].min() - FOOT_ABOVE_FLOOR) * np.array([0.0, 1.0, 0.0])
+    jitter = np.random.default_rng(0).normal(0.0, 0.01, (120, 17, 3))
+    frames = np.repeat(pose[None], 120, 0) + jitter
+    frames[..., 1] += np.linspace(0.12, 0.0, 120)[:, None]
+    fixed = Floor(np.eye(3), np.zeros(3), np.full(2, FOOT_ABOVE_FLOOR + 0.06), [])
+    drifting = Floor(np.eye(3), np.zeros(3), fixed.contact_height, [], drifts=True)
+    assert not planted_feet(frames[:, FEET], fixed, 30.0)[:30].any()
+    assert planted_feet(frames[:, FEET], fixed, 30.0)[90:].all()
+    assert planted_feet(frames[:, FEET], drifting, 30.0).mean() > 0.97  # a jitter's 3-sigma heights may not be
+    assert contacts_reach(30.0, drifting) > contacts_reach(30.0, fixed) > 1

@@ -54,6 +54,7 @@ from engine.pipeline.track import bridge_gaps, bridge_settled
 from engine.pipeline.world import (
     Floor,
     FootPins,
+    contacts_reach,
     fit_floor,
     foot_lock_correction,
     lock_settled,
@@ -219,10 +220,10 @@ class Capture:
         camera_joints = self.camera_joints(lifted, pixels[:done], in_long_gap[:done], turns[:done])
         if not complete:
             done -= int(4 * self.settings.smooth + 0.5)  # the smoothing's reach
-        if done - 1 > self.emitted or (complete and done > self.emitted):
+        unsettled = 0 if complete else contacts_reach(self.fps, self.floor)
+        if done - unsettled > self.emitted:
             trajectory = to_world(camera_joints[:done], self.fps, self.floor)
-            if not complete:
-                done -= 1  # a foot's speed reads the next frame
+            done -= unsettled
             solved = self.solver.extend(trajectory.joints[:done], complete)
             done = min(done, self.solver.settled)
             # Which feet stand: the solver's heel and toe contacts where it tells them (the
@@ -271,7 +272,7 @@ class Capture:
         camera_motion = self.camera_motion.report(frames)
         self.compensate = camera_motion["compensated"]
         camera_joints = self.camera_joints(lifted, pixels, in_long_gap, turns)
-        self.floor = fit_floor(camera_joints[~in_long_gap], self.fps)
+        self.floor = fit_floor(camera_joints[~in_long_gap], self.fps, drifts=camera_motion["kind"] == "moving")
         world = to_world(camera_joints, self.fps, self.floor).joints
         self.rest = fit_rest_skeleton(world[~in_long_gap], default_rest_joints())
         self.solver = make_solver(self.settings.solver, self.rest, self.fps)

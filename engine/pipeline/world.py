@@ -46,6 +46,9 @@ SMPL_TORSO = [SMPL24.index(n) for n in ("l_hip", "r_hip", "l_shoulder", "r_shoul
 FOOT_ABOVE_FLOOR = 0.08  # m: an ankle joint's height over the sole
 CONTACT_HEIGHT = 0.06  # m above the lowest usual ankle height
 CONTACT_SPEED = 0.35  # m/s horizontal
+SPEED_WINDOW_S = 0.1  # Gaussian sigma over which a foot's speed is read (_slow)
+DRIFT_WINDOW_S = 1.5  # either side: the slow feet that say where a drifting floor is (Floor)
+MIN_DRIFT_FEET = 10  # slow feet in that window, else the clip's contact height holds
 FLOOR_PERCENTILE = 10  # of slow feet's heights: where the floor is (fit_floor)
 STANDING_KNEE_DEG = 50.0  # most a standing knee bends (standing)
 STANDING_LEG_DEG = 30.0  # most a standing ankle strays from below the pelvis
@@ -97,9 +100,14 @@ def smooth_translation(translation: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _slow(feet: np.ndarray, up: np.ndarray, fps: float) -> np.ndarray:
-    """Feet (T, 2) moving slower than ``CONTACT_SPEED`` across ``up``."""
+    """Feet (T, 2) moving slower than ``CONTACT_SPEED`` across ``up``, their speeds read over
+    ``SPEED_WINDOW_S`` (:func:`speed_reach` frames either side)."""
     if len(feet) < 2:  # a single frame shows no motion
         return np.ones(feet.shape[:2], bool)
+    # Over 0.1 s: the detector's jitter alone makes planted feet read as moving (a noisy
+    # synthetic walk had fewer than 10 slow feet, and its floor was the body's up alone, 5° off;
+    # the leg stretch's standing feet were never planted, and its standing frames floated).
+    feet = gaussian_filter1d(feet, SPEED_WINDOW_S * fps, axis=0, mode="nearest")
     flat = feet - (feet @ up)[..., None] * up
     return np.linalg.norm(np.gradient(flat, axis=0), axis=-1) * fps < CONTACT_SPEED
 
@@ -150,12 +158,17 @@ def _floor_normal(points: np.ndarray, up: np.ndarray, spread: float = 0.5) -> np
 @dataclass
 class Floor:
     """The world frame of one fixed camera: world = ``rotation`` @ camera + ``translation``, and
-    the ankle height (2,: left, right) under which a slow foot counts as planted."""
+    the ankle height (2,: left, right) under which a slow foot counts as planted. A floor that
+    ``drifts`` was seen by a moving camera (parallax or zoom), which one fixed frame cannot
+    follow: there a slow foot is planted when it is low among the slow feet of the
+    ``DRIFT_WINDOW_S`` around it (:func:`planted_feet`), and foot locking carries the body onto
+    the floor from one planted step to the next."""
 
     rotation: np.ndarray
     translation: np.ndarray
     contact_height: np.ndarray
     notes: list[str]
+    drifts: bool = False
 
 
 def roughly_level(up: np.ndarray) -> tuple[np.ndarray, str]:
@@ -177,14 +190,13 @@ def roughly_level(up: np.ndarray) -> tuple[np.ndarray, str]:
     return held, note
 
 
-def fit_floor(camera_joints: np.ndarray, fps: float) -> Floor:
-    """The floor under camera-frame joints (T, 17, 3) of one person (module docstring, step 2)."""
+def fit_floor(camera_joints: np.ndarray, fps: float, drifts: bool = False) -> Floor:
+    """The floor under camera-frame joints (T, 17, 3) of one person (module docstring, step 2);
+    ``drifts`` when a moving camera saw them (:class:`Floor`)."""
     notes = []
     up, upright = body_up(camera_joints)
     feet = camera_joints[:, FEET]
-    # Speeds over 0.1 s: the detector's jitter alone makes planted feet read as moving (a noisy
-    # synthetic walk had fewer than 10 slow feet, and its floor was the body's up alone, 5° off).
-    slow = _slow(gaussian_filter1d(feet, 0.1 * fps, axis=0, mode="nearest"), up, fps)  # height is not trusted yet
+    slow = _slow(feet, up, fps)  # height is not trusted yet
     if upright.sum() >= MIN_STANDING:
         # Only a standing body's slow feet are surely on the floor: in a floor move, a crouch or
         # with a leg on a railing, a slow foot may be anywhere (the young man's break dance
@@ -221,7 +233,32 @@ def fit_floor(camera_joints: np.ndarray, fps: float) -> Floor:
         usual = np.percentile(heights, 5, axis=0)
         floor = np.percentile(heights.min(axis=1), 5) - FOOT_ABOVE_FLOOR
     contact_height = usual - floor + CONTACT_HEIGHT
-    return Floor(rotation, np.array([0.0, -floor, 0.0]), contact_height, notes)
+    if drifts:
+        notes.append("a moving camera: feet planted against the floor around them, and the body carried onto it step by step")
+    return Floor(rotation, np.array([0.0, -floor, 0.0]), contact_height, notes, drifts)
+
+
+def planted_feet(feet: np.ndarray, floor: Floor, fps: float) -> np.ndarray:
+    """Which world ``feet`` (T, 2, 3) stand (T, 2): slow, and under ``floor.contact_height``;
+    on a floor that drifts, under the ``FLOOR_PERCENTILE`` of the slow feet's heights within
+    ``DRIFT_WINDOW_S`` plus ``CONTACT_HEIGHT`` where that window holds ``MIN_DRIFT_FEET`` of
+    them (a man standing on a ledge before a hand-held camera closes in stood 8 cm above the
+    clip's floor, and was never planted)."""
+    slow = _slow(feet, np.array([0.0, 1.0, 0.0]), fps)
+    heights, below = feet[..., 1], np.broadcast_to(floor.contact_height, feet.shape[:2]).copy()
+    if floor.drifts:
+        reach = int(round(DRIFT_WINDOW_S * fps))
+        for t in range(len(feet)):
+            near = heights[max(t - reach, 0) : t + reach + 1][slow[max(t - reach, 0) : t + reach + 1]]
+            if len(near) >= MIN_DRIFT_FEET:
+                below[t] = np.percentile(near, FLOOR_PERCENTILE) + CONTACT_HEIGHT
+    return slow & (heights < below)
+
+
+def contacts_reach(fps: float, floor: Floor) -> int:
+    """How many trailing frames' :func:`planted_feet` may still change as frames are added: a
+    speed's smoothing and step, and a drifting floor's window."""
+    return int(4 * SPEED_WINDOW_S * fps + 0.5) + 1 + (int(round(DRIFT_WINDOW_S * fps)) if floor.drifts else 0)
 
 
 def to_world(camera_joints: np.ndarray, fps: float, floor: Floor | None = None) -> Trajectory:
@@ -229,8 +266,7 @@ def to_world(camera_joints: np.ndarray, fps: float, floor: Floor | None = None) 
     with the planted feet."""
     floor = floor or fit_floor(camera_joints, fps)
     world = camera_joints @ floor.rotation.T + floor.translation
-    feet = world[:, FEET]
-    planted = _slow(feet, np.array([0.0, 1.0, 0.0]), fps) & (feet[..., 1] < floor.contact_height)
+    planted = planted_feet(world[:, FEET], floor, fps)
     return Trajectory(world, floor.rotation, floor.translation, planted.astype(np.float32), list(floor.notes))
 
 
