@@ -15,7 +15,7 @@ import pytest
 
 from engine.addon_build import build_addon
 from engine.body.skeleton import DEFAULT_SKELETON_PATH
-from engine.lifting.registry import WEIGHTS_DIR
+from engine.lifting.registry import LIFTERS, WEIGHTS_DIR
 from tests.paths import REPO
 from tests.test_live import htnet_weights_file, person_clip_file
 
@@ -73,7 +73,7 @@ def test_the_zip_carries_the_engines_own_joints_geometry_and_lifter_registry_unc
         assert not (REPO / "blender_addon" / "mocap_capture" / "link" / name).exists()
 
 
-@pytest.mark.skipif(not (WEIGHTS_DIR / "hot_default.pt").is_file(), reason="no shipped HoT weights")
+@pytest.mark.skipif(not LIFTERS["hot"].weights_path.is_file(), reason="no shipped HoT weights")
 @pytest.mark.parametrize("version", BLENDER_VERSIONS)
 def test_the_addon_inside_blender(version, addon_zip):
     _run_in_blender(version, "test_in_blender.py", addon_zip)

@@ -12,14 +12,14 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.lifting.registry import WEIGHTS_DIR
+from engine.lifting.registry import LIFTERS, WEIGHTS_DIR
 from engine.pipeline.batch import find_videos, run_many
 from engine.pipeline.settings import Settings
 from engine.video import VideoError, probe, read_frames
 from tests.paths import REPO
 
 CLIP = REPO / "examples" / "pexels_2795750_man_dancing_on_rooftop.mp4"
-pytestmark = pytest.mark.skipif(not (WEIGHTS_DIR / "hot_default.pt").is_file(), reason="no shipped HoT weights")
+pytestmark = pytest.mark.skipif(not LIFTERS["hot"].weights_path.is_file(), reason="no shipped HoT weights")
 
 
 def _write(path, frames, size=None, fps=25):

@@ -18,14 +18,14 @@ from typer.testing import CliRunner
 
 import engine.cli.capture
 from engine.cli import app
-from engine.lifting.registry import WEIGHTS_DIR
+from engine.lifting.registry import LIFTERS, WEIGHTS_DIR
 from engine.pipeline.batch import Outcome, find_videos
 from engine.pipeline.capture import capture
 from engine.pipeline.settings import Settings
 from engine.video import read_frames
 from tests.test_bad_inputs import CLIP, _write
 
-needs_weights = pytest.mark.skipif(not (WEIGHTS_DIR / "hot_default.pt").is_file(), reason="no shipped HoT weights")
+needs_weights = pytest.mark.skipif(not LIFTERS["hot"].weights_path.is_file(), reason="no shipped HoT weights")
 
 LONG_NAME = "Überstunden im Büro — ein sehr langer Dateiname mit Leerzeichen, der in keine Spalte einer Tabelle passt 🎬 [final] FINAL.mp4"
 

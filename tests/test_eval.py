@@ -100,10 +100,10 @@ def test_eval_lift_records_its_scores_in_the_card_it_is_given_and_nowhere_else(t
     assert recorded == original  # the rest of the card as it was
     missing = CliRunner().invoke(app, [*args, "--card", str(tmp_path / "nope.json")])
     assert missing.exit_code == 2 and "nope.json: no such file" in " ".join(missing.output.split())
-    other = tmp_path / "hot_default.json"
+    other = tmp_path / "hot.json"
     other.write_bytes(LIFTERS["hot"].card_path.read_bytes())
     wrong = CliRunner().invoke(app, [*args, "--card", str(other)])  # another model's card: refused before scoring
-    assert wrong.exit_code == 2 and "is the card of 'hot_default'" in " ".join(wrong.output.split())
+    assert wrong.exit_code == 2 and f"is the card of '{LIFTERS['hot'].card['name']}'" in " ".join(wrong.output.split())
     assert json.loads(other.read_text()) == json.loads(LIFTERS["hot"].card_path.read_text())
 
 

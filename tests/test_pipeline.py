@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from engine.body.joints import H36M17, SMPL24
 from engine.cli import app
-from engine.lifting.registry import WEIGHTS_DIR
+from engine.lifting.registry import LIFTERS, WEIGHTS_DIR
 from engine.motion import Motion
 from engine.pipeline.batch import run_many, run_one
 from engine.pipeline.capture import capture
@@ -26,7 +26,7 @@ CLIP = REPO / "examples" / "pexels_2795750_man_dancing_on_rooftop.mp4"
 # `engine mocap` on CLIP with the default settings, saved before the lifter and solver registries
 # came in (tests/data/README.md): a redesign that changes no behaviour gives these arrays again.
 STORED_MOTION = REPO / "tests" / "data" / "example_clip_motion.npz"
-needs_weights = pytest.mark.skipif(not (WEIGHTS_DIR / "hot_default.pt").is_file(), reason="no shipped HoT weights")
+needs_weights = pytest.mark.skipif(not LIFTERS["hot"].weights_path.is_file(), reason="no shipped HoT weights")
 
 
 def test_short_gaps_are_bridged_and_long_gaps_marked():

@@ -255,7 +255,7 @@ def test_rendered_windows_give_the_detectors_view_and_the_bodys_joints_in_the_ca
 
 
 def test_a_lifter_trains_on_mocap_and_rendered_clips_with_their_world_landmarks(corpus, prepared, tmp_path):
-    from engine.lifting.registry import WEIGHTS_DIR
+    from engine.lifting.registry import LIFTERS
     from engine.train.lifter import TrainConfig, train
 
     # The fixture's clips, called validation clips, for the rendered validation.
@@ -264,15 +264,15 @@ def test_a_lifter_trains_on_mocap_and_rendered_clips_with_their_world_landmarks(
     shutil.copy(corpus[0] / "render.json", val)
     clips = json.loads((corpus[0] / "clips.json").read_text())
     (val / "clips.json").write_text(json.dumps([{**c, "split": "validation"} for c in clips]))
-    # the shipped hot's size, reading the world landmarks too, started from its weights
-    model = {**json.loads((WEIGHTS_DIR / "hot_default.json").read_text())["config"], "in_chans": 7}
+    # the shipped hot's size, started from its weights
+    model = LIFTERS["hot"].card["config"]
     config = TrainConfig(
         name="tiny", data=str(prepared[0]), model=model, steps=2, val_every=1, val_windows=4, batch=2, workers=0, threads=1,
         runs=str(tmp_path), corpora=[str(corpus[0])], corpus_validation=[str(val)], corpus_share=0.5, init="hot",
     )  # fmt: skip
     card = train(config)
     assert card["steps"] == 2 and card["config"]["in_chans"] == 7 and card["training"]["corpora"] == [str(corpus[0])]
-    assert card["started_from"]["name"] == "hot_default"
+    assert card["started_from"]["name"] == LIFTERS["hot"].card["name"]
     # validation: the mean of the mocap's and the rendered clips', each kept
     last = card["history"][-1]
     assert last["val_mpjpe_mm"] == pytest.approx((last["val_mocap_mm"] + last["val_rendered_mm"]) / 2, abs=0.01)

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.client import CaptureFollower, Client, EngineError, assemble
-from engine.lifting.registry import WEIGHTS_DIR, capture_lifters
+from engine.lifting.registry import LIFTERS, WEIGHTS_DIR, capture_lifters
 from engine.motion import Motion
 from engine.pipeline.batch import run_one
 from engine.pipeline.settings import Settings
@@ -34,7 +34,7 @@ from engine.video import read_frames
 from tests.paths import REPO
 
 CLIP = REPO / "examples" / "pexels_2795750_man_dancing_on_rooftop.mp4"
-needs_weights = pytest.mark.skipif(not (WEIGHTS_DIR / "hot_default.pt").is_file(), reason="no shipped HoT weights")
+needs_weights = pytest.mark.skipif(not LIFTERS["hot"].weights_path.is_file(), reason="no shipped HoT weights")
 
 
 @pytest.fixture(scope="module")

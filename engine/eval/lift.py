@@ -108,7 +108,7 @@ def read_card(card_path: str | Path) -> dict:
     card_path = Path(card_path)
     if not card_path.is_file():
         raise ValueError(
-            f"{card_path}: no such file (give the model card to record the scores in, e.g. engine/lifting/weights/hot_default.json)"
+            f"{card_path}: no such file (give the model card to record the scores in, e.g. engine/lifting/weights/hot_world.json)"
         )
     try:
         card = json.loads(card_path.read_text())

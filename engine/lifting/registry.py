@@ -93,13 +93,12 @@ def _read_card(path: Path) -> dict:
 LIFTERS: dict[str, LifterEntry] = {
     entry.name: entry
     for entry in (
-        LifterEntry("hot", "hot_default.pt", "HoT trained on all our mocap (non-commercial use)"),
-        LifterEntry("hot-free", "hot_free.pt", "HoT trained on CMU mocap only (commercial use allowed)"),
         LifterEntry(
-            "hot-world",
+            "hot",
             "hot_world.pt",
-            "hot taught to read the detector's own 3D (world landmarks) too, on rendered clips it watched (non-commercial use)",
+            "HoT reading the detector's 2D and its own 3D, trained on all our mocap and on rendered clips (non-commercial use)",
         ),
+        LifterEntry("hot-free", "hot_free.pt", "HoT trained on CMU mocap only (commercial use allowed)"),
         LifterEntry("htnet", "htnet_default.pt", "HTNet, one frame at a time, trained on all our mocap (non-commercial use)"),
         LifterEntry("htnet-free", "htnet_free.pt", "HTNet, one frame at a time, trained on CMU mocap only (commercial use allowed)"),
         LifterEntry("mixste", "mixste_default.pt", "unpruned MixSTE, HoT's baseline in engine bench lift", capture=False),
