@@ -15,7 +15,7 @@ import pytest
 
 from engine.addon_build import build_addon
 from engine.body.skeleton import DEFAULT_SKELETON_PATH
-from engine.lifting.registry import LIFTERS, WEIGHTS_DIR
+from engine.lifting.registry import LIFTERS
 from tests.paths import REPO
 from tests.test_live import htnet_weights_file, person_clip_file
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.lifting.registry import LIFTERS, WEIGHTS_DIR
+from engine.lifting.registry import LIFTERS
 from engine.pipeline.batch import find_videos, run_many
 from engine.pipeline.settings import Settings
 from engine.video import VideoError, probe, read_frames

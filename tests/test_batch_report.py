@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 import engine.cli.capture
 from engine.cli import app
-from engine.lifting.registry import LIFTERS, WEIGHTS_DIR
+from engine.lifting.registry import LIFTERS
 from engine.pipeline.batch import Outcome, find_videos
 from engine.pipeline.capture import capture
 from engine.pipeline.settings import Settings

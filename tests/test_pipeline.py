@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from engine.body.joints import H36M17, SMPL24
 from engine.cli import app
-from engine.lifting.registry import LIFTERS, WEIGHTS_DIR
+from engine.lifting.registry import LIFTERS
 from engine.motion import Motion
 from engine.pipeline.batch import run_many, run_one
 from engine.pipeline.capture import capture
