@@ -23,12 +23,12 @@ what is measured, and its final Motion is what is judged.
   true floor; the median over those feet, at most ``MAX_FLOOR_M`` either way. Foot locking is off
   here, since it lifts or lowers planted feet onto the floor and would hide where the floor was
   put. The true floor follows the engine's own definition (``world.fit_floor``) applied to the
-  true joints: ``FOOT_ABOVE_FLOOR`` below the 5th percentile of the lower ankle's height, so only
-  the estimation is measured, not the convention (the mocap's own y = 0, from ``prepare``, is the
-  toe joints' level, about 3 cm above it). Heights at the feet, not the camera's height, because
-  a monocular capture's scale comes from the lifter's bone lengths: a person lifted 5 % small is
-  seen 5 % closer, which moves the camera's height (printed, with that scale) but not the floor
-  under the feet.
+  true joints: ``FOOT_ABOVE_FLOOR`` below the height the slow feet of the standing frames stand
+  at (``world.standing_level``), so only the estimation is measured, not the convention (the
+  mocap's own y = 0, from ``prepare``, is the toe joints' level, about 2 cm above it). Heights
+  at the feet, not the camera's height, because a monocular capture's scale comes from the
+  lifter's bone lengths: a person lifted 5 % small is seen 5 % closer, which moves the camera's
+  height (printed, with that scale) but not the floor under the feet.
 
 The clips are of test-split subjects (``splits/mocap_split.csv``: cmu/06, cmu/13), which the
 shipped lifter never trained on. About half a minute; its table:
@@ -57,7 +57,7 @@ from engine.motion import Motion
 from engine.pipeline.capture import Capture, intrinsics
 from engine.pipeline.person import tracking_report
 from engine.pipeline.settings import Settings
-from engine.pipeline.world import FEET, FOOT_ABOVE_FLOOR
+from engine.pipeline.world import FEET, FOOT_ABOVE_FLOOR, slow_feet, standing, standing_level
 from engine.video import VideoInfo
 from tests.paths import MOCAP, needs_mocap
 
@@ -75,14 +75,14 @@ CLIPS = {
     "cmu/13_10": "jump up to grab, reach, tiptoe, 20 s",
 }
 # (clip, roll in degrees, 2D): the short walk both ways, exact and noisy; the long clip once each.
-# One case still fails (issue #18 item 1 stays open for it), measured with the whole-clip fit and
-# the shipped `hot` (which reads world landmarks when a detector gives them; these synthetic
-# keypoints have none): the short walk from noisy 2D rolled -5°, its floor 3.3 cm high at the
-# planted feet (gravity 1.1° off): the noisy lifted feet's heights spread, and the 10th
-# percentile of the slow ones lies below where they stand. Before, with the mocap-only lifter,
-# the reach/tiptoe clip from exact 2D failed instead (gravity 4.2° off: its torso leaned back in
-# the camera's view, pitch 19.2° for 15°); it is 0.2° off now, and the walk's same case 2.4 cm.
-KNOWN_MISSES = {("cmu/06_01", -ROLL_DEG, "noisy")}
+# Every case passes with the shipped `hot` (which reads world landmarks when a detector gives
+# them; these synthetic keypoints have none). The last to pass: the short walk from noisy 2D
+# rolled -5°, its floor 3.3 cm high at the planted feet while the floor was the 10th percentile
+# of the slow feet's heights (the noisy lifted feet's heights spread, and the percentile lies
+# below where they stand); 2.0 cm with their median (``world.standing_level``). Before the
+# world-landmark lifter, the reach/tiptoe clip from exact 2D failed instead (gravity 4.2° off:
+# its torso leaned back in the camera's view, pitch 19.2° for 15°); 0.2° off now.
+KNOWN_MISSES: set[tuple[str, float, str]] = set()
 CASES = [
     pytest.param(*case, marks=pytest.mark.xfail(reason="issue #18 item 1: see KNOWN_MISSES")) if case in KNOWN_MISSES else case
     for case in [
@@ -97,9 +97,12 @@ CASES = [
 
 
 def true_floor_height(world_h36m: np.ndarray) -> float:
-    """The floor's height under mocap joints (T, 17, 3), by the capture's definition
-    (``world.fit_floor``): ``FOOT_ABOVE_FLOOR`` below the 5th percentile of the lower ankle."""
-    return float(np.percentile(world_h36m[:, FEET, 1].min(axis=1), 5) - FOOT_ABOVE_FLOOR)
+    """The floor's height under mocap joints (T, 17, 3: y up), by the capture's definition
+    (``world.fit_floor``): ``FOOT_ABOVE_FLOOR`` below where the slow feet of the standing frames
+    stand."""
+    up = np.broadcast_to([0.0, 1.0, 0.0], (len(world_h36m), 3))
+    slow = slow_feet(world_h36m[:, FEET], up[0], FPS) & standing(world_h36m, up)[:, None]
+    return standing_level(world_h36m[:, FEET, 1][slow]) - FOOT_ABOVE_FLOOR
 
 
 def pitched_rolled_camera(pelvis: np.ndarray, floor_y: float, roll_deg: float) -> Camera:
