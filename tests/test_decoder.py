@@ -166,6 +166,21 @@ def test_a_clip_shorter_than_a_window_is_decoded_in_one_padded_window(prepared):
     assert solver.extend(world, complete=True)["poses"].shape == (10, 72) and solver.settled == 10
 
 
+def test_more_sampling_steps_change_the_decode_and_stay_deterministic(prepared):
+    """``--steps N`` (``Settings.steps``): N DDIM steps from zero noise, the same answer each time."""
+    from engine.pipeline.settings import Settings
+
+    world = np.load(prepared[0] / "train" / "h36m.npy")[:40].astype(np.float64)
+    model, rest = _tiny_decoder(), default_rest_joints()
+    one, three, again = (DecoderSolver(rest, 30.0, model, steps=n).extend(world, complete=True)["poses"] for n in (1, 3, 3))
+    np.testing.assert_array_equal(three, again)
+    assert np.abs(three - one).max() > 1e-6
+    assert Settings(steps=4).steps == 4
+    for bad in (0, 51, 1.5, True):
+        with pytest.raises(ValueError, match="steps must be a whole number from 1 to 50"):
+            Settings(steps=bad)
+
+
 def test_the_decoder_solver_says_how_to_get_weights_when_none_are_shipped(monkeypatch, tmp_path):
     import engine.solving.decoder as decoder_solver
 

@@ -30,6 +30,9 @@ def mocap(
     formats: Annotated[str, typer.Option(help="Files to write, comma-separated: npz, bvh, fbx.")] = "npz,bvh,fbx",
     lifter: Annotated[str, typer.Option(help=f"3D lifter. {lifter_choices(capture_lifters())}.")] = DEFAULTS.lifter,
     solver: Annotated[str, typer.Option(help=f"What turns 3D joints into SMPL rotations: {', '.join(SOLVERS)}.")] = DEFAULTS.solver,
+    steps: Annotated[
+        int, typer.Option(help="The decoder's sampling (DDIM) steps; 1 is the trained one-step decode. Deterministic.")
+    ] = DEFAULTS.steps,
     fov: Annotated[
         float, typer.Option(help="Camera field of view across the frame's long side, degrees (69 = a phone's main camera).")
     ] = DEFAULTS.fov_deg,
@@ -144,6 +147,7 @@ def mocap(
             detect_workers=detect_workers,
             lifter=lifter,
             solver=solver,
+            steps=steps,
             fov_deg=fov,
             smooth=smooth,
             foot_lock=0.0 if no_foot_lock else foot_lock,

@@ -17,6 +17,7 @@ RANGES = {"fov_deg": (10.0, 170.0), "smooth": (0.0, 50.0), "foot_lock": (0.0, 1.
 # Where the world's origin is: "first-frame" puts the root of the motion's first frame at
 # x = z = 0 facing +z (on the floor, as always); "camera" keeps the camera's place and heading.
 ORIGINS = ("first-frame", "camera")
+MAX_STEPS = 50  # a solver's sampling steps: the schedule has 1000; past tens, only slower
 # engine live (engine/pipeline/live.py), here for the command line to read without torch: its
 # single-frame lifter, the seconds of the person that fix its world and skeleton, and its
 # One-Euro filter's defaults for camera-frame joints in metres at 30 fps (docs/live.md).
@@ -30,6 +31,7 @@ LIVE_BETA = 8.0
 class Settings:
     lifter: str = DEFAULT_LIFTER  # a capture lifter of engine.lifting.registry
     solver: str = DEFAULT_SOLVER  # engine.solving.SOLVERS: what turns world joints into SMPL rotations
+    steps: int = 1  # sampling steps of a solver that samples (the decoder's DDIM steps)
     fov_deg: float = DEFAULT_FOV_DEG
     smooth: float = 1.5  # frames (Gaussian sigma) for the root trajectory
     foot_lock: float = 1.0  # 0 switches foot locking off
@@ -52,6 +54,8 @@ class Settings:
             raise ValueError(f"keep_empty must be true or false, got {self.keep_empty!r}")
         if self.lifter_weights and not Path(self.lifter_weights).is_file():
             raise ValueError(f"lifter_weights: {self.lifter_weights}: no such file")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or not 1 <= self.steps <= MAX_STEPS:
+            raise ValueError(f"steps must be a whole number from 1 to {MAX_STEPS}, got {self.steps!r}")
         if isinstance(self.detect_workers, bool) or not isinstance(self.detect_workers, int) or not 1 <= self.detect_workers <= 64:
             raise ValueError(f"detect_workers must be a whole number from 1 to 64, got {self.detect_workers!r}")
         for name, (low, high) in RANGES.items():

@@ -26,6 +26,7 @@ SOLVERS: dict[str, str] = {  # name → "module:Class"
 
 class Solver(Protocol):
     settled: int
+    samples: bool  # a solver that samples (the decoder) takes ``steps``, its sampling steps
 
     def __init__(self, rest: np.ndarray, fps: float) -> None: ...
 
@@ -36,8 +37,10 @@ class Solver(Protocol):
         heel, left toe, right heel and right toe on the floor), which foot locking then uses."""
 
 
-def make_solver(name: str, rest: np.ndarray, fps: float) -> Solver:
-    """A new solver ``name`` for a clip with rest skeleton ``rest`` (24, 3) at ``fps``."""
+def make_solver(name: str, rest: np.ndarray, fps: float, steps: int = 1) -> Solver:
+    """A new solver ``name`` for a clip with rest skeleton ``rest`` (24, 3) at ``fps``; one that
+    samples takes ``steps`` sampling steps (the others have nothing to sample)."""
     if name not in SOLVERS:
         raise KeyError(f"unknown solver {name!r}; choose from {', '.join(SOLVERS)}")
-    return resolve_name(SOLVERS[name])(rest, fps)
+    solver = resolve_name(SOLVERS[name])
+    return solver(rest, fps, steps=steps) if solver.samples else solver(rest, fps)

@@ -51,9 +51,10 @@ class DecoderSolver:
     """Decodes windows as their frames arrive (module docstring)."""
 
     weights = DECODER_WEIGHTS["decoder"]
-    steps = 1  # DDIM steps
+    samples = True
 
-    def __init__(self, rest: np.ndarray, fps: float, model: MotionDecoder | None = None) -> None:
+    def __init__(self, rest: np.ndarray, fps: float, model: MotionDecoder | None = None, steps: int = 1) -> None:
+        self.steps = steps  # DDIM steps from zero noise: deterministic whatever their number
         self.rest, self.rest_h36m = rest, h36m_of_rest(rest)
         self.model = model or load_decoder(self.weights)
         self.window = self.model.window

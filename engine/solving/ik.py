@@ -12,6 +12,8 @@ from engine.body.kinematics import forward_kinematics_np
 class IKSolver:
     """Solves every frame as it comes (so each is final at once) on the clip's rest skeleton."""
 
+    samples = False
+
     def __init__(self, rest: np.ndarray, fps: float) -> None:
         self.rest = rest
         self.solved = {"poses": np.zeros((0, 72)), "trans": np.zeros((0, 3)), "joints": np.zeros((0, 24, 3))}
