@@ -3,8 +3,13 @@
 A window of ``frames`` frames of motion features (:mod:`engine.decoding.features`) is cut into
 patches of ``patch`` frames; each patch is one token (its frames' features, linearly embedded,
 with a learned position embedding), and a transformer over the tokens gives each its latent's
-mean and log-variance (``latent`` numbers). The decoder is the mirror image: the latent tokens,
-embedded, through a transformer, each token's output linearly unpacked into its patch's frames.
+mean and log-variance (``latent`` numbers). The decoder mirrors it: the latent tokens, embedded,
+through a transformer; their outputs are then spread over the frames by linear interpolation
+between the patches' centres, given a learned per-frame position, and turned into each frame's
+features by a temporal convolution (``frame_kernel`` frames) and a linear layer. Unpacking each
+token into its own patch's frames (the first design) left steps where patches meet: on
+validation windows the reconstruction's acceleration error was 19.5 mm/frame² (46 at the
+seams; the motion's own acceleration is 4.5), four times the lifter's.
 The paper's VAE reads 243 frames into 27 latent tokens, one per 9 frames, through learned
 query tokens; a token per patch keeps that ratio and makes every layer attend over 9 tokens
 instead of 90, which trains about 7 times faster a step here and learns as fast per step.
@@ -17,6 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from engine.decoding.features import FEATURES
@@ -33,6 +39,7 @@ class MotionVAEConfig:
     ffn: int = 256
     latent: int = 32
     dropout: float = 0.1
+    frame_kernel: int = 5  # frames the decoder's last convolution reads (odd)
 
     @property
     def tokens(self) -> int:
@@ -59,7 +66,9 @@ class MotionVAE(nn.Module):
         self.from_latent = nn.Linear(config.latent, config.width)
         self.decoder_positions = nn.Parameter(torch.randn(config.tokens, config.width) * 0.02)
         self.decoder = _transformer(config)
-        self.to_features = nn.Linear(config.width, config.patch * config.features)
+        self.frame_positions = nn.Parameter(torch.randn(config.frames, config.width) * 0.02)
+        self.frame_mixer = nn.Conv1d(config.width, config.width, config.frame_kernel, padding=config.frame_kernel // 2, padding_mode="replicate")
+        self.to_features = nn.Linear(config.width, config.features)
 
     @property
     def description(self) -> str:
@@ -84,7 +93,9 @@ class MotionVAE(nn.Module):
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         """Motion features (B, frames, features) of latent tokens (B, tokens, latent)."""
         hidden = self.decoder(self.from_latent(latent) + self.decoder_positions)
-        return self.to_features(hidden).reshape(len(latent), self.config.frames, self.config.features)
+        frames = F.interpolate(hidden.transpose(1, 2), size=self.config.frames, mode="linear", align_corners=False)
+        frames = F.gelu(self.frame_mixer(frames + self.frame_positions.T)).transpose(1, 2)
+        return self.to_features(frames)
 
     def forward(self, motion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Reconstruction (sampled latent while training, the mean otherwise), mean and log-variance."""

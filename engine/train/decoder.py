@@ -3,7 +3,8 @@
 Stage ``vae`` (the pose prior, :mod:`engine.decoding.vae`): windows of the train split's
 motion (``engine.data.pose_windows.PoseWindows``, with mirroring, time reversal, time warping
 and body proportions) encoded and decoded. Loss over unmasked frames: the mean distance of
-the points (metres, × ``POINT_WEIGHT``), the twists' squared (cos, sin) error
+the points (metres, × ``POINT_WEIGHT``), the mean distance of their accelerations (metres a
+frame², × ``ACCEL_WEIGHT``: the prior should be smooth where the motion is), the twists' squared (cos, sin) error
 (× ``TWIST_WEIGHT``), the contacts' binary cross-entropy (the decoder's contact outputs are
 logits; × ``CONTACT_WEIGHT``), and ``kl_weight`` × the KL divergence of the latent from a
 unit Gaussian (mean per latent number). Validation: the reconstruction's mean point error (mm)
@@ -39,7 +40,7 @@ from engine.decoding.registry import WEIGHTS_DIR
 from engine.decoding.vae import MotionVAE
 from engine.train.loop import RunConfig, export_run, loaders, model_card, run_loop, training_device
 
-POINT_WEIGHT, TWIST_WEIGHT, CONTACT_WEIGHT = 10.0, 5.0, 0.1
+POINT_WEIGHT, ACCEL_WEIGHT, TWIST_WEIGHT, CONTACT_WEIGHT = 10.0, 10.0, 5.0, 0.1
 SCALE_BATCHES = 16
 STAGES = ("vae", "denoiser")
 
@@ -61,6 +62,12 @@ def point_error(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return (_unpack(predicted)[0] - _unpack(truth)[0]).norm(dim=-1).mean(-1)
 
 
+def accel_error(predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """The mean distance (B, T - 2) between two motions' points' accelerations (metres a frame²)."""
+    acceleration = lambda points: points[:, 2:] - 2 * points[:, 1:-1] + points[:, :-2]  # noqa: E731
+    return (acceleration(_unpack(predicted)[0]) - acceleration(_unpack(truth)[0])).norm(dim=-1).mean(-1)
+
+
 def vae_loss(
     predicted: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor, mean: torch.Tensor, log_variance: torch.Tensor, kl_weight: float
 ) -> torch.Tensor:
@@ -72,8 +79,10 @@ def vae_loss(
     twist = (twists - true_twists).pow(2).sum(-1).mean(-1)
     contact = F.binary_cross_entropy_with_logits(contacts, true_contacts, reduction="none").mean(-1)
     kl = 0.5 * (mean.pow(2) + log_variance.exp() - 1 - log_variance).mean()
+    steady = frame[:, 2:] * frame[:, 1:-1] * frame[:, :-2]  # an acceleration reads three frames
     return (
         POINT_WEIGHT * per_frame(point_error(predicted, truth))
+        + ACCEL_WEIGHT * (accel_error(predicted, truth) * steady).sum() / steady.sum().clamp(min=1)
         + TWIST_WEIGHT * per_frame(twist)
         + CONTACT_WEIGHT * per_frame(contact)
         + kl_weight * kl
