@@ -67,7 +67,9 @@ class MotionVAE(nn.Module):
         self.decoder_positions = nn.Parameter(torch.randn(config.tokens, config.width) * 0.02)
         self.decoder = _transformer(config)
         self.frame_positions = nn.Parameter(torch.randn(config.frames, config.width) * 0.02)
-        self.frame_mixer = nn.Conv1d(config.width, config.width, config.frame_kernel, padding=config.frame_kernel // 2, padding_mode="replicate")
+        self.frame_mixer = nn.Conv1d(
+            config.width, config.width, config.frame_kernel, padding=config.frame_kernel // 2, padding_mode="replicate"
+        )
         self.to_features = nn.Linear(config.width, config.features)
 
     @property
