@@ -18,7 +18,10 @@ budget, then its denoiser on that VAE. The best weights and model cards come bac
 configs/NAME.toml --ship`` (which exports the run's best weights) once the numbers are worth
 shipping. The carried folder may hold 64 MiB: the lifters' arrays and the decoders' do not fit
 together, so pack for what one call trains (``--only``); rotations travel as float16 (0.06° at
-the largest angles; training reads them as float64).
+the largest angles; training reads them as float64). The shipped `hot` and `hot-free` are two
+stages each: the mocap-only first (``hot_default``, ``hot_free``) trains there; the second
+(``configs/hot_world.toml``, ``configs/hot_free_world.toml``) reads the rendered corpora, which
+do not fit beside the mocap in the carried folder, so it runs here, from the first's weights.
 """
 
 from __future__ import annotations
