@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.lifting.hot import HoT, HoTConfig
-from engine.lifting.registry import WEIGHTS_DIR
+from engine.lifting.registry import LIFTERS
 from engine.lifting.weights import load_weights
 from engine.pipeline.settings import Settings
 from tests.paths import MOCAP, REPO, needs_mocap
@@ -21,9 +21,9 @@ CLIP = REPO / "examples" / "pexels_2795750_man_dancing_on_rooftop.mp4"
 
 
 def _our_weights(folder):
-    """A copy of the shipped hot_free weights and card, as a user would keep them."""
+    """A copy of the shipped hot-free weights and card, as a user would keep them."""
     for suffix in (".pt", ".json"):
-        shutil.copy(WEIGHTS_DIR / f"hot_free{suffix}", folder / f"mine{suffix}")
+        shutil.copy(LIFTERS["hot-free"].weights_path.with_suffix(suffix), folder / f"mine{suffix}")
     return folder / "mine.pt"
 
 
@@ -41,13 +41,13 @@ def test_an_official_checkpoint_saved_from_data_parallel_loads_strictly_and_lift
 
 def test_our_weights_take_their_size_from_the_card_beside_them(tmp_path):
     loaded = load_weights(_our_weights(tmp_path))
-    card = json.loads((WEIGHTS_DIR / "hot_free.json").read_text())
-    assert loaded.config == HoTConfig(**card["config"]) and loaded.card["name"] == "hot_free"
+    card = LIFTERS["hot-free"].card
+    assert loaded.config == HoTConfig(**card["config"]) and loaded.card["name"] == card["name"]
 
 
 def test_weights_that_do_not_fit_are_refused_with_the_file_and_the_entries_named(tmp_path):
     small = tmp_path / "small.pt"  # our size, but no card to say so: read as the official size
-    shutil.copy(WEIGHTS_DIR / "hot_free.pt", small)
+    shutil.copy(LIFTERS["hot-free"].weights_path, small)
     with pytest.raises(
         ValueError, match=r"small\.pt: does not fit the official HoT-MixSTE size.*Spatial_pos_embed is \(1, 17, 128\), not \(1, 17, 512\)"
     ):
@@ -89,7 +89,7 @@ def test_mocap_captures_with_a_weights_file_and_says_so_in_the_report(tmp_path):
     )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / f"{CLIP.stem}.json").read_text())
-    assert report["lifter"] == str(weights.resolve()) and report["lifter_card"] == "hot_free"
+    assert report["lifter"] == str(weights.resolve()) and report["lifter_card"] == LIFTERS["hot-free"].card["name"]
     assert np.isfinite(np.load(tmp_path / "out" / f"{CLIP.stem}.npz")["poses"]).all()
     (tmp_path / "bad.pt").write_text("not weights")
     refused = CliRunner().invoke(app, ["mocap", str(CLIP), "--out", str(tmp_path / "out2"), "--lifter-weights", str(tmp_path / "bad.pt")])

@@ -244,7 +244,7 @@ def test_engine_serve_points_a_live_subscriber_to_engine_live(tmp_path):
     assert reply.type == "error" and reply.fields["code"] == "bad-message" and "engine live" in reply.fields["message"]
 
 
-@pytest.mark.parametrize("how", ["--lifter hot", "--lifter-weights hot_free.pt"])
+@pytest.mark.parametrize("how", ["--lifter hot", "--lifter-weights hot_free_world.pt"])
 def test_a_lifter_that_cannot_stream_per_frame_is_refused(how, black_clip):
     option, value = how.split()
     if option == "--lifter-weights":

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.client import CaptureFollower, Client, EngineError, assemble
-from engine.lifting.registry import LIFTERS, WEIGHTS_DIR, capture_lifters
+from engine.lifting.registry import LIFTERS, capture_lifters
 from engine.motion import Motion
 from engine.pipeline.batch import run_one
 from engine.pipeline.settings import Settings
@@ -132,7 +132,7 @@ def test_streamed_motion_equals_engine_mocap_and_starts_early(engine, tmp_path):
 @needs_weights
 def test_the_operators_weights_file_lifts_every_job_whatever_lifter_the_client_names(tmp_path, short_clip):
     for suffix in (".pt", ".json"):  # weights of ours with their card, as an operator would keep them
-        shutil.copy(WEIGHTS_DIR / f"hot_free{suffix}", tmp_path / f"mine{suffix}")
+        shutil.copy(LIFTERS["hot-free"].weights_path.with_suffix(suffix), tmp_path / f"mine{suffix}")
     with serving(Server("tcp://127.0.0.1:0", out=tmp_path / "served", lifter_weights=tmp_path / "mine.pt")) as server:
         client = Client(server.address)
         assert client.hello().fields["capabilities"]["lifter_weights"] == "mine.pt"

@@ -98,7 +98,11 @@ LIFTERS: dict[str, LifterEntry] = {
             "hot_world.pt",
             "HoT reading the detector's 2D and its own 3D, trained on all our mocap and on rendered clips (non-commercial use)",
         ),
-        LifterEntry("hot-free", "hot_free.pt", "HoT trained on CMU mocap only (commercial use allowed)"),
+        LifterEntry(
+            "hot-free",
+            "hot_free_world.pt",
+            "hot's design trained on the CMU mocap and rendered CMU clips only (commercial use allowed)",
+        ),
         LifterEntry("htnet", "htnet_default.pt", "HTNet, one frame at a time, trained on all our mocap (non-commercial use)"),
         LifterEntry("htnet-free", "htnet_free.pt", "HTNet, one frame at a time, trained on CMU mocap only (commercial use allowed)"),
         LifterEntry("mixste", "mixste_default.pt", "unpruned MixSTE, HoT's baseline in engine bench lift", capture=False),
