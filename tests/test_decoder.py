@@ -242,3 +242,15 @@ def test_a_capture_with_the_decoder_solver_locks_feet_by_the_decoders_heel_and_t
     assert not np.array_equal(motion.contacts[:, 0], motion.contacts[:, 1])
     local = Rotation.from_rotvec(motion.poses.reshape(-1, 3)).as_matrix().reshape(-1, 24, 3, 3)
     np.testing.assert_allclose(forward_kinematics_np(local, motion.rest_joints, motion.trans, rep="matrix")[0], motion.joints, atol=1e-4)
+
+
+def test_the_shipped_decoder_loads_and_decodes_a_window_in_one_step():
+    import engine.solving.decoder as decoder_solver
+
+    if not (decoder_solver.WEIGHTS_DIR / "decoder_default.pt").is_file():
+        pytest.skip("no shipped decoder weights")
+    model = decoder_solver.load_decoder("decoder_default")
+    assert model.window == 81
+    with torch.no_grad():
+        features = model(torch.zeros(1, 81, CONDITIONS))
+    assert features.shape == (1, 81, FEATURES) and torch.isfinite(features).all()
