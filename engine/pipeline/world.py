@@ -12,7 +12,8 @@
    body stands on straight legs (:func:`standing`, :func:`body_up`); a plane fitted through
    those frames' slow feet gives the floor (tilting away from the body's up only along
    directions the feet cover), and is held to a roughly level camera (:func:`roughly_level`);
-   feet low and slow in that frame are planted.
+   feet low and slow in that frame are planted (under a moving camera, low among the slow feet
+   around them: :func:`planted_feet`).
    The world frame turns the camera frame so the floor's normal is +y (the camera's heading
    kept), with the floor at y = 0 (less ``FOOT_ABOVE_FLOOR``: the ankle joints' height).
 3. **Foot locking** (``lock`` 0-1): while a foot is planted the root moves so that the foot
@@ -101,7 +102,7 @@ def smooth_translation(translation: np.ndarray, sigma: float) -> np.ndarray:
 
 def slow_feet(feet: np.ndarray, up: np.ndarray, fps: float) -> np.ndarray:
     """Feet (T, 2) moving slower than ``CONTACT_SPEED`` across ``up``, their speeds read over
-    ``SPEED_WINDOW_S`` (:func:`speed_reach` frames either side)."""
+    ``SPEED_WINDOW_S`` (:func:`contacts_reach` says how far that reads)."""
     if len(feet) < 2:  # a single frame shows no motion
         return np.ones(feet.shape[:2], bool)
     # Over 0.1 s: the detector's jitter alone makes planted feet read as moving (a noisy
@@ -117,7 +118,7 @@ def standing_level(heights: np.ndarray) -> float:
     ``CONTACT_HEIGHT`` of their ``FLOOR_PERCENTILE``-th percentile. The low percentile finds the
     feet on the floor (not the lifted, swinging or badly lifted ones); their median says where
     they are, where the percentile itself lies below them by the lifting's noise (on a synthetic
-    walk from noisy 2D the floor came out 3.3 cm high at the planted feet; 2.0 cm so)."""
+    walk from noisy 2D the floor came out 3.3 cm high at the planted feet; 2.0 cm with the median)."""
     low = np.percentile(heights, FLOOR_PERCENTILE)
     return float(np.median(heights[heights < low + CONTACT_HEIGHT]))
 
@@ -227,8 +228,8 @@ def fit_floor(camera_joints: np.ndarray, fps: float, drifts: bool = False) -> Fl
     rotation = Rotation.align_vectors([[0.0, 1.0, 0.0]], [up])[0].as_matrix()
     heights = (camera_joints[:, FEET] @ rotation.T)[..., 1]
     # The floor is where slow feet stand (standing_level), and each foot's usual planted height
-    # is its own: a low percentile of its slow heights; not the lowest feet of the clip, which are often
-    # depth errors (someone walking in, a far or hidden foot: 30-40 cm too low on two of the six
+    # is its own (a low percentile of its slow heights); not the lowest feet of the clip, which
+    # are often depth errors (someone walking in, a far or hidden foot: 30-40 cm too low on two of the six
     # real clips; the standing people floated, and foot locking planted only those frames).
     if slow.sum() >= 10:
         usual = np.array([np.percentile(heights[slow[:, f], f], FLOOR_PERCENTILE) if slow[:, f].any() else np.nan for f in range(2)])
