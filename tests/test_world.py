@@ -173,3 +173,23 @@ def test_on_a_drifting_floor_feet_standing_above_the_clips_floor_are_planted(res
     assert planted_feet(frames[:, FEET], fixed, 30.0)[90:].all()
     assert planted_feet(frames[:, FEET], drifting, 30.0).mean() > 0.97  # a jitter's 3-sigma heights may not be
     assert contacts_reach(30.0, drifting) > contacts_reach(30.0, fixed) > 1
+
+
+def test_frames_upside_down_in_the_picture_do_not_vote_for_gravity(rest_joints):
+    """A lifter may answer a freeze or a handstand with a standing pose; the 2D keypoints show
+    the body upside down, so those frames do not count as standing (``body_up``'s ``pixels``)."""
+    from engine.body.ik import h36m_of_rest
+    from engine.pipeline.world import body_up, upright_in_picture
+
+    pose = h36m_of_rest(rest_joints)
+    leaning = pose @ Rotation.from_rotvec([0.0, 0.0, 0.35]).as_matrix().T  # lifted as standing, 20° off
+    frames = np.concatenate([np.repeat(pose[None], 10, 0), np.repeat(leaning[None], 20, 0)])
+    seen = frames @ Rotation.from_rotvec([np.pi, 0.0, 0.0]).as_matrix().T + [0.0, 0.0, 4.0]  # camera frame: y down
+    pixels = 1000 * seen[..., :2] / seen[..., 2:] + [640.0, 360.0]
+    pixels[10:] = 2 * pixels[10:].mean(axis=1, keepdims=True) - pixels[10:]  # the picture: upside down
+    assert upright_in_picture(pixels).tolist() == [True] * 10 + [False] * 20
+    up_all, standing_all = body_up(seen)
+    up, standing_frames = body_up(seen, pixels)
+    assert standing_all.all() and standing_frames.tolist() == [True] * 10 + [False] * 20
+    assert np.degrees(np.arccos(np.clip(up @ [0.0, -1.0, 0.0], -1, 1))) < 7.0  # the rest pose's own lean
+    assert np.degrees(np.arccos(np.clip(up_all @ [0.0, -1.0, 0.0], -1, 1))) > 10.0

@@ -272,9 +272,10 @@ class Capture:
         camera_motion = self.camera_motion.report(frames)
         self.compensate = camera_motion["compensated"]
         camera_joints = self.camera_joints(lifted, pixels, in_long_gap, turns)
-        self.floor = fit_floor(camera_joints[~in_long_gap], self.fps, drifts=camera_motion["kind"] == "moving")
+        seen = ~in_long_gap
+        self.floor = fit_floor(camera_joints[seen], self.fps, drifts=camera_motion["kind"] == "moving", pixels=pixels[seen])
         world = to_world(camera_joints, self.fps, self.floor).joints
-        self.rest = fit_rest_skeleton(world[~in_long_gap], default_rest_joints())
+        self.rest = fit_rest_skeleton(world[seen], default_rest_joints())
         self.solver = make_solver(self.settings.solver, self.rest, self.fps, self.settings.steps)
         if self.info.is_image:  # no camera motion to measure, nothing to lock
             self.notes = [*self.floor.notes, "a photo: floor and bone lengths from its one pose, feet not locked"]

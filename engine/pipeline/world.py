@@ -53,6 +53,7 @@ MIN_DRIFT_FEET = 10  # slow feet in that window, else the clip's contact height 
 FLOOR_PERCENTILE = 10  # of slow feet's heights: where the floor is (fit_floor)
 STANDING_KNEE_DEG = 50.0  # most a standing knee bends (standing)
 STANDING_LEG_DEG = 30.0  # most a standing ankle strays from below the pelvis
+UPRIGHT_IN_PICTURE_DEG = 30.0  # most a standing trunk leans in the picture (upright_in_picture)
 MIN_STANDING = 5  # frames
 MAX_CAMERA_PITCH_DEG = 45.0  # the level-camera prior (roughly_level)
 MAX_CAMERA_ROLL_DEG = 10.0
@@ -138,14 +139,28 @@ def standing(joints: np.ndarray, up: np.ndarray) -> np.ndarray:
     return ((knee < 180 - STANDING_KNEE_DEG) & (under < STANDING_LEG_DEG)).all(axis=1)
 
 
-def body_up(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def upright_in_picture(pixels: np.ndarray) -> np.ndarray:
+    """Frames (T,) whose 2D keypoints (T, 17, 2+: H36M17 pixels, y down) show a body upright in
+    the picture: mid-hips to thorax within ``UPRIGHT_IN_PICTURE_DEG`` of the image's up, both
+    ankles below both hips. A camera held roughly level (:func:`roughly_level`) sees a standing
+    person so; a freeze or a plank, which a lifter may answer with a standing pose (the young
+    man's break dance: upside down in the picture, upright as lifted), it does not."""
+    trunk = pixels[:, H36M17.index("thorax"), :2] - pixels[:, H36M17.index("pelvis"), :2]
+    lean = np.degrees(np.arctan2(np.abs(trunk[:, 0]), -trunk[:, 1]))
+    return (lean < UPRIGHT_IN_PICTURE_DEG) & (pixels[:, FEET, 1].min(axis=1) > pixels[:, HIPS, 1].max(axis=1))
+
+
+def body_up(joints: np.ndarray, pixels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The up direction of people standing, and the frames (T,) they stand in: per frame, the
     vertical of the default skeleton's rest pose carried by the torso's frame (its hips sit
     ahead of its shoulders, so mid-hips → thorax leans back by 6°), median over the
     :func:`standing` frames (over all frames when fewer than ``MIN_STANDING`` stand, people
-    being mostly upright)."""
+    being mostly upright), which, given the 2D keypoints ``pixels`` (T, 17, 2+), must also be
+    :func:`upright_in_picture`."""
     ups = torso_frame(*joints[:, TORSO].swapaxes(0, 1)) @ _REST_UP
     upright = standing(joints, ups)
+    if pixels is not None:
+        upright &= upright_in_picture(pixels)
     up = np.median(ups[upright] if upright.sum() >= MIN_STANDING else ups, axis=0)
     return up / np.linalg.norm(up), upright
 
@@ -201,11 +216,12 @@ def roughly_level(up: np.ndarray) -> tuple[np.ndarray, str]:
     return held, note
 
 
-def fit_floor(camera_joints: np.ndarray, fps: float, drifts: bool = False) -> Floor:
+def fit_floor(camera_joints: np.ndarray, fps: float, drifts: bool = False, pixels: np.ndarray | None = None) -> Floor:
     """The floor under camera-frame joints (T, 17, 3) of one person (module docstring, step 2);
-    ``drifts`` when a moving camera saw them (:class:`Floor`)."""
+    ``drifts`` when a moving camera saw them (:class:`Floor`); ``pixels`` (T, 17, 2+), their 2D
+    keypoints, when known (:func:`body_up`)."""
     notes = []
-    up, upright = body_up(camera_joints)
+    up, upright = body_up(camera_joints, pixels)
     feet = camera_joints[:, FEET]
     slow = slow_feet(feet, up, fps)  # height is not trusted yet
     if upright.sum() >= MIN_STANDING:
