@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import gaussian_filter1d
 from scipy.spatial.transform import Rotation
 
@@ -275,10 +276,11 @@ def planted_feet(feet: np.ndarray, floor: Floor, fps: float) -> np.ndarray:
     heights, below = feet[..., 1], np.broadcast_to(floor.contact_height, feet.shape[:2]).copy()
     if floor.drifts:
         reach = int(round(DRIFT_WINDOW_S * fps))
-        for t in range(len(feet)):
-            near = heights[max(t - reach, 0) : t + reach + 1][slow[max(t - reach, 0) : t + reach + 1]]
-            if len(near) >= MIN_DRIFT_FEET:
-                below[t] = np.percentile(near, FLOOR_PERCENTILE) + CONTACT_HEIGHT
+        slow_heights = np.pad(np.where(slow, heights, np.nan), ((reach, reach), (0, 0)), constant_values=np.nan)
+        near = sliding_window_view(slow_heights, 2 * reach + 1, axis=0).reshape(len(feet), -1)  # both feet, t ± reach
+        enough = (~np.isnan(near)).sum(axis=1) >= MIN_DRIFT_FEET
+        if enough.any():
+            below[enough] = np.nanpercentile(near[enough], FLOOR_PERCENTILE, axis=1)[:, None] + CONTACT_HEIGHT
     return slow & (heights < below)
 
 
