@@ -276,11 +276,18 @@ def planted_feet(feet: np.ndarray, floor: Floor, fps: float) -> np.ndarray:
     heights, below = feet[..., 1], np.broadcast_to(floor.contact_height, feet.shape[:2]).copy()
     if floor.drifts:
         reach = int(round(DRIFT_WINDOW_S * fps))
-        slow_heights = np.pad(np.where(slow, heights, np.nan), ((reach, reach), (0, 0)), constant_values=np.nan)
-        near = sliding_window_view(slow_heights, 2 * reach + 1, axis=0).reshape(len(feet), -1)  # both feet, t ± reach
-        enough = (~np.isnan(near)).sum(axis=1) >= MIN_DRIFT_FEET
-        if enough.any():
-            below[enough] = np.nanpercentile(near[enough], FLOOR_PERCENTILE, axis=1)[:, None] + CONTACT_HEIGHT
+        # The slow feet's heights of frames t ± reach, both feet, sorted, the others last (inf);
+        # the percentile interpolated as np.percentile does (np.nanpercentile loops over rows:
+        # 1.2 s for a 17-minute clip, which streaming reads again every 25 frames).
+        slow_heights = np.pad(np.where(slow, heights, np.inf), ((reach, reach), (0, 0)), constant_values=np.inf)
+        near = np.sort(sliding_window_view(slow_heights, 2 * reach + 1, axis=0).reshape(len(feet), -1), axis=1)
+        count = np.isfinite(near).sum(axis=1)
+        enough = count >= MIN_DRIFT_FEET
+        position = (count[enough] - 1) * FLOOR_PERCENTILE / 100
+        low = np.floor(position).astype(int)
+        at = near[enough]
+        lower, upper = at[np.arange(len(at)), low], at[np.arange(len(at)), np.minimum(low + 1, count[enough] - 1)]
+        below[enough] = (lower + (position - low) * (upper - lower))[:, None] + CONTACT_HEIGHT
     return slow & (heights < below)
 
 
