@@ -17,7 +17,9 @@ RANGES = {"fov_deg": (10.0, 170.0), "smooth": (0.0, 50.0), "foot_lock": (0.0, 1.
 # Where the world's origin is: "first-frame" puts the root of the motion's first frame at
 # x = z = 0 facing +z (on the floor, as always); "camera" keeps the camera's place and heading.
 ORIGINS = ("first-frame", "camera")
-MAX_STEPS = 50  # a solver's sampling steps: the schedule has 1000; past tens, only slower
+# Accepted ranges of the whole-number settings: a solver's sampling steps (the schedule has
+# 1000; past tens, only slower) and 2D detector threads.
+COUNTS = {"steps": (1, 50), "detect_workers": (1, 64)}
 # engine live (engine/pipeline/live.py), here for the command line to read without torch: its
 # single-frame lifter, the seconds of the person that fix its world and skeleton, and its
 # One-Euro filter's defaults for camera-frame joints in metres at 30 fps (docs/live.md).
@@ -54,10 +56,10 @@ class Settings:
             raise ValueError(f"keep_empty must be true or false, got {self.keep_empty!r}")
         if self.lifter_weights and not Path(self.lifter_weights).is_file():
             raise ValueError(f"lifter_weights: {self.lifter_weights}: no such file")
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or not 1 <= self.steps <= MAX_STEPS:
-            raise ValueError(f"steps must be a whole number from 1 to {MAX_STEPS}, got {self.steps!r}")
-        if isinstance(self.detect_workers, bool) or not isinstance(self.detect_workers, int) or not 1 <= self.detect_workers <= 64:
-            raise ValueError(f"detect_workers must be a whole number from 1 to 64, got {self.detect_workers!r}")
+        for name, (low, high) in COUNTS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
         for name, (low, high) in RANGES.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
