@@ -20,7 +20,7 @@ from engine.pipeline.track import bridge_gaps
 from engine.timeseries import resample, uniform_rate
 from engine.video import read_frames
 from tests.conftest import EMPTY_AFTER, EMPTY_BEFORE, FIRST_PART, GAP, SECOND_PART
-from tests.paths import REPO
+from tests.paths import REPO, VIDEOS, needs_videos
 
 CLIP = REPO / "examples" / "pexels_2795750_man_dancing_on_rooftop.mp4"
 # `engine mocap` on CLIP with the default settings, saved before the lifter and solver registries
@@ -216,6 +216,25 @@ def test_small_people_are_looked_at_again_and_others_are_reported(tmp_path):
     found, report = track(tiny)
     assert landmarks[..., 2].max() == 0 and report["found_by_search"] >= 1  # the first pass sees nobody
     assert (found[..., 2].max(axis=1) > 0).mean() > 0.9 and found[..., 2].mean() > 0.8
+
+
+@needs_videos
+def test_a_pose_far_smaller_than_the_person_is_nobody():
+    """The walk/stand clip's woman leaves on the right at about frame 215; from frame 222 the
+    detector takes the table's base for a person (a fifth of her size) until the clip ends: those
+    frames are nobody, hers are all kept."""
+    from engine.pipeline.person import PersonTracker
+
+    with PersonTracker() as tracker:
+        followed = {
+            f.index: tracker.process(f.index, f.rgb)
+            for f in read_frames(VIDEOS / "intel_one_by_one_person_walk_stand_48s-72s.mp4")
+            if f.index >= 170
+        }
+        report = tracker.report()
+    seen = {index for index, landmarks in followed.items() if landmarks[:, 2].max() > 0}
+    assert set(range(170, 214)) <= seen and not seen & set(range(218, 240))
+    assert report["collapsed_frames"] and min(report["collapsed_frames"]) >= 216
 
 
 @needs_weights

@@ -53,6 +53,12 @@ def capture_report(
         )
     if person["chose_larger"]:
         warnings.append(f"at frames {person['chose_larger']} a taller person than the one first detected was chosen")
+    if person.get("collapsed_frames"):
+        frames = person["collapsed_frames"]
+        warnings.append(
+            f"{len(frames)} frames (from frame {frames[0]}) held a pose far smaller than the person had been "
+            "(the detector taking something else for a person); counted as nobody seen"
+        )
     if held:
         ranges = ", ".join(f"{start}-{end - 1}" for start, end in held[:10]) + (f" and {len(held) - 10} more" if len(held) > 10 else "")
         warnings.append(
