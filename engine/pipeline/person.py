@@ -192,7 +192,9 @@ class PersonTracker:
         """Whether a found pose's ``box`` is far smaller than the person has lately been (module docstring)."""
         sizes = np.array(self._sizes)
         sizes = sizes[np.isfinite(sizes)]
-        return bool(np.isfinite(box).all() and len(sizes) >= MIN_SIZES and np.max(box[2:] - box[:2]) < COLLAPSED_FRACTION * np.median(sizes))
+        return bool(
+            np.isfinite(box).all() and len(sizes) >= MIN_SIZES and np.max(box[2:] - box[:2]) < COLLAPSED_FRACTION * np.median(sizes)
+        )
 
     def _largest(
         self, index: int, image: np.ndarray, landmarks: np.ndarray, world: np.ndarray, box: np.ndarray
