@@ -48,7 +48,10 @@ LABELS = Path(__file__).parent / "data" / "upright_frames.json"
 # so "trunk straight" was generous; but his unlabelled frames 130-131, upright in the picture
 # (+6° and +3°), read 11.8° and 10.1° (before the frames upside down in the picture, a freeze
 # and a plank the lifter answered with standing poses, were kept out of gravity's vote: they
-# moved this frame by 0.1°). The label stays as made.
+# moved this frame by 0.1°). The label stays as made. Against vertical lines drawn on the
+# picture his trunk leans about 10° at frames 139 and 142, and gravity on this clip comes from
+# his 14 standing frames alone (docs/pipeline.md: the level camera puts it 10° off in roll), so
+# these labels measure little more than that he leans alike in them.
 KNOWN_MISSES = {("pexels_5363330_young_man_practicing_break_dance.mp4", 142)}
 MAX_TILT_DEG = 10.0
 ANKLE_BAND_M = (-0.03, 0.15)  # lower ankle joint height above the floor (y = 0), metres
