@@ -2,7 +2,7 @@
 
 ``engine info`` and ``export``: export.py; ``mocap``: capture.py; ``serve``, with the ``keys``
 and ``client`` groups: serve.py; ``live``: live.py; the ``data``, ``eval``, ``train``,
-``bench`` and ``addon`` groups: data.py, evaluate.py, train.py, bench.py, addon.py; what they
+``bench``, ``optimize`` and ``addon`` groups: data.py, evaluate.py, train.py, bench.py, optimize.py, addon.py; what they
 share: common.py. Heavy packages (torch, mediapipe, Ray, bpy) are imported inside the
 commands, so that ``engine --help`` stays fast."""
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from engine.cli import addon, bench, capture, data, evaluate, export, live, serve, train
+from engine.cli import addon, bench, capture, data, evaluate, export, live, optimize, serve, train
 
 app = typer.Typer(
     help="Markerless motion capture: video of a person in, SMPL motion, BVH and FBX out.",
@@ -31,4 +31,5 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(serve.keys_app, name="keys")
 app.add_typer(serve.client_app, name="client")
 app.add_typer(train.app, name="train")
+app.add_typer(optimize.app, name="optimize")
 app.add_typer(addon.app, name="addon")

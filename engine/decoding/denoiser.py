@@ -23,6 +23,7 @@ from diffusers import DDIMScheduler
 from torch import nn
 
 from engine.decoding.features import CONDITIONS
+from engine.layer_merging import Span, check_spans, merged_state
 
 TRAIN_STEPS = 1000
 
@@ -99,6 +100,29 @@ class LatentDenoiser(nn.Module):
 
     def card(self) -> dict:
         return {"config": asdict(self.config)}
+
+    @property
+    def layers(self) -> int:
+        """Levels of the U (a block before the middle, its partner after it and their skip):
+        the layers :meth:`merged` merges."""
+        return self.config.layers // 2
+
+    def merged(self, spans: list[Span]) -> LatentDenoiser:
+        """A denoiser with one level per span of this one's levels (``engine.layer_merging``):
+        the blocks before the middle merged in the order they run, and their partners after it,
+        with their skips, likewise; the rest of its weights the same."""
+        half = self.layers
+        check_spans(spans, half)
+        model = LatentDenoiser(DenoiserConfig(**{**asdict(self.config), "layers": 2 * len(spans) + 1}))
+        state = {k: v for k, v in self.state_dict().items() if not k.startswith(("down.", "up.", "skips."))}
+        for i, (start, stop) in enumerate(spans):
+            partner = len(spans) - 1 - i  # up[j] takes the output of down[half - 1 - j]
+            state |= {f"down.{i}.{k}": v for k, v in merged_state(list(self.down[start:stop])).items()}
+            for name in ("up", "skips"):
+                modules = getattr(self, name)[half - stop : half - start]
+                state |= {f"{name}.{partner}.{k}": v for k, v in merged_state(list(modules)).items()}
+        model.load_state_dict(state, strict=True)
+        return model.train(self.training)
 
     def forward(self, noisy: torch.Tensor, steps: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
         """The predicted v (B, tokens, latent) of ``noisy`` latents (B, tokens, latent) at

@@ -34,11 +34,13 @@ MM = 1000.0
 
 
 def _test_windows(
-    data: Path, frames: int, noise: Noise, seed: int, workers: int, rotations: bool = False
+    data: Path, frames: int, noise: Noise, seed: int, workers: int, rotations: bool = False, split: str = "test"
 ) -> tuple[MocapWindows, tempfile.TemporaryDirectory | None]:
     options = dict(frames=frames, stride=frames, noise=noise, fixed=True, seed=seed, rotations=rotations)
     if (data / "clips.json").is_file():
-        return MocapWindows(data, "test", **options), None
+        return MocapWindows(data, split, **options), None
+    if split != "test":
+        raise ValueError(f"{data}: only a prepared folder (engine data prepare) has a {split} split")
     from engine.data.prepare import prepare
 
     scratch = tempfile.TemporaryDirectory(prefix="engine-eval-")
@@ -55,10 +57,12 @@ def evaluate_lifter(
     seed: int = 0,
     workers: int = 2,
     solver: str | None = None,
+    split: str = "test",
 ) -> dict:
-    """Every metric of ``lifter`` (see :mod:`engine.lifting`) on ``data``'s test windows, and,
-    with ``solver``, that solver's on the lifter's answers (:mod:`engine.eval.solve`)."""
-    dataset, scratch = _test_windows(Path(data), frames, noise, seed, workers, rotations=solver is not None)
+    """Every metric of ``lifter`` (see :mod:`engine.lifting`) on ``data``'s test windows (or
+    another ``split``'s), and, with ``solver``, that solver's on the lifter's answers
+    (:mod:`engine.eval.solve`)."""
+    dataset, scratch = _test_windows(Path(data), frames, noise, seed, workers, rotations=solver is not None, split=split)
     preds, truths, masks, solver_truth = [], [], [], []
     with torch.no_grad():
         for batch in DataLoader(dataset, batch_size=16, num_workers=workers):
@@ -80,6 +84,7 @@ def evaluate_lifter(
     results = {
         "model": model,
         "data": str(data),
+        "split": split,
         "noise": noise,
         "seed": seed,
         "window_frames": frames,

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import nn
 
+from engine.layer_merging import Span, check_spans, merged_state
 from engine.lifting import fit_channels
 
 
@@ -195,6 +196,29 @@ class HoT(nn.Module):
     def window(self) -> int:
         """Frames per window, in and out."""
         return self.config.frames
+
+    @property
+    def layers(self) -> int:
+        """Spatial + temporal block pairs: the layers :meth:`merged` merges."""
+        return self.config.depth
+
+    def merged(self, spans: list[Span]) -> HoT:
+        """A HoT with one block pair per span of this one's pairs (``engine.layer_merging``),
+        the rest of its weights the same. A span may not cross the pruning: the frames kept
+        after ``prune_layer`` are fewer, so the pairs before and after it see different tokens."""
+        c = self.config
+        check_spans(spans, c.depth)
+        if c.pruned and not any(start == c.prune_layer for start, _ in spans):
+            raise ValueError(f"spans {spans} merge across the pruning before pair {c.prune_layer}")
+        prune_layer = next(i for i, (start, _) in enumerate(spans) if start == c.prune_layer) if c.pruned else None
+        model = HoT(replace(c, depth=len(spans), prune_layer=prune_layer))
+        state = {k: v for k, v in self.state_dict().items() if not k.startswith(("STEblocks.", "TTEblocks."))}
+        for i, (start, stop) in enumerate(spans):
+            for name in ("STEblocks", "TTEblocks"):
+                blocks = getattr(self, name)[start:stop]
+                state |= {f"{name}.{i}.{key}": value for key, value in merged_state(list(blocks)).items()}
+        model.load_state_dict(state, strict=True)
+        return model.train(self.training)
 
     def forward(self, keypoints: torch.Tensor) -> torch.Tensor:
         c = self.config

@@ -1,0 +1,1 @@
+"""``engine optimize``: trained models made faster after training (``eclm``: layer merging)."""
