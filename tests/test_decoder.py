@@ -207,11 +207,24 @@ def test_the_denoiser_trains_on_a_frozen_vae_into_one_decoder_file_that_loads(pr
     state = torch.load(tmp_path / "d" / "d.pt")
     model.load_state_dict(state)
     assert float(model.latent_scale) == pytest.approx(card["latent_scale"])
+    assert model.points_from_joints.abs().sum() > 0  # the guess's map was fitted
     assert all(torch.equal(state[f"vae.{k}"], v) for k, v in vae_before.items())  # the VAE stayed frozen
     conditions = torch.randn(1, 27, CONDITIONS)
     assert torch.equal(model.eval()(conditions), model(conditions))  # one step from zero noise: deterministic
     with pytest.raises(ValueError, match="needs `vae`"):
         train(DecoderTrainConfig(name="e", stage="denoiser", **common))
+    # ECLM reads the file (a U of 3 blocks has one level: nothing to merge) and keeps its guess.
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    out = tmp_path / "eclm"
+    args = ["optimize", "eclm", "--model", str(tmp_path / "d" / "d.pt"), "--tau", "5", "--data", str(prepared[0]), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "d-eclm-report.json").read_text())
+    assert report["layers_before"] == report["layers_after"] == 1 and report["error_after_mm"] == report["error_before_mm"]
+    assert torch.equal(torch.load(out / "d-eclm.pt")["points_from_joints"], state["points_from_joints"])
 
 
 def test_conditions_face_plus_z_carry_the_root_velocity_and_are_zero_where_missing(prepared):

@@ -43,19 +43,23 @@ def test_hot_merges_its_block_pairs_but_not_across_the_pruning():
 def test_the_denoiser_merges_a_level_before_the_middle_with_its_partner_after_it():
     torch.manual_seed(0)
     model = LatentDenoiser(DenoiserConfig(frames=27, patch=9, width=32, heads=4, layers=5, ffn=64)).eval()
-    noisy, steps, conditions = torch.randn(2, 3, 32), torch.tensor([999, 10]), torch.randn(2, 27, model.config.conditions)
-    torch.testing.assert_close(model.merged([(0, 1), (1, 2)])(noisy, steps, conditions), model(noisy, steps, conditions))
+    noisy, guess, steps = torch.randn(2, 3, 32), torch.randn(2, 3, 32), torch.tensor([999, 10])
+    conditions = torch.randn(2, 27, model.config.conditions)
+    torch.testing.assert_close(model.merged([(0, 1), (1, 2)])(noisy, steps, conditions, guess), model(noisy, steps, conditions, guess))
     merged = model.merged([(0, 2)])
     assert merged.config.layers == 3 and len(merged.down) == len(merged.up) == 1
     # The blocks after the middle run in the mirror order: up[0] (partner of down[1]) first.
     expected = merged_state([model.up[0], model.up[1]])
     torch.testing.assert_close(merged.up[0].state_dict()["linear1.weight"], expected["linear1.weight"])
-    assert merged(noisy, steps, conditions).shape == (2, 3, 32)
+    assert merged(noisy, steps, conditions, guess).shape == (2, 3, 32)
 
 
 def test_merging_stops_where_the_error_grows_past_tau():
     model = HoT(HoTConfig(frames=27, dim=32, depth=4, heads=4, mlp_dim=64, prune_layer=None))
-    error = lambda m: 10.0 + 0.6 * (4 - m.layers)  # noqa: E731: each merge costs 0.6 mm
+
+    def error(merged: HoT) -> float:
+        return 10.0 + 0.6 * (4 - merged.layers)  # each merge costs 0.6 mm
+
     merged, report = merge_layers(model, error, tau_mm=1.0)
     assert merged.layers == 3 and report["layers_after"] == 3 and report["spans"] == [(0, 2), (2, 3), (3, 4)]
     assert [t["accepted"] for t in report["tried"]] == [True, False, False]
@@ -64,7 +68,9 @@ def test_merging_stops_where_the_error_grows_past_tau():
 def test_eclm_on_the_shipped_lifter_writes_merged_weights_that_load(prepared, tmp_path):
     folder, _, _ = prepared
     out = tmp_path / "eclm"
-    result = CliRunner().invoke(app, ["optimize", "eclm", "--model", "hot", "--tau", "1000", "--data", str(folder), "--out", str(out), "--threads", "1"])
+    result = CliRunner().invoke(
+        app, ["optimize", "eclm", "--model", "hot", "--tau", "1000", "--data", str(folder), "--out", str(out), "--threads", "1"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "hot-eclm-report.json").read_text())
     assert report["layers_before"] == 4 and report["layers_after"] == 2  # pair 0 stays: the pruning follows it

@@ -1,5 +1,7 @@
 """The latent denoiser (FastHMR §3.3, stage 2): the motion VAE's latent from per-frame conditions.
 
+It finds the latent's difference from the decoder's guess (``engine.decoding.decoder``), and
+sees the guess: each noisy latent token's embedding has the guess's token's added.
 A U-ViT-style transformer with long skip connections: the noisy latent tokens (embedded), the
 diffusion step (a sinusoidal embedding, one token) and the conditions, one token per patch of
 ``patch`` frames (their frames' conditions linearly projected, as the VAE cuts its windows), go
@@ -77,6 +79,7 @@ class LatentDenoiser(nn.Module):
         super().__init__()
         self.config = config = config or DenoiserConfig()
         self.embed_latent = nn.Linear(config.latent, config.width)
+        self.embed_guess = nn.Linear(config.latent, config.width)
         self.embed_conditions = nn.Linear(config.patch * config.conditions, config.width)
         self.embed_step = nn.Sequential(nn.Linear(config.width, config.width), nn.GELU(), nn.Linear(config.width, config.width))
         self.positions = nn.Parameter(torch.randn(1 + 2 * config.tokens, config.width) * 0.02)
@@ -124,12 +127,14 @@ class LatentDenoiser(nn.Module):
         model.load_state_dict(state, strict=True)
         return model.train(self.training)
 
-    def forward(self, noisy: torch.Tensor, steps: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+    def forward(self, noisy: torch.Tensor, steps: torch.Tensor, conditions: torch.Tensor, guess: torch.Tensor) -> torch.Tensor:
         """The predicted v (B, tokens, latent) of ``noisy`` latents (B, tokens, latent) at
-        diffusion ``steps`` (B,), given per-frame ``conditions`` (B, frames, conditions)."""
+        diffusion ``steps`` (B,), given per-frame ``conditions`` (B, frames, conditions) and the
+        decoder's ``guess`` (B, tokens, latent)."""
         step = self.embed_step(step_embedding(steps, self.config.width))[:, None]
         patches = conditions.reshape(len(conditions), self.config.tokens, -1)
-        hidden = torch.cat([step, self.embed_latent(noisy), self.embed_conditions(patches)], 1) + self.positions
+        latent = self.embed_latent(noisy) + self.embed_guess(guess)
+        hidden = torch.cat([step, latent, self.embed_conditions(patches)], 1) + self.positions
         skipped = []
         for block in self.down:
             hidden = block(hidden)
@@ -141,16 +146,19 @@ class LatentDenoiser(nn.Module):
 
 
 @torch.no_grad()
-def sample(model: LatentDenoiser, conditions: torch.Tensor, steps: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Clean latents (B, tokens, latent) for ``conditions`` (B, frames, conditions) by ``steps``
-    DDIM steps from zero-terminal-SNR noise: zeros (deterministic) when no ``generator`` is
-    given, else drawn from it."""
+def sample(
+    model: LatentDenoiser, conditions: torch.Tensor, guess: torch.Tensor, steps: int = 1, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """The clean latents' differences (B, tokens, latent) from the decoder's ``guess`` (B, tokens,
+    latent) for ``conditions`` (B, frames, conditions), by ``steps`` DDIM steps from
+    zero-terminal-SNR noise: zeros (deterministic) when no ``generator`` is given, else drawn
+    from it."""
     schedule = noise_schedule()
     schedule.set_timesteps(steps)
     shape = (len(conditions), model.config.tokens, model.config.latent)
     latent = torch.zeros(shape) if generator is None else torch.randn(shape, generator=generator)
     latent = latent.to(conditions)
     for t in schedule.timesteps:
-        v = model(latent, torch.full((len(conditions),), int(t), device=conditions.device), conditions)
+        v = model(latent, torch.full((len(conditions),), int(t), device=conditions.device), conditions, guess)
         latent = schedule.step(v, t, latent, eta=0.0).prev_sample
     return latent

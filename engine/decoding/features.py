@@ -20,7 +20,8 @@ from engine.body.joints import H36M17, SMPL24
 from engine.decoding.representation import TWIST_JOINTS
 from engine.geometry import torso_heading
 
-FEATURES = 3 * (len(SMPL24) - 1 + 1) + 2 * len(TWIST_JOINTS) + 4  # points (nose in, pelvis out), twists, contacts
+POINTS = len(SMPL24) - 1 + 1  # the points a frame's features hold: SMPL24 and the nose, less the pelvis
+FEATURES = 3 * POINTS + 2 * len(TWIST_JOINTS) + 4  # points, twists, contacts
 CONDITIONS = 3 * len(H36M17) + 3 + 1  # joints, the root's velocity, and whether they are there
 VELOCITY_SCALE = 10.0  # the root's velocity in the conditions: metres a frame × this
 _H36M_TORSO = [H36M17.index(n) for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder")]  # the same points

@@ -103,7 +103,6 @@ def optimize_decoder(model_name: str, data: Path, tau_mm: float, out: Path) -> d
     from torch.utils.data import DataLoader
 
     from engine.data.pose_windows import PoseWindows
-    from engine.decoding.decoder import MotionDecoder
     from engine.solving.decoder import DECODER_WEIGHTS, load_decoder
     from engine.train.decoder import point_error
 
@@ -113,12 +112,8 @@ def optimize_decoder(model_name: str, data: Path, tau_mm: float, out: Path) -> d
     windows = PoseWindows(data, "validation", frames=decoder.window, stride=decoder.window, conditions=True)
     batches = list(DataLoader(windows, batch_size=32))
 
-    def decoded_with(denoiser: nn.Module) -> MotionDecoder:
-        model = MotionDecoder(decoder.vae, denoiser, float(decoder.latent_scale))
-        return model.eval()
-
     def error(denoiser: nn.Module) -> float:
-        model = decoded_with(denoiser)
+        model = decoder.with_denoiser(denoiser).eval()
         with torch.no_grad():
             errors = [
                 (point_error(model(b["conditions"]), b["motion"]) * b["mask"]).sum() / b["mask"].sum() * len(b["mask"]) for b in batches
@@ -127,7 +122,7 @@ def optimize_decoder(model_name: str, data: Path, tau_mm: float, out: Path) -> d
 
     error_before = error(decoder.denoiser)
     merged, search = merge_layers(decoder.denoiser, error, tau_mm)
-    after = decoded_with(merged)
+    after = decoder.with_denoiser(merged).eval()
     conditions = torch.randn(1, decoder.window, decoder.denoiser.config.conditions)
     speed = alternate_ms({"before": lambda: decoder(conditions), "after": lambda: after(conditions)})
     card = json.loads((path or _shipped_card(name)).with_suffix(".json").read_text())

@@ -12,9 +12,11 @@ on fixed validation windows.
 
 Stage ``denoiser`` (:mod:`engine.decoding.denoiser`): a trained VAE (``vae``, its exported
 weights) is frozen, and the denoiser learns to find each window's latent (the VAE's mean,
-scaled to unit variance: ``latent_scale``, measured on ``SCALE_BATCHES`` training batches
-when the run starts) from the window's conditions (``PoseWindows(conditions=True)``: the
-joints made to look lifted). Loss (FastHMR): ‖v̂ − v‖² + ‖ε̂ − ε‖² at uniformly drawn
+scaled to unit variance: ``latent_scale``), as its difference from the decoder's guess, from
+the window's conditions (``PoseWindows(conditions=True)``: the joints made to look lifted).
+When the run starts, ``SCALE_BATCHES`` training batches give the guess's linear map from the
+conditions' joints to the motion's points (least squares over the frames that have joints)
+and then ``latent_scale``. Loss (FastHMR): ‖v̂ − v‖² + ‖ε̂ − ε‖² at uniformly drawn
 diffusion steps, plus ``motion_weight`` × stage 1's loss (without the KL term) on the motion
 the frozen VAE decodes from the predicted clean latent: a latent's squared error weighs every
 direction of the latent alike, while what matters is where the joints land (the first pair,
@@ -37,9 +39,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from engine.body.joints import H36M17
 from engine.data.pose_windows import PoseWindows
 from engine.decoding.decoder import MotionDecoder
 from engine.decoding.denoiser import TRAIN_STEPS, LatentDenoiser, noise_schedule
+from engine.decoding.features import POINTS
 from engine.decoding.registry import WEIGHTS_DIR
 from engine.decoding.vae import MotionVAE
 from engine.train.loop import RunConfig, export_run, loaders, model_card, run_loop, training_device
@@ -96,6 +100,17 @@ def vae_loss(
     """The stage-1 loss (module docstring)."""
     kl = 0.5 * (mean.pow(2) + log_variance.exp() - 1 - log_variance).mean()
     return motion_loss(predicted, truth, mask) + kl_weight * kl
+
+
+def points_from_joints(batches: list[dict]) -> torch.Tensor:
+    """The (POINTS, 17) map from the conditions' H36M17 joints to the motion's points that fits
+    ``batches`` (windows with conditions) best in least squares, over frames that have joints."""
+    conditions = torch.cat([b["conditions"] for b in batches]).flatten(0, 1).double()
+    points = torch.cat([b["motion"] for b in batches]).flatten(0, 1)[:, : 3 * POINTS].double()
+    there = conditions[:, -1] > 0
+    joints = conditions[there, : 3 * len(H36M17)].unflatten(-1, (-1, 3)).transpose(1, 2).flatten(0, 1)  # (N * 3, 17)
+    targets = points[there].unflatten(-1, (-1, 3)).transpose(1, 2).flatten(0, 1)  # (N * 3, POINTS)
+    return torch.linalg.lstsq(joints, targets, driver="gelsd").solution.T.float()  # the pelvis column is 0: rank-deficient
 
 
 def _windows(config: DecoderTrainConfig, frames: int, conditions: bool) -> tuple[PoseWindows, PoseWindows]:
@@ -156,26 +171,29 @@ def _train_denoiser(config: DecoderTrainConfig, device: torch.device, command: s
     vae.eval()
     with torch.no_grad():
         stream = iter(DataLoader(train_set, batch_size=config.batch, shuffle=True))  # in this process: no worker left behind
-        model.latent_scale.fill_(float(torch.cat([vae.encode(next(stream)["motion"].to(device))[0] for _ in range(SCALE_BATCHES)]).std()))
+        first = [next(stream) for _ in range(SCALE_BATCHES)]
+        model.points_from_joints.copy_(points_from_joints(first).to(device))
+        model.latent_scale.fill_(float(torch.cat([vae.encode(b["motion"].to(device))[0] for b in first]).std()))
     schedule = noise_schedule()
     alphas = schedule.alphas_cumprod.to(device)
 
     def loss_of(batch: dict) -> torch.Tensor:
         vae.eval()  # frozen: no dropout
-        motion = batch["motion"].to(device)
+        motion, conditions = batch["motion"].to(device), batch["conditions"].to(device)
         with torch.no_grad():
-            clean = model.clean_latent(motion)
+            guess = model.guess(conditions)
+            clean = model.clean_latent(motion) - guess
         noise = torch.randn_like(clean)
         steps = torch.randint(0, TRAIN_STEPS, (len(clean),), device=device)
         noisy = schedule.add_noise(clean, noise, steps)
         v = schedule.get_velocity(clean, noise, steps)
-        predicted = denoiser(noisy, steps, batch["conditions"].to(device))
+        predicted = denoiser(noisy, steps, conditions, guess)
         a = alphas[steps].sqrt()[:, None, None]
         b = (1 - alphas[steps]).sqrt()[:, None, None]
         diffusion = (predicted - v).pow(2).mean() + (a * predicted + b * noisy - noise).pow(2).mean()
         if not config.motion_weight:
             return diffusion
-        decoded = vae.decode((a * noisy - b * predicted) * model.latent_scale)  # x0 = √ᾱ x_t − √(1−ᾱ) v
+        decoded = vae.decode((guess + a * noisy - b * predicted) * model.latent_scale)  # x0 = √ᾱ x_t − √(1−ᾱ) v
         return diffusion + config.motion_weight * motion_loss(decoded, motion, batch["mask"].to(device))
 
     validate = lambda: _mean_point_error_mm(val_loader, lambda b: model(b["conditions"].to(device)), device)  # noqa: E731
