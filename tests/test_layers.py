@@ -8,12 +8,12 @@ from tests.paths import REPO
 
 # Stages in the order data flows (DESIGN.md): video → keypoints → lifting → solver (the decoder
 # or IK) → Motion → writers → pipeline (which runs them all) → servers (engine serve, engine
-# live); training, evaluation, benchmarks and the command line use everything. Training data
+# live); training, evaluation, optimising (ECLM), benchmarks and the command line use everything. Training data
 # (mocap read through io, normalised as the lifters see it) comes before the pipeline, which
 # never needs it; the rendered corpus comes after it, since it runs the pipeline's own 2D stage
 # on its videos.
 STAGES = [
-    ["engine", "engine.protocol", "engine.geometry", "engine.timeseries", "engine.body"],
+    ["engine", "engine.protocol", "engine.geometry", "engine.timeseries", "engine.body", "engine.layer_merging"],
     ["engine.video", "engine.keypoints"],
     ["engine.lifting"],
     ["engine.decoding", "engine.solving"],
@@ -23,7 +23,7 @@ STAGES = [
     ["engine.pipeline"],
     ["engine.data.render"],
     ["engine.server", "engine.live_server", "engine.client"],
-    ["engine.train", "engine.eval", "engine.bench", "engine.addon_build", "engine.cli", "engine.__main__"],
+    ["engine.train", "engine.eval", "engine.optimize", "engine.bench", "engine.addon_build", "engine.cli", "engine.__main__"],
 ]
 
 
