@@ -10,21 +10,16 @@ ratio, with the analytic IK's time for the window beside them.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
+from engine.bench.timing import alternate_ms
 from engine.body.skeleton import default_rest_joints
 from engine.decoding.decoder import MotionDecoder
 from engine.decoding.features import CONDITIONS
 from engine.lifting.weights import load_shipped
 from engine.solving.decoder import DECODER_WEIGHTS, load_decoder
 from engine.solving.ik import IKSolver
-
-
-def _median_ms(seconds: list[float]) -> float:
-    return 1000 * float(np.median(seconds))
 
 
 def bench_decoder(
@@ -37,22 +32,16 @@ def bench_decoder(
     frames = decoder.window
     keypoints = torch.rand(1, lifting.window, 17, 3)
     conditions = torch.randn(1, frames, CONDITIONS)
-    seconds = {"lifter": [], "decoder": [], "ik": []}
     world = np.random.default_rng(0).normal(0.0, 0.3, (frames, 17, 3))
-    for round_ in range(rounds + 1):
-        with torch.no_grad():
-            started = time.perf_counter()
-            lifting(keypoints)
-            lifted = time.perf_counter()
-            decoder(conditions, steps=steps)
-            decoded = time.perf_counter()
-        IKSolver(default_rest_joints(), 30.0).extend(world, complete=True)
-        solved = time.perf_counter()
-        if round_:  # the first round warms up
-            seconds["lifter"].append(lifted - started)
-            seconds["decoder"].append(decoded - lifted)
-            seconds["ik"].append(solved - decoded)
-    lifter_ms, decoder_ms = _median_ms(seconds["lifter"]), _median_ms(seconds["decoder"])
+    ms = alternate_ms(
+        {
+            "lifter": lambda: lifting(keypoints),
+            "decoder": lambda: decoder(conditions, steps=steps),
+            "ik": lambda: IKSolver(default_rest_joints(), 30.0).extend(world, complete=True),
+        },
+        rounds,
+    )
+    lifter_ms, decoder_ms = ms["lifter"], ms["decoder"]
     return {
         "solver": solver,
         "lifter": lifter,
@@ -64,5 +53,5 @@ def bench_decoder(
         "lifter_ms_per_window": lifter_ms,
         "decoder_ms_per_window": decoder_ms,
         "decoder_over_lifter": decoder_ms / lifter_ms,
-        "ik_ms_per_window": _median_ms(seconds["ik"]),
+        "ik_ms_per_window": ms["ik"],
     }

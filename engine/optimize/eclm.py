@@ -15,14 +15,13 @@ one window before and after, timed alternately on the CPU (medians).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
+from engine.bench.timing import alternate_ms
 from engine.layer_merging import Span
 
 
@@ -47,19 +46,6 @@ def merge_layers(model: nn.Module, error: Callable[[nn.Module], float], tau_mm: 
         else:
             i += 1
     return best, {"tau_mm": tau_mm, "layers_before": model.layers, "layers_after": len(spans), "spans": spans, "tried": tried}
-
-
-def alternate_ms(forwards: dict[str, Callable[[], object]], rounds: int = 30) -> dict[str, float]:
-    """Median milliseconds of each of ``forwards``, run in turn ``rounds`` times after one warm-up."""
-    seconds = {name: [] for name in forwards}
-    with torch.no_grad():
-        for round_ in range(rounds + 1):
-            for name, forward in forwards.items():
-                started = time.perf_counter()
-                forward()
-                if round_:
-                    seconds[name].append(time.perf_counter() - started)
-    return {name: 1000 * float(np.median(values)) for name, values in seconds.items()}
 
 
 def _lifter(model_name: str) -> tuple[nn.Module, str]:
@@ -104,7 +90,7 @@ def optimize_decoder(model_name: str, data: Path, tau_mm: float, out: Path) -> d
 
     from engine.data.pose_windows import PoseWindows
     from engine.solving.decoder import DECODER_WEIGHTS, load_decoder
-    from engine.train.decoder import point_error
+    from engine.train.decoder import mean_point_error_mm
 
     path = Path(model_name) if model_name not in DECODER_WEIGHTS else None
     decoder = load_decoder(DECODER_WEIGHTS[model_name]) if path is None else _decoder_file(path)
@@ -115,10 +101,7 @@ def optimize_decoder(model_name: str, data: Path, tau_mm: float, out: Path) -> d
     def error(denoiser: nn.Module) -> float:
         model = decoder.with_denoiser(denoiser).eval()
         with torch.no_grad():
-            errors = [
-                (point_error(model(b["conditions"]), b["motion"]) * b["mask"]).sum() / b["mask"].sum() * len(b["mask"]) for b in batches
-            ]
-        return 1000 * float(sum(errors)) / sum(len(b["mask"]) for b in batches)
+            return mean_point_error_mm(batches, lambda b: model(b["conditions"]), torch.device("cpu"))
 
     error_before = error(decoder.denoiser)
     merged, search = merge_layers(decoder.denoiser, error, tau_mm)

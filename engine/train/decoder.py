@@ -120,7 +120,8 @@ def _windows(config: DecoderTrainConfig, frames: int, conditions: bool) -> tuple
     return train_set, PoseWindows(config.data, "validation", frames=frames, stride=frames, conditions=conditions, licences=licences)
 
 
-def _mean_point_error_mm(loader: DataLoader, predict: Callable[[dict], torch.Tensor], device: torch.device) -> float:
+def mean_point_error_mm(loader: DataLoader, predict: Callable[[dict], torch.Tensor], device: torch.device) -> float:
+    """The mean distance (mm) of ``predict``'s points from the motion's over the unmasked frames of ``loader``'s batches."""
     total, count = 0.0, 0
     for batch in loader:
         error = point_error(predict(batch), batch["motion"].to(device)).cpu()
@@ -148,7 +149,7 @@ def train(config: DecoderTrainConfig, ship: bool = False) -> dict:
         predicted, mean, log_variance = model(motion)
         return vae_loss(predicted, motion, mask, mean, log_variance, config.kl_weight)
 
-    validate = lambda: _mean_point_error_mm(val_loader, lambda b: model(b["motion"].to(device))[0], device)  # noqa: E731
+    validate = lambda: mean_point_error_mm(val_loader, lambda b: model(b["motion"].to(device))[0], device)  # noqa: E731
     state = run_loop(config, model, batches, loss_of, validate)
     card = model_card(config, "motion-vae", model, model.card()["config"], train_set.clips, state, command)
     return export_run(config, card, WEIGHTS_DIR if ship else None)
@@ -196,7 +197,7 @@ def _train_denoiser(config: DecoderTrainConfig, device: torch.device, command: s
         decoded = vae.decode((guess + a * noisy - b * predicted) * model.latent_scale)  # x0 = √ᾱ x_t − √(1−ᾱ) v
         return diffusion + config.motion_weight * motion_loss(decoded, motion, batch["mask"].to(device))
 
-    validate = lambda: _mean_point_error_mm(val_loader, lambda b: model(b["conditions"].to(device)), device)  # noqa: E731
+    validate = lambda: mean_point_error_mm(val_loader, lambda b: model(b["conditions"].to(device)), device)  # noqa: E731
     state = run_loop(config, model, batches, loss_of, validate)
     card = model_card(config, "motion-decoder", model, model.card()["config"], train_set.clips, state, command)
     card["latent_scale"] = float(model.latent_scale)
