@@ -1,4 +1,4 @@
-"""The `engine` command line: info and export."""
+"""The `engine` command line: info, export, and the options a user mistypes."""
 
 from __future__ import annotations
 
@@ -61,3 +61,8 @@ def test_mocap_help_lists_the_registered_lifters_and_solvers_and_hides_the_old_f
     for name in (*capture_lifters(), *SOLVERS, "--foot-lock", "--solver"):
         assert name in result.output
     assert "--no-foot-lock" not in result.output and "mean-pose" not in result.output
+
+
+def test_pipeline_bench_refuses_an_unknown_solver_before_capturing(tmp_path):
+    result = runner.invoke(app, ["bench", "pipeline", str(tmp_path / "clip.mp4"), "--solver", "ik", "--solver", "fk"], terminal_width=200)
+    assert result.exit_code == 2 and "--solver: choose from ik" in result.output and "'fk'" in result.output

@@ -12,6 +12,14 @@ between one and several detector threads (root-relative MPJPE), and the capture'
 scored with and without foot locking: bone-length std (zero by construction: the SMPL
 skeleton is fitted once per clip), mean joint acceleration and jitter, and foot skate (the
 feet's horizontal speed on the frames labelled in contact).
+
+Given more than one solver (``solvers``; the first is the one the captures above use), each
+other solver captures the clip once more, in a fresh process with the same detector threads,
+and is reported beside the first: its wall time, its "world and solver" stage's seconds, how
+much it adds to the first's wall time (``wall_time_added``: the two captures' wall times, and
+``stage_time_added``: the two stages' seconds, over the first's wall time; the stage runs in
+its own thread beside detection, so it adds to the wall time only where it holds detection
+up) and its motion's quality.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from engine.pipeline.capture import capture
 from engine.pipeline.settings import Settings, split_cores
 from engine.video import read_frames
 
-STAGES = ("2D keypoints", "lifting", "trajectory and IK")
+STAGES = ("2D keypoints", "lifting", "world and solver")
 # Motion.contacts columns: left heel, left toe, right heel, right toe.
 CONTACT_JOINTS = [SMPL24.index("l_ankle"), SMPL24.index("l_foot"), SMPL24.index("r_ankle"), SMPL24.index("r_foot")]
 
@@ -75,8 +83,11 @@ def _capture_with_peak(clip: Path, settings: Settings) -> tuple[Motion, dict, fl
     return motion, report, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_pipeline(clip: Path, settings: Settings = Settings()) -> dict:
-    """The benchmark (module docstring) on ``clip``, with ``settings`` but for the detector threads."""
+def bench_pipeline(clip: Path, settings: Settings = Settings(), solvers: tuple[str, ...] = ()) -> dict:
+    """The benchmark (module docstring) on ``clip``, with ``settings`` but for the detector threads
+    and the solver (the first of ``solvers``; ``settings.solver`` when none are given)."""
+    solvers = solvers or (settings.solver,)
+    settings = replace(settings, solver=solvers[0])
     started = time.perf_counter()
     decoded = sum(1 for _ in read_frames(clip))
     decode_seconds = time.perf_counter() - started
@@ -101,6 +112,21 @@ def bench_pipeline(clip: Path, settings: Settings = Settings()) -> dict:
     motion, best = captures[threads]
     root_relative = [m.joints - m.joints[:, :1] for m, _ in (captures[1], captures[threads])]
     unlocked, _, _ = _capture_in_fresh_process(clip, replace(settings, detect_workers=threads, foot_lock=0.0))
+    first = {"solver": solvers[0], "seconds": best["seconds"], "stage_seconds": best["stages"]["world and solver"]["seconds"]}
+    compared = [first | {"quality": motion_quality(motion)}]
+    for solver in solvers[1:]:
+        other, report, _ = _capture_in_fresh_process(clip, replace(settings, detect_workers=threads, solver=solver))
+        seconds, stage = report["timings_s"]["wall"], report["timings_s"]["world and solver"]
+        compared.append(
+            {
+                "solver": solver,
+                "seconds": seconds,
+                "stage_seconds": stage,
+                "wall_time_added": seconds / first["seconds"] - 1.0,
+                "stage_time_added": (stage - first["stage_seconds"]) / first["seconds"],
+                "quality": motion_quality(other),
+            }
+        )
     return {
         "clip": str(clip),
         "width": report["width"],
@@ -116,4 +142,5 @@ def bench_pipeline(clip: Path, settings: Settings = Settings()) -> dict:
         "motion_moved_mm": 1000 * float(np.linalg.norm(root_relative[1] - root_relative[0], axis=-1).mean()),
         "captures": [c for _, c in captures.values()],
         "quality": {"foot_lock": motion_quality(motion), "no_foot_lock": motion_quality(unlocked)},
+        "solvers": compared,
     }

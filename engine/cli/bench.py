@@ -12,6 +12,7 @@ import typer
 
 from engine.cli.common import JsonOption, command_group, fail, lifter_choices, report
 from engine.lifting.registry import LIFTERS
+from engine.solving import DEFAULT_SOLVER, SOLVERS
 
 app = command_group("Benchmarks: speed and memory, measured in one run.")
 
@@ -70,12 +71,29 @@ def bench_frames_command(
 @app.command("pipeline")
 def bench_pipeline_command(
     clip: Annotated[Path, typer.Argument(help="A video to capture (for the real-time target: 720p, 30 fps).")],
+    solver: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            metavar="NAME",
+            help=f"A solver to capture with ({', '.join(SOLVERS)}); give it twice (--solver ik --solver decoder) to compare them in one run, the first as the base.",
+        ),
+    ] = None,
     json_out: JsonOption = None,
 ) -> None:
-    """Per-stage frames/s and the real-time factor of one capture; motion quality with and without foot locking."""
+    """Per-stage frames/s and the real-time factor of one capture; motion quality with and without foot locking; what other solvers add."""
     from engine.bench.pipeline import bench_pipeline
+    from engine.solving.decoder import DECODER_WEIGHTS, load_decoder
 
-    report(bench_pipeline(clip), f"capture of {clip.name}", json_out)
+    solvers = tuple(solver or [DEFAULT_SOLVER])
+    for name in solvers:
+        if name not in SOLVERS:
+            raise fail(f"--solver: choose from {', '.join(SOLVERS)}, got {name!r}")
+        try:
+            if name in DECODER_WEIGHTS:
+                load_decoder(DECODER_WEIGHTS[name])  # before minutes of capture, not after
+        except FileNotFoundError as e:
+            raise fail(e) from None
+    report(bench_pipeline(clip, solvers=solvers), f"capture of {clip.name}", json_out)
 
 
 @app.command("batch")

@@ -130,7 +130,7 @@ class Capture:
         self.emitted = 0  # the uniform frames before this one are emitted (those before start left out)
         self.last: dict[str, np.ndarray] | None = None  # the last emitted frame, for the frames that hold it
         self.lifted: np.ndarray | None = None  # every frame's lifted joints, once the clip is complete
-        self.timings = {"camera motion": 0.0, "lifting": 0.0, "trajectory and IK": 0.0}
+        self.timings = {"camera motion": 0.0, "lifting": 0.0, "world and solver": 0.0}
 
     def add(self, index: int, seconds: float, landmarks: np.ndarray, world_landmarks: np.ndarray | None = None) -> int:
         """Take one more decoded frame's landmarks (frames in order, watched by
@@ -238,7 +238,7 @@ class Capture:
                 done = min(done, trailing_run_start(~in_long_gap[:done]))
             if done > self.emitted:
                 self.emit(solved, correction, heel_and_toe, pixels, in_long_gap, turns, done)
-        self.timings["trajectory and IK"] += time.perf_counter() - started
+        self.timings["world and solver"] += time.perf_counter() - started
 
     def camera_joints(self, lifted: np.ndarray, pixels: np.ndarray, in_long_gap: np.ndarray, turns: np.ndarray) -> np.ndarray:
         """The lifted joints at their (smoothed) root translations in the camera frame (the
