@@ -11,6 +11,7 @@ from engine.body.skeleton import default_rest_joints
 from engine.lifting import registry
 from engine.lifting.baselines import MeanPose
 from engine.lifting.registry import ARCHITECTURES, LIFTERS, Architecture, LifterEntry, capture_lifters
+from engine.motion import Motion
 from engine.pipeline.capture import capture
 from engine.pipeline.settings import Settings
 from engine.solving import SOLVERS
@@ -18,6 +19,7 @@ from engine.solving.ik import IKSolver
 from tests.paths import REPO
 
 CLIP = REPO / "examples" / "pexels_2795750_man_dancing_on_rooftop.mp4"
+EXAMPLE_MOTION = REPO / "tests" / "data" / "example_clip_motion.npz"  # its capture with the default settings
 # The default skeleton's H36M17 joints turned from SMPL's world (y up, facing +z) into a camera's
 # frame (y down) facing the person: root-relative, as a lifter answers.
 STANDING = (h36m_of_rest(default_rest_joints()) * [1.0, -1.0, -1.0]).astype(np.float32)
@@ -41,6 +43,15 @@ class LookAheadSolver(IKSolver):
         self.settled = len(world_joints) if complete else max(len(world_joints) - self.LOOK_AHEAD, 0)
         LookAheadSolver.calls.append((len(world_joints), self.settled))
         return solved
+
+
+class EveryFootDownSolver(IKSolver):
+    """A toy solver that tells heel and toe contacts, as the decoder does, and says every heel and
+    toe stands on every frame."""
+
+    def extend(self, world_joints: np.ndarray, complete: bool = False) -> dict[str, np.ndarray]:
+        solved = super().extend(world_joints, complete)
+        return solved | {"contacts": np.ones((len(solved["poses"]), 4))}
 
 
 def test_every_shipped_lifter_has_a_card_naming_its_architecture_licence_and_window():
@@ -70,3 +81,15 @@ def test_a_toy_lifter_and_a_toy_solver_run_a_capture_through_their_registry_entr
     assert any(given > settled for given, settled in LookAheadSolver.calls)
     # Every frame shows the one standing pose: only the root turns and moves.
     np.testing.assert_allclose(motion.poses[:, 3:], np.broadcast_to(motion.poses[:1, 3:], motion.poses[:, 3:].shape), atol=1e-5)
+
+
+def test_a_solvers_contacts_pin_only_feet_the_world_stage_finds_planted(monkeypatch):
+    # A solver's contacts come from the pose alone; trusted alone they pinned a walker's swinging
+    # foot in the air. Feet pinned on every frame it claims must change nothing: the capture is
+    # the IK's, as stored for the example clip (default settings).
+    monkeypatch.setitem(SOLVERS, "every-foot-down", f"{__name__}:EveryFootDownSolver")
+    motion, _ = capture(CLIP, Settings(solver="every-foot-down"))
+    stored = Motion.load(EXAMPLE_MOTION)
+    assert 0.2 < (stored.contacts > 0.5).mean() < 0.8
+    np.testing.assert_array_equal(motion.contacts > 0.5, stored.contacts > 0.5)
+    np.testing.assert_allclose(motion.joints, stored.joints, atol=1e-4)
