@@ -17,7 +17,7 @@ from engine.decoding.denoiser import DenoiserConfig, LatentDenoiser
 from engine.decoding.features import CONDITIONS, FEATURES, split_features
 from engine.decoding.representation import LEAF_JOINTS, NOSE, TWIST_JOINTS, posed_points, solve_representation, to_representation
 from engine.decoding.vae import MotionVAE, MotionVAEConfig
-from engine.solving.decoder import DecoderSolver
+from engine.solving.decoder import DecoderSolver, played_back_and_forth
 
 
 def _angles_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -159,7 +159,9 @@ def test_the_decoder_solver_streams_the_frames_it_gives_for_the_whole_clip(prepa
     assert ((whole["contacts"] >= 0) & (whole["contacts"] <= 1)).all()
 
 
-def test_a_clip_shorter_than_a_window_is_decoded_in_one_padded_window(prepared):
+def test_a_clip_shorter_than_a_window_is_decoded_in_one_window_it_fills_back_and_forth(prepared):
+    assert played_back_and_forth(3, 8).tolist() == [0, 1, 2, 1, 0, 1, 2, 1]
+    assert played_back_and_forth(1, 4).tolist() == [0, 0, 0, 0] and played_back_and_forth(5, 5).tolist() == [0, 1, 2, 3, 4]
     world = np.load(prepared[0] / "train" / "h36m.npy")[:10].astype(np.float64)
     solver = DecoderSolver(default_rest_joints(), 30.0, _tiny_decoder())
     assert solver.extend(world)["poses"].shape == (0, 72) and solver.settled == 0
@@ -242,7 +244,7 @@ def test_conditions_face_plus_z_carry_the_root_velocity_and_are_zero_where_missi
     assert np.allclose(turn @ turn.T, np.eye(3)) and np.isclose(turn[1, 1], 1.0)
 
 
-def test_a_capture_with_the_decoder_solver_locks_feet_by_the_decoders_heel_and_toe_contacts(monkeypatch):
+def test_a_capture_with_the_decoder_solver_locks_feet_by_the_decoders_heel_and_toe_contacts_where_the_world_finds_them_planted(monkeypatch):
     import engine.solving.decoder as decoder_solver
     from engine.pipeline.capture import capture
     from engine.pipeline.settings import Settings

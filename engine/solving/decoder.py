@@ -11,8 +11,11 @@ makes rotations on the clip's rest skeleton. The root is where the world joints 
 
 Streaming: a frame is final once every window over it has been decoded, which needs the
 frames up to the end of the last of them: up to a window's length after it (``settled``). A
-clip shorter than a window, and the clip's last frames, are decoded in a window padded with
-the last frame, whose padding is marked missing in the conditions.
+clip shorter than a window, and the clip's last frames, are decoded in a window filled by
+playing them back and forth (:func:`played_back_and_forth`): a motion and its time reversal,
+both of which the decoder trained on. Padding with the last frame marked missing, as before,
+left it to guess most of a window it rarely saw so empty (on the rendered test clips of 25-30
+frames: 88 → 80 and 76 → 69 mm PA-MPJPE, the others within 1 mm).
 """
 
 from __future__ import annotations
@@ -47,6 +50,14 @@ def load_decoder(name: str) -> MotionDecoder:
     return model.eval()
 
 
+def played_back_and_forth(frames: int, length: int) -> np.ndarray:
+    """Indices (length,) that fill a window of ``length`` with a clip of ``frames`` frames played
+    forwards, backwards, forwards... (0, 1, 2, 1, 0, 1, ... for 3 frames; all 0 for one)."""
+    period = max(2 * frames - 2, 1)
+    k = np.arange(length) % period
+    return np.where(k < frames, k, period - k)
+
+
 class DecoderSolver:
     """Decodes windows as their frames arrive (module docstring)."""
 
@@ -67,9 +78,8 @@ class DecoderSolver:
 
     def _decode(self, joints: np.ndarray) -> np.ndarray:
         """Features (window, F) of one window of world joints (n ≤ window, 17, 3), padded."""
-        present = np.arange(self.window) < len(joints)
-        joints = joints[np.minimum(np.arange(self.window), len(joints) - 1)]
-        conditions, turn = window_conditions(joints, joints[:, 0], present)
+        joints = joints[played_back_and_forth(len(joints), self.window)]
+        conditions, turn = window_conditions(joints, joints[:, 0], np.ones(self.window, bool))
         with torch.no_grad():
             features = self.model(torch.from_numpy(conditions[None].astype(np.float32)), steps=self.steps)[0].numpy().astype(np.float64)
         points, twists, contacts = split_features(features)
