@@ -229,18 +229,20 @@ def test_the_denoiser_trains_on_a_frozen_vae_into_one_decoder_file_that_loads(pr
     assert torch.equal(torch.load(out / "d-eclm.pt")["points_from_joints"], state["points_from_joints"])
 
 
-def test_conditions_face_plus_z_carry_the_root_velocity_and_are_zero_where_missing(prepared):
-    from engine.decoding.features import VELOCITY_SCALE, window_conditions
+def test_conditions_face_plus_z_are_pelvis_relative_and_are_zero_where_missing(prepared):
+    from engine.decoding.features import window_conditions
 
     joints = np.load(prepared[0] / "train" / "h36m.npy")[:20].astype(np.float64)
     present = np.arange(20) >= 3
-    conditions, turn = window_conditions(joints, joints[:, 0], present)
+    conditions, turn = window_conditions(joints, present)
     assert conditions.shape == (20, CONDITIONS) and (conditions[:3] == 0).all() and (conditions[3:, -1] == 1).all()
     first = conditions[3, :51].reshape(17, 3)
     left = first[4] - first[1] + first[11] - first[14]  # H36M17: l_hip 4, r_hip 1, l_shoulder 11, r_shoulder 14
     assert abs(np.arctan2(-left[2], left[0])) < 1e-6
-    speed = np.linalg.norm(conditions[5:-2, 51:54], axis=-1) / VELOCITY_SCALE
-    np.testing.assert_allclose(speed, np.linalg.norm(np.gradient(joints[:, 0], axis=0), axis=-1)[5:-2], rtol=1e-9)
+    assert (first[0] == 0).all()  # where the root is, and how it moves, a capture gets wrong under a moving camera
+    np.testing.assert_allclose(
+        np.linalg.norm(conditions[3:, :51].reshape(-1, 17, 3), axis=-1), np.linalg.norm(joints[3:] - joints[3:, :1], axis=-1), atol=1e-9
+    )
     assert np.allclose(turn @ turn.T, np.eye(3)) and np.isclose(turn[1, 1], 1.0)
 
 

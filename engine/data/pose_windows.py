@@ -18,9 +18,8 @@ With ``augment`` (training), each window is drawn with, independently:
 With ``conditions`` (the decoder's denoiser), each sample also has ``conditions`` (T,
 :data:`CONDITIONS`): the window's H36M17 joints (as the default skeleton carries them,
 :func:`engine.body.ik.h36m_from_smpl`) made to look lifted (:func:`lifted_like`: scale, bias,
-drift, jitter, lean, frames and windows missing), relative to their pelvis, the root's
-velocity (how the body moves says which feet stand), and a flag per frame (1 where the joints
-are there): ``engine.decoding.features.window_conditions``, as the decoder solver makes them. The
+drift, jitter, lean, frames and windows missing), relative to their pelvis, and a flag per
+frame (1 where the joints are there): ``engine.decoding.features.window_conditions``, as the decoder solver makes them. The
 window is turned so that the conditions' first frame faces +z; the motion turns with it.
 """
 
@@ -56,8 +55,7 @@ def lifted_like(h36m: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
     which frames (T,) are there: the whole pose scaled (``SCALE``), leaned about a level axis
     (``LEAN_DEG``), each joint off by a bias (``BIAS_M`` a coordinate), a slow drift (``DRIFT_M``,
     over about 5 frames) and jitter (``JITTER_M``); a tenth of the windows have no joints at
-    all, and others miss runs of frames. (The root's velocity, smoothed in a capture, gets
-    :func:`PoseWindows`' own small error.) Together 45 mm from the joints on the validation
+    all, and others miss runs of frames. Together 45 mm from the joints on the validation
     windows, below ``hot``'s 52 mm on the test split: a decoder trained on conditions noisier
     than its lifter's answers learns to trust them less than it should (at 72 mm, the first
     pairs' sizes, it held real dancers' legs in the prior's standing pose and landed 26 mm
@@ -107,7 +105,6 @@ class PoseWindows(Dataset):
         self.poses = np.load(root / split / "poses.npy", mmap_mode="r")
         self.contacts = np.load(root / split / "contacts.npy", mmap_mode="r")
         self.valid = np.load(root / split / "valid.npy", mmap_mode="r")
-        self.trans = np.load(root / split / "trans.npy", mmap_mode="r")
         stride = stride or max(frames // 3, 1)
         self.windows = [(c["start"], c["frames"], s) for c in clips for s in range(0, max(c["frames"] - frames, 0) + 1, stride)]
 
@@ -123,18 +120,17 @@ class PoseWindows(Dataset):
         local = Rotation.from_rotvec(np.asarray(self.poses[picks], np.float64).reshape(-1, 3)).as_matrix().reshape(span, 24, 3, 3)
         local[:, list(LEAF_JOINTS)] = np.eye(3)  # the representation does not carry them
         contacts, valid = np.asarray(self.contacts[picks], np.float64), np.asarray(self.valid[picks])
-        trans = np.asarray(self.trans[picks], np.float64)
         rest = default_rest_joints()
         if self.augment:
             rest = scale_rest_skeleton(rest, random_bone_factors(rng))
             if rng.random() < 0.5:
                 local, contacts = mirrored(local, contacts)
-                rest, trans = (rest @ _MIRROR)[SMPL24.flip_permutation], trans @ _MIRROR
+                rest = (rest @ _MIRROR)[SMPL24.flip_permutation]
         points, twists = to_representation(local, rest)
         motion = motion_features(points, twists, contacts)
-        if self.conditions:  # the H36M17 joints and the root ride along, resampled with the rest
+        if self.conditions:  # the H36M17 joints ride along, resampled with the rest
             joints, world = forward_kinematics_np(local, rest, rep="matrix")
-            motion = np.concatenate([motion, h36m_from_smpl(joints, world, rest).reshape(span, -1), trans], axis=1)
+            motion = np.concatenate([motion, h36m_from_smpl(joints, world, rest).reshape(span, -1)], axis=1)
         # Resample at the warped rate (1: the frames as they are); past the clip's end, its last frame.
         times = np.arange(self.frames) * rate
         real = times <= span - 1
@@ -149,9 +145,8 @@ class PoseWindows(Dataset):
         points, twists, contacts = split_features(motion[:, :FEATURES])
         sample = {"mask": torch.from_numpy(mask.copy())}
         if self.conditions:
-            lifted, present = lifted_like(motion[:, FEATURES:-3].reshape(self.frames, len(H36M17), 3), rng)
-            root = motion[:, -3:] * np.exp(rng.normal(0.0, 0.05)) + rng.normal(0.0, 0.003, (self.frames, 3))
-            flat, turn = window_conditions(lifted, root, present)
+            lifted, present = lifted_like(motion[:, FEATURES:].reshape(self.frames, len(H36M17), 3), rng)
+            flat, turn = window_conditions(lifted, present)
             if not present.any():
                 turn = heading_turn(points[0, _TORSO])
             sample["conditions"] = torch.from_numpy(flat.astype(np.float32))

@@ -1,9 +1,8 @@
 """The decoder solver: SMPL motion from the learned pose prior (``engine.decoding``), in windows.
 
 The world joints are cut into windows of the decoder's length (81 frames) every half window.
-Each window's conditions are its joints relative to the pelvis and the pelvis's velocity,
-turned so that the first frame faces +z (``engine.data.pose_windows.window_conditions``, as in
-training); the decoder answers the
+Each window's conditions are its joints relative to the pelvis, turned so that the first
+frame faces +z (``engine.decoding.features.window_conditions``, as in training); the decoder answers the
 window's points, twists and contacts, which are turned back and blended with the overlapping
 windows' (weights rising from each window's edges to its middle; points and twists linearly,
 contacts as probabilities) before the IK (:func:`~engine.decoding.representation.solve_representation`)
@@ -79,7 +78,7 @@ class DecoderSolver:
     def _decode(self, joints: np.ndarray) -> np.ndarray:
         """Features (window, F) of one window of world joints (n ≤ window, 17, 3), padded."""
         joints = joints[played_back_and_forth(len(joints), self.window)]
-        conditions, turn = window_conditions(joints, joints[:, 0], np.ones(self.window, bool))
+        conditions, turn = window_conditions(joints, np.ones(self.window, bool))
         with torch.no_grad():
             features = self.model(torch.from_numpy(conditions[None].astype(np.float32)), steps=self.steps)[0].numpy().astype(np.float64)
         points, twists, contacts = split_features(features)
