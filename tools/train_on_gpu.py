@@ -40,7 +40,7 @@ import numpy as np
 LIFTERS = ("hot_default", "hot_free", "mixste_default", "htnet_default", "htnet_free", "htnet_no_ipc")
 DECODERS = {"decoder_default": "vae_default", "decoder_free": "vae_free"}  # each decoder's VAE config
 SHIPPED = LIFTERS + tuple(DECODERS)
-ARRAYS = {"lifter": ("h36m.npy", "valid.npy"), "decoder": ("poses.npy", "contacts.npy", "trans.npy", "valid.npy")}
+ARRAYS = {"lifter": ("h36m.npy", "valid.npy"), "decoder": ("poses.npy", "contacts.npy", "valid.npy")}
 PACKED = Path(".gpu/prepared")
 TAR_LIMIT = 16 * 2**20
 
