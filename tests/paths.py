@@ -14,6 +14,7 @@ MOCAP = Path(os.environ.get("ENGINE_MOCAP_DIR", _SHARED / "mocap"))
 VIDEOS = Path(os.environ.get("ENGINE_VIDEOS_DIR", _SHARED / "videos"))
 REFERENCE = _SHARED / "reference"
 EXAMPLE_CLIP = REPO / "examples" / "pexels_2795750_man_dancing_on_rooftop.mp4"  # 25 fps, 640×360, the person always seen
+EXAMPLE_MOTION = REPO / "tests" / "data" / "example_clip_motion.npz"  # its capture with the default settings
 
 needs_videos = pytest.mark.skipif(not VIDEOS.is_dir(), reason=f"no videos at {VIDEOS} (set ENGINE_VIDEOS_DIR)")
 needs_mocap = pytest.mark.skipif(not (MOCAP / "cmu").is_dir(), reason=f"no mocap data at {MOCAP} (set ENGINE_MOCAP_DIR)")

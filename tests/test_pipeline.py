@@ -20,12 +20,11 @@ from engine.pipeline.track import bridge_gaps
 from engine.timeseries import resample, uniform_rate
 from engine.video import read_frames
 from tests.conftest import EMPTY_AFTER, EMPTY_BEFORE, FIRST_PART, GAP, SECOND_PART
-from tests.paths import REPO, VIDEOS, needs_videos
+from tests.paths import EXAMPLE_MOTION, REPO, VIDEOS, needs_videos
 
 CLIP = REPO / "examples" / "pexels_2795750_man_dancing_on_rooftop.mp4"
 # `engine mocap` on CLIP with the default settings, saved before the lifter and solver registries
 # came in (tests/data/README.md): a redesign that changes no behaviour gives these arrays again.
-STORED_MOTION = REPO / "tests" / "data" / "example_clip_motion.npz"
 needs_weights = pytest.mark.skipif(not LIFTERS["hot"].weights_path.is_file(), reason="no shipped HoT weights")
 
 
@@ -104,7 +103,7 @@ def test_engine_mocap_on_the_example_clip_gives_the_stored_motion(tmp_path):
     # One detector thread: tracking in segments (more threads) moves the motion by about a millimetre.
     result = CliRunner().invoke(app, ["mocap", str(CLIP), "--out", str(tmp_path), "--formats", "npz", "--detect-workers", "1"])
     assert result.exit_code == 0, result.output
-    made, stored = np.load(tmp_path / f"{CLIP.stem}.npz"), np.load(STORED_MOTION)
+    made, stored = np.load(tmp_path / f"{CLIP.stem}.npz"), np.load(EXAMPLE_MOTION)
     assert sorted(made.files) == sorted(stored.files)
     # The 2D detector first: if it differs, the machine's CPU gives mediapipe other numbers.
     np.testing.assert_allclose(made["keypoints2d"], stored["keypoints2d"], atol=1e-6, err_msg="2D keypoints differ")
@@ -118,7 +117,7 @@ def test_engine_mocap_on_the_example_clip_gives_the_stored_motion(tmp_path):
 @needs_weights
 def test_tracking_in_segments_on_two_threads_moves_the_example_motion_by_under_2_5_mm():
     motion, report = capture(CLIP, Settings(detect_workers=2))
-    stored = Motion.load(STORED_MOTION)
+    stored = Motion.load(EXAMPLE_MOTION)
     assert report["person"]["detector_threads"] == 2 and motion.num_frames == stored.num_frames
     moved = (motion.joints - motion.joints[:, :1]) - (stored.joints - stored.joints[:, :1])
     # One segment per thread here (217 frames), the second starting from a tracker warmed up on

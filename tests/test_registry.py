@@ -16,10 +16,9 @@ from engine.pipeline.capture import capture
 from engine.pipeline.settings import Settings
 from engine.solving import SOLVERS
 from engine.solving.ik import IKSolver
-from tests.paths import REPO
+from tests.paths import EXAMPLE_MOTION, REPO
 
 CLIP = REPO / "examples" / "pexels_2795750_man_dancing_on_rooftop.mp4"
-EXAMPLE_MOTION = REPO / "tests" / "data" / "example_clip_motion.npz"  # its capture with the default settings
 # The default skeleton's H36M17 joints turned from SMPL's world (y up, facing +z) into a camera's
 # frame (y down) facing the person: root-relative, as a lifter answers.
 STANDING = (h36m_of_rest(default_rest_joints()) * [1.0, -1.0, -1.0]).astype(np.float32)

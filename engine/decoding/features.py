@@ -53,8 +53,8 @@ def heading_turn(torso: np.ndarray) -> np.ndarray:
 
 
 def window_conditions(joints: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The denoiser's conditions (T, CONDITIONS) of a window's H36M17 joints (T, 17, 3), its
-    root's positions (T, 3, world) and which frames are there (T,), and the turn (3, 3) about
+    """The denoiser's conditions (T, CONDITIONS) of a window's H36M17 joints (T, 17, 3) and
+    which frames are there (T,), and the turn (3, 3) about
     +y that made the first frame there face +z (the answer is turned back by it)."""
     first = int(present.argmax()) if present.any() else 0
     turn = heading_turn(joints[first, _H36M_TORSO])

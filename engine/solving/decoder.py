@@ -76,7 +76,7 @@ class DecoderSolver:
         self.settled = 0
 
     def _decode(self, joints: np.ndarray) -> np.ndarray:
-        """Features (window, F) of one window of world joints (n ≤ window, 17, 3), padded."""
+        """Features (window, F) of one window of world joints (n ≤ window, 17, 3), played back and forth to fill it."""
         joints = joints[played_back_and_forth(len(joints), self.window)]
         conditions, turn = window_conditions(joints, np.ones(self.window, bool))
         with torch.no_grad():
