@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy.spatial.transform import Rotation
 
 from engine.body.correspondence import SkeletonError, find_landmarks, side_and_stem
 from engine.body.joints import H36M17, SMPL24
 from engine.body.kinematics import forward_kinematics, forward_kinematics_np
 from engine.body.retarget import bone_direction_error, retarget_bvh
+from engine.decoding.representation import TWIST_JOINTS, to_representation
 from engine.io.bvh import read_bvh
 from tests.paths import MOCAP, needs_mocap
 
@@ -74,6 +76,22 @@ def test_retargeted_rotations_reproduce_source_bone_directions(rest_joints, clip
     limbs = [SMPL24.index(n) - 1 for n in ("l_knee", "r_ankle", "l_elbow", "r_wrist", "head", "neck")]
     print(f"\n{clip}: mean bone direction error {angles.mean():.2f}°")
     assert angles[:, limbs].max() < 0.01 and angles.mean() < 1.0
+
+
+@needs_mocap
+@pytest.mark.parametrize("clip", ["bandai2/dataset-2_run_active_001", "bandai2/dataset-2_walk_normal_024", "cmu/06_06", "cmu/02_01"])
+def test_retargeted_thighs_are_not_turned_about_themselves_when_the_first_frame_faces_away(rest_joints, clip):
+    """Where a skeleton's zero pose is not a person's, its first frame is the reference; a walk's
+    first frame facing away once turned every frame's thighs 180° about themselves (the knees
+    still bending the right way, the ankles turning the feet back)."""
+    poses, _, _ = retarget_bvh(read_bvh(MOCAP / f"{clip}.bvh.gz"), rest_joints, unit_m=0.01)
+    local = Rotation.from_rotvec(poses.reshape(-1, 3)).as_matrix().reshape(len(poses), 24, 3, 3)
+    twists = to_representation(local, rest_joints)[1]
+    for joint in ("l_hip", "r_hip", "l_ankle", "r_ankle"):
+        cos, sin = twists[:, TWIST_JOINTS.index(SMPL24.index(joint))].T
+        assert np.percentile(np.degrees(np.abs(np.arctan2(sin, cos))), 95) < 60, joint
+    ankles = np.linalg.norm(poses.reshape(len(poses), 24, 3)[:, [SMPL24.index("l_ankle"), SMPL24.index("r_ankle")]], axis=-1)
+    assert np.degrees(np.median(ankles)) < 45
 
 
 def test_skeletons_are_recognised_by_their_names():

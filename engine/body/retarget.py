@@ -40,14 +40,26 @@ class AnimatedSkeleton(Protocol):
 
 
 def _rest_alignments(reference: np.ndarray, rest_joints: np.ndarray) -> np.ndarray:
-    """Per joint (24, 3, 3): the rotation that best takes SMPL's rest bones below the joint
-    onto the target's bones in the reference pose (``reference`` (24, 3))."""
+    """Per joint (24, 3, 3, parents first): the rotation that takes SMPL's rest bones below the
+    joint onto the target's bones in the reference pose (``reference`` (24, 3)). A joint with
+    several bones (pelvis, spine3) is fitted to all of them; a joint with one bone is its
+    parent's alignment swung (smallest rotation) onto its bone, and a leaf takes its parent's.
+    One bone cannot say how the joint is turned about it: the smallest rotation from SMPL's rest
+    bone alone left a thigh facing the way SMPL's rest faces (+z) while the reference frame's
+    person faced away (a walk's first frame), so every frame's thigh came out turned 180° about
+    itself and the ankle turned the foot back (a sixth of the prepared clips: Bandai Namco's
+    walks and runs, CMU 05 and 06)."""
     aligned = np.broadcast_to(np.eye(3), (len(SMPL24), 3, 3)).copy()
     for j, kids in enumerate(SMPL24.children):
-        if kids:
-            source = reference[kids] - reference[j]
-            ours = rest_joints[kids] - rest_joints[j]
+        parent = aligned[SMPL24.parents[j]] if j else np.eye(3)
+        source = reference[kids] - reference[j]
+        ours = rest_joints[kids] - rest_joints[j]
+        if len(kids) > 1:
             aligned[j] = Rotation.align_vectors(unit(source), unit(ours))[0].as_matrix()
+        elif kids:
+            aligned[j] = smallest_rotations(parent @ unit(ours[0]), unit(source[0])) @ parent
+        else:
+            aligned[j] = parent
     return aligned
 
 
