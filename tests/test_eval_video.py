@@ -16,12 +16,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 from typer.testing import CliRunner
 
 from engine.body.ik import h36m_of_rest
 from engine.body.joints import SMPL24
+from engine.body.kinematics import forward_kinematics_np
+from engine.body.skeleton import default_rest_joints
 from engine.cli import app
-from engine.eval.video import METHODS, WEIGHTS, evaluate_video
+from engine.eval.video import BODY_ROTATED, METHODS, WEIGHTS, evaluate_video, from_truth, score
 from engine.keypoints import BLAZEPOSE_NUM_LANDMARKS, h36m17_to_blazepose
 from engine.motion import Motion
 from engine.pipeline.capture import intrinsics
@@ -32,6 +35,7 @@ WIDTH, HEIGHT, FPS = 640, 360, 30.0
 NOISE_PX = 6.0
 CORPUS_CLIP = REPO / "runs" / "render_corpus_test" / "clips" / "test" / "000001.npz"
 WORLD_KEYS = {"wa_mpjpe100_mm", "foot_height_cm", "foot_bias_cm", "world_jitter_m_s3", "truth_world_jitter_m_s3"}
+WORLD_KEYS |= {"rotation_error_deg", "ankles_wrists_rotation_deg", "ankles_rotation_deg", "foot_direction_deg"}
 METRIC_KEYS = {"frames", "coverage", "mpjpe_mm", "pa_mpjpe_mm", "trunk_tilt_deg", "accel_error_m_s2", "accel_frames"}
 METRIC_KEYS |= {"jitter_m_s3", "jitter_frames", "truth_jitter_m_s3"}
 # mediapipe's PoseLandmark numbers (left, right), written out here to check the engine's mapping.
@@ -54,7 +58,7 @@ def camera_looking_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.concatenate([rotation, -rotation @ eye[:, None]], axis=1)
 
 
-def write_clip(folder: Path, index: int, smpl: np.ndarray, eye: np.ndarray, rng: np.random.Generator) -> None:
+def write_clip(folder: Path, index: int, smpl: np.ndarray, poses: np.ndarray, eye: np.ndarray, rng: np.random.Generator) -> None:
     """One rendered clip, NNNNNN.npz and a plain NNNNNN.mp4 of as many frames (module docstring)."""
     frames = len(smpl)
     h36m = h36m_of_rest(smpl)
@@ -78,6 +82,7 @@ def write_clip(folder: Path, index: int, smpl: np.ndarray, eye: np.ndarray, rng:
         folder / f"{index:06d}.npz",
         h36m=h36m,
         smpl_joints=smpl,
+        poses=poses,
         landmarks=landmarks,
         world_landmarks=world_landmarks,
         valid=valid,
@@ -97,12 +102,13 @@ def corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("rendered")
     folder = root / "clips" / "test"
     folder.mkdir(parents=True)
-    walk = Motion.load(REPO / "examples" / "sample_walk.npz").joints.astype(np.float64)
+    motion = Motion.load(REPO / "examples" / "sample_walk.npz")
+    walk, poses = motion.joints.astype(np.float64), motion.poses.astype(np.float64)
     ankles = walk[:, [SMPL24.index("l_ankle"), SMPL24.index("r_ankle")], 1].min(axis=1)
     walk[..., 1] -= np.percentile(ankles, 5) - 0.08  # soles on y = 0
     rng = np.random.default_rng(0)
-    write_clip(folder, 0, walk[:60], np.array([5.0, 1.4, -1.0]), rng)
-    write_clip(folder, 1, walk[30:], np.array([-4.0, 1.8, 1.5]), rng)
+    write_clip(folder, 0, walk[:60], poses[:60], np.array([5.0, 1.4, -1.0]), rng)
+    write_clip(folder, 1, walk[30:], poses[30:], np.array([-4.0, 1.8, 1.5]), rng)
     return root
 
 
@@ -125,6 +131,28 @@ def test_the_json_has_the_documented_keys(results):
         expected = METRIC_KEYS | (set() if method == "mediapipe" else WORLD_KEYS)
         assert set(results["overall"][method]) == expected, method
     assert np.isfinite(results["overall"]["pa_mpjpe_pipeline_over_mediapipe"])
+
+
+def test_rotation_errors_are_the_local_angles_to_the_truth_and_the_feet_point_in_the_camera():
+    motion = Motion.load(REPO / "examples" / "sample_walk.npz")
+    poses = motion.poses[:40].astype(np.float64)
+    clip = {"smpl_joints": motion.joints[:40].astype(np.float64), "poses": poses, "valid": np.ones(40, bool)}
+    clip["extrinsics"] = np.tile(camera_looking_at(np.array([4.0, 1.5, 0.0]), np.zeros(3)), (40, 1, 1))
+    truth = from_truth(clip)
+    flexed = {**truth, "local": truth["local"].copy(), "feet": truth["feet"].copy()}
+    ankles = [SMPL24.index("l_ankle"), SMPL24.index("r_ankle")]
+    flex = Rotation.from_rotvec([np.radians(30.0), 0.0, 0.0]).as_matrix()
+    flexed["local"][:, ankles] = truth["local"][:, ankles] @ flex
+    # The feet turn with their ankles: 30° in the camera too, wherever the camera is.
+    world = forward_kinematics_np(flexed["local"], default_rest_joints(), rep="matrix")[1]
+    foot = [SMPL24.index("l_foot"), SMPL24.index("r_foot")]
+    rest_feet = default_rest_joints()[foot] - default_rest_joints()[ankles]
+    flexed["feet"] = np.einsum("tij,tkj->tki", clip["extrinsics"][:, :, :3], np.einsum("tkij,kj->tki", world[:, ankles], rest_feet))
+    scored = score(flexed, truth, FPS)
+    assert scored["ankles_rotation_deg"] == pytest.approx(30.0) and scored["ankles_wrists_rotation_deg"] == pytest.approx(15.0)
+    assert scored["rotation_error_deg"] == pytest.approx(60.0 / len(BODY_ROTATED))
+    assert scored["foot_direction_deg"] > 20.0
+    assert score(truth, truth, FPS)["foot_direction_deg"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_exact_2d_scores_better_than_noisy_2d(results):

@@ -40,6 +40,12 @@ def _check_frames(joints: np.ndarray, needed: int, what: str) -> np.ndarray:
     return joints
 
 
+def rotation_angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The geodesic angle in degrees (...) between rotation matrices ``a`` and ``b`` (..., 3, 3)."""
+    cos = (np.einsum("...ij,...ij->...", a, b) - 1.0) / 2.0  # trace(aᵀ b) = 1 + 2 cos θ
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
 def root_relative(joints: np.ndarray, root: int = 0) -> np.ndarray:
     """
     Expresses joint positions relative to a root joint.

@@ -47,11 +47,6 @@ def _local(poses: np.ndarray) -> np.ndarray:
     return Rotation.from_rotvec(poses.reshape(-1, 3)).as_matrix().reshape(*poses.shape[:-1], 24, 3, 3)
 
 
-def _angles_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    relative = np.swapaxes(a, -1, -2) @ b
-    return np.degrees(np.linalg.norm(Rotation.from_matrix(relative.reshape(-1, 3, 3)).as_rotvec(), axis=-1)).reshape(a.shape[:-2])
-
-
 def _f1(predicted: np.ndarray, truth: np.ndarray) -> float:
     hits = (predicted & truth).sum()
     return float(2 * hits / max(predicted.sum() + truth.sum(), 1))
@@ -72,7 +67,7 @@ def evaluate_solver(name: str, lifted: np.ndarray, truth: dict[str, np.ndarray],
     local, true_local = _local(np.stack(solved["poses"])), _local(truth["poses"].astype(np.float64))
     placed = np.stack(solved["joints"])  # on the fitted skeletons, in the world
     joints, true_joints = (forward_kinematics_np(r, rest, rep="matrix")[0] for r in (local, true_local))
-    angles = _angles_deg(local, true_local)[mask]  # (frames, 24)
+    angles = metrics.rotation_angle_deg(local, true_local)[mask]  # (frames, 24)
     twists = to_representation(local[mask], rest)[1]
     true_twists = to_representation(true_local[mask], rest)[1]
     limb = [TWIST_JOINTS.index(j) for j in LIMBS]

@@ -40,6 +40,13 @@ Mid-hips is the mean of the two hips, mid-shoulders of the two shoulders. Metric
   minus the truth's above its floor (y = 0 at the soles) |, mean over frames; ``foot_bias_cm`` the
   signed mean. Both are ankle joints (the capture's floor is ``FOOT_ABOVE_FLOOR`` below its
   ankles, the soles' level; the truth's ankle is Anny's foot bone's head).
+- ``rotation_error_deg`` (a motion's only): the mean geodesic angle between its local joint
+  rotations (at the nearest motion frame) and the truth's (the mocap's, which the rendered body
+  was posed with), over the joints between the root and the leaves (the root's turn depends on
+  each world's heading; toes and hands carry no rotation); ``ankles_wrists_rotation_deg`` and
+  ``ankles_rotation_deg`` over those joints alone; ``foot_direction_deg``, the mean angle
+  between its ankle → foot and the truth's in the camera frame (where the feet point, whatever
+  the legs above them).
 - ``accel_error_m_s2`` (``metrics.accel_error``) and ``jitter_m_s3`` (``metrics.jitter``) of
   the camera-frame joints relative to mid-hips, and ``truth_jitter_m_s3`` of the truth's on the same
   frames, over runs of consecutive scored frames; ``world_jitter_m_s3`` (and the truth's) of the
@@ -59,10 +66,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from engine.body.joints import H36M17, SMPL24
 from engine.data.render.shards import to_camera
+from engine.decoding.representation import LEAF_JOINTS
 from engine.eval import metrics
+from engine.geometry import unit
 from engine.keypoints import BLAZEPOSE_TO_H36M17, h36m17_to_blazepose
 from engine.motion import Motion
 from engine.pipeline.settings import Settings
@@ -72,6 +82,9 @@ LIMBS = ("l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle", "l_shoulder
 SMPL_LIMBS = [SMPL24.index(name) for name in LIMBS]
 BLAZEPOSE_LIMBS = [BLAZEPOSE_TO_H36M17[H36M17.index(name)][0] for name in LIMBS]  # single-landmark joints
 HIPS, ANKLES, SHOULDERS = [0, 1], [4, 5], [6, 7]  # in LIMBS
+BODY_ROTATED = [j for j in range(1, len(SMPL24)) if j not in LEAF_JOINTS]
+ANKLES_WRISTS = [SMPL24.index(n) for n in ("l_ankle", "r_ankle", "l_wrist", "r_wrist")]
+FEET = [SMPL24.index(n) for n in ("l_ankle", "l_foot", "r_ankle", "r_foot")]
 METHODS = ("pipeline", "mediapipe", "exact_2d")
 SEGMENT_FRAMES = 100  # WA-MPJPE100's segments
 MM, CM = 1000.0, 100.0
@@ -133,7 +146,8 @@ def true_fov_deg(clip: dict) -> float:
 def from_motion(motion: Motion, frames: int, fps: float) -> dict:
     """A capture's answer at the ground truth's ``frames`` frame times (``k / fps``): which it has
     (``has``, (K,): inside the motion, nearest motion frame not held), its limb joints in the camera
-    frame (``camera``) and in its world (``upright``, y up, floor y = 0), (K, 12, 3)."""
+    frame (``camera``) and in its world (``upright``, y up, floor y = 0), (K, 12, 3), and the
+    nearest motion frame's local rotations (``local``, (K, 24, 3, 3))."""
     joints = motion.joints[:, SMPL_LIMBS].astype(np.float64)
     to_world = motion.camera_to_world.astype(np.float64)
     seen = np.einsum("tji,tnj->tni", to_world[:, :3, :3], joints - to_world[:, None, :3, 3])  # Rᵀ (p - t)
@@ -142,7 +156,16 @@ def from_motion(motion: Motion, frames: int, fps: float) -> dict:
     nearest = np.clip(np.round((times - own[0]) * motion.fps).astype(int), 0, motion.num_frames - 1)
     held = motion.held if motion.held is not None else np.zeros(motion.num_frames, bool)
     has = (times >= own[0] - 1e-6) & (times <= own[-1] + 1e-6) & ~held[nearest]
-    return {"has": has, "camera": interpolate(seen, own, times), "upright": interpolate(joints, own, times), "world": True}
+    feet = motion.joints[:, FEET].astype(np.float64)
+    feet = np.einsum("tji,tnj->tni", to_world[:, :3, :3], feet[:, 1::2] - feet[:, ::2])  # ankle → foot, in the camera
+    return {
+        "has": has,
+        "camera": interpolate(seen, own, times),
+        "upright": interpolate(joints, own, times),
+        "local": _local(motion.poses[nearest]),
+        "feet": feet[nearest],
+        "world": True,
+    }
 
 
 def from_mediapipe(world_landmarks: np.ndarray) -> dict:
@@ -156,9 +179,23 @@ def from_mediapipe(world_landmarks: np.ndarray) -> dict:
 
 
 def from_truth(clip: dict) -> dict:
-    """The ground truth in the same form: its valid frames, its limb joints in each frame's camera and in the world."""
+    """The ground truth in the same form: its valid frames, its limb joints in each frame's camera and in the world, its local rotations."""
     joints = clip["smpl_joints"][:, SMPL_LIMBS]
-    return {"has": clip["valid"].astype(bool), "camera": to_camera(joints, clip["extrinsics"]), "upright": joints, "world": True}
+    camera, feet = to_camera(joints, clip["extrinsics"]), to_camera(clip["smpl_joints"][:, FEET], clip["extrinsics"])
+    local = _local(clip["poses"])
+    return {
+        "has": clip["valid"].astype(bool),
+        "camera": camera,
+        "upright": joints,
+        "local": local,
+        "feet": feet[:, 1::2] - feet[:, ::2],
+        "world": True,
+    }
+
+
+def _local(poses: np.ndarray) -> np.ndarray:
+    """Local rotation matrices (T, 24, 3, 3) of axis-angle ``poses`` (T, 72)."""
+    return Rotation.from_rotvec(poses.reshape(-1, 3)).as_matrix().reshape(len(poses), 24, 3, 3)
 
 
 def _runs(mask: np.ndarray) -> list[slice]:
@@ -208,6 +245,13 @@ def score(estimate: dict, truth: dict, fps: float) -> dict:
     if estimate["world"]:
         height = up[scored][:, ANKLES, 1].min(axis=1) - true_up[scored][:, ANKLES, 1].min(axis=1)
         result["foot_height_cm"], result["foot_bias_cm"] = float(np.abs(height).mean()) * CM, float(height.mean()) * CM
+    if "local" in estimate:
+        angles = metrics.rotation_angle_deg(estimate["local"][scored], truth["local"][scored])
+        result["rotation_error_deg"] = float(angles[:, BODY_ROTATED].mean())
+        result["ankles_wrists_rotation_deg"] = float(angles[:, ANKLES_WRISTS].mean())
+        result["ankles_rotation_deg"] = float(angles[:, ANKLES_WRISTS[:2]].mean())
+        ours, true = (unit(f[scored]) for f in (estimate["feet"], truth["feet"]))
+        result["foot_direction_deg"] = float(np.degrees(np.arccos(np.clip(np.sum(ours * true, -1), -1.0, 1.0))).mean())
     runs = _runs(scored)
     result["accel_error_m_s2"], result["accel_frames"] = _over_runs(
         lambda run: metrics.accel_error(centred[run], true_centred[run], fps), runs, 3
