@@ -246,6 +246,19 @@ def test_conditions_face_plus_z_are_pelvis_relative_and_are_zero_where_missing(p
     assert np.allclose(turn @ turn.T, np.eye(3)) and np.isclose(turn[1, 1], 1.0)
 
 
+def test_lifted_like_errors_grow_with_their_size_and_vanish_at_zero(prepared):
+    from engine.data.pose_windows import lifted_like
+
+    joints = np.load(prepared[0] / "train" / "h36m.npy")[:81].astype(np.float64)
+    relative = joints - joints[:, :1]
+    errors = {}
+    for noise in (0.0, 0.5, 1.0):
+        rng = np.random.default_rng(3)  # the same draws: only their size differs
+        lifted, present = lifted_like(joints, rng, noise)
+        errors[noise] = np.linalg.norm(lifted - relative, axis=-1)[present].mean()
+    assert errors[0.0] < 1e-9 and 0 < errors[0.5] < errors[1.0]
+
+
 def test_a_capture_with_the_decoder_solver_locks_feet_by_the_decoders_heel_and_toe_contacts_where_the_world_finds_them_planted(monkeypatch):
     import engine.solving.decoder as decoder_solver
     from engine.pipeline.capture import capture

@@ -18,7 +18,7 @@ With ``augment`` (training), each window is drawn with, independently:
 With ``conditions`` (the decoder's denoiser), each sample also has ``conditions`` (T,
 :data:`CONDITIONS`): the window's H36M17 joints (as the default skeleton carries them,
 :func:`engine.body.ik.h36m_from_smpl`) made to look lifted (:func:`lifted_like`: scale, bias,
-drift, jitter, lean, frames and windows missing), relative to their pelvis, and a flag per
+drift, jitter, lean, their sizes times ``noise``; frames and windows missing), relative to their pelvis, and a flag per
 frame (1 where the joints are there): ``engine.decoding.features.window_conditions``, as the decoder solver makes them. The
 window is turned so that the conditions' first frame faces +z; the motion turns with it.
 """
@@ -50,23 +50,23 @@ _TORSO = [SMPL24.index(n) for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder"
 SCALE, LEAN_DEG, BIAS_M, DRIFT_M, JITTER_M = 0.03, 3.0, 0.012, 0.012, 0.006  # lifted_like's error sizes
 
 
-def lifted_like(h36m: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def lifted_like(h36m: np.ndarray, rng: np.random.Generator, noise: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """H36M17 joints (T, 17, 3) with a lifter's kinds of error, relative to their pelvis, and
     which frames (T,) are there: the whole pose scaled (``SCALE``), leaned about a level axis
     (``LEAN_DEG``), each joint off by a bias (``BIAS_M`` a coordinate), a slow drift (``DRIFT_M``,
-    over about 5 frames) and jitter (``JITTER_M``); a tenth of the windows have no joints at
-    all, and others miss runs of frames. Together 45 mm from the joints on the validation
+    over about 5 frames) and jitter (``JITTER_M``), every size times ``noise``; a tenth of the
+    windows have no joints at all, and others miss runs of frames. Together 45 mm from the joints on the validation
     windows, below ``hot``'s 52 mm on the test split: a decoder trained on conditions noisier
     than its lifter's answers learns to trust them less than it should (at 72 mm, the first
     pairs' sizes, it held real dancers' legs in the prior's standing pose and landed 26 mm
     further from the motion than the lifter)."""
     frames = len(h36m)
     axis = np.array([np.cos(angle := rng.uniform(0, 2 * np.pi)), 0.0, np.sin(angle)])
-    lean = Rotation.from_rotvec(axis * np.radians(rng.normal(0.0, LEAN_DEG))).as_matrix()
-    joints = (h36m - h36m[:, :1]) @ lean.T * np.exp(rng.normal(0.0, SCALE))
-    joints = joints + rng.normal(0.0, BIAS_M, (1, len(H36M17), 3)) + rng.normal(0.0, JITTER_M, joints.shape)
+    lean = Rotation.from_rotvec(axis * np.radians(rng.normal(0.0, noise * LEAN_DEG))).as_matrix()
+    joints = (h36m - h36m[:, :1]) @ lean.T * np.exp(rng.normal(0.0, noise * SCALE))
+    joints = joints + rng.normal(0.0, noise * BIAS_M, (1, len(H36M17), 3)) + rng.normal(0.0, noise * JITTER_M, joints.shape)
     # Gaussian-filtered white noise of this size has a standard deviation of DRIFT_M.
-    joints = joints + gaussian_filter1d(rng.normal(0.0, DRIFT_M * np.sqrt(2 * np.sqrt(np.pi) * 5), joints.shape), 5.0, axis=0)
+    joints = joints + gaussian_filter1d(rng.normal(0.0, noise * DRIFT_M * np.sqrt(2 * np.sqrt(np.pi) * 5), joints.shape), 5.0, axis=0)
     present = np.ones(frames, bool)
     if rng.random() < 0.1:
         present[:] = False
@@ -96,12 +96,13 @@ class PoseWindows(Dataset):
         stride: int | None = None,
         augment: bool = False,
         conditions: bool = False,
+        noise: float = 1.0,
         licences: tuple[str, ...] | None = None,
         seed: int = 0,
     ) -> None:
         root = Path(root)
         clips = split_clips(root, split, licences)
-        self.clips, self.frames, self.augment, self.conditions, self.seed = clips, frames, augment, conditions, seed
+        self.clips, self.frames, self.augment, self.conditions, self.noise, self.seed = clips, frames, augment, conditions, noise, seed
         self.poses = np.load(root / split / "poses.npy", mmap_mode="r")
         self.contacts = np.load(root / split / "contacts.npy", mmap_mode="r")
         self.valid = np.load(root / split / "valid.npy", mmap_mode="r")
@@ -145,7 +146,7 @@ class PoseWindows(Dataset):
         points, twists, contacts = split_features(motion[:, :FEATURES])
         sample = {"mask": torch.from_numpy(mask.copy())}
         if self.conditions:
-            lifted, present = lifted_like(motion[:, FEATURES:].reshape(self.frames, len(H36M17), 3), rng)
+            lifted, present = lifted_like(motion[:, FEATURES:].reshape(self.frames, len(H36M17), 3), rng, self.noise)
             flat, turn = window_conditions(lifted, present)
             if not present.any():
                 turn = heading_turn(points[0, _TORSO])

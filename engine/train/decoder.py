@@ -58,6 +58,7 @@ class DecoderTrainConfig(RunConfig):
     stage: str = "vae"  # the stage this run trains: "vae" (the pose prior) or "denoiser"
     kl_weight: float = 1e-4  # vae
     motion_weight: float = 1.0  # denoiser: the decoded motion's loss beside the diffusion loss
+    condition_noise: float = 1.0  # denoiser: the size of the conditions' lifter-like errors (engine.data.pose_windows.lifted_like)
     vae: str = ""  # denoiser: the trained VAE's weights (runs/NAME/NAME.pt, its card beside it)
 
 
@@ -116,8 +117,8 @@ def points_from_joints(batches: list[dict]) -> torch.Tensor:
 def _windows(config: DecoderTrainConfig, frames: int, conditions: bool) -> tuple[PoseWindows, PoseWindows]:
     """The training windows (augmented) and the validation windows (fixed, one per ``frames``)."""
     licences = tuple(config.licences) if config.licences else None
-    train_set = PoseWindows(config.data, "train", frames=frames, augment=True, conditions=conditions, licences=licences)
-    return train_set, PoseWindows(config.data, "validation", frames=frames, stride=frames, conditions=conditions, licences=licences)
+    common = {"frames": frames, "conditions": conditions, "noise": config.condition_noise, "licences": licences}
+    return PoseWindows(config.data, "train", augment=True, **common), PoseWindows(config.data, "validation", stride=frames, **common)
 
 
 def mean_point_error_mm(loader: DataLoader, predict: Callable[[dict], torch.Tensor], device: torch.device) -> float:
