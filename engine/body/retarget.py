@@ -47,7 +47,7 @@ def _rest_alignments(reference: np.ndarray, rest_joints: np.ndarray) -> np.ndarr
     One bone cannot say how the joint is turned about it: the smallest rotation from SMPL's rest
     bone alone left a thigh facing the way SMPL's rest faces (+z) while the reference frame's
     person faced away (a walk's first frame), so every frame's thigh came out turned 180° about
-    itself and the ankle turned the foot back (a sixth of the prepared clips: Bandai Namco's
+    itself and the ankle turned the foot back (one prepared clip in eight: Bandai Namco's
     walks and runs, CMU 05 and 06)."""
     aligned = np.broadcast_to(np.eye(3), (len(SMPL24), 3, 3)).copy()
     for j, kids in enumerate(SMPL24.children):
