@@ -66,13 +66,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from engine.body.joints import H36M17, SMPL24
 from engine.data.render.shards import to_camera
 from engine.decoding.representation import LEAF_JOINTS
 from engine.eval import metrics
-from engine.geometry import unit
+from engine.geometry import rotvec_to_matrix, unit
 from engine.keypoints import BLAZEPOSE_TO_H36M17, h36m17_to_blazepose
 from engine.motion import Motion
 from engine.pipeline.settings import Settings
@@ -162,7 +161,7 @@ def from_motion(motion: Motion, frames: int, fps: float) -> dict:
         "has": has,
         "camera": interpolate(seen, own, times),
         "upright": interpolate(joints, own, times),
-        "local": _local(motion.poses[nearest]),
+        "local": rotvec_to_matrix(motion.poses[nearest].astype(np.float64).reshape(-1, 24, 3)),
         "feet": feet[nearest],
         "world": True,
     }
@@ -182,7 +181,7 @@ def from_truth(clip: dict) -> dict:
     """The ground truth in the same form: its valid frames, its limb joints in each frame's camera and in the world, its local rotations."""
     joints = clip["smpl_joints"][:, SMPL_LIMBS]
     camera, feet = to_camera(joints, clip["extrinsics"]), to_camera(clip["smpl_joints"][:, FEET], clip["extrinsics"])
-    local = _local(clip["poses"])
+    local = rotvec_to_matrix(clip["poses"].astype(np.float64).reshape(-1, 24, 3))
     return {
         "has": clip["valid"].astype(bool),
         "camera": camera,
@@ -191,11 +190,6 @@ def from_truth(clip: dict) -> dict:
         "feet": feet[:, 1::2] - feet[:, ::2],
         "world": True,
     }
-
-
-def _local(poses: np.ndarray) -> np.ndarray:
-    """Local rotation matrices (T, 24, 3, 3) of axis-angle ``poses`` (T, 72)."""
-    return Rotation.from_rotvec(poses.reshape(-1, 3)).as_matrix().reshape(len(poses), 24, 3, 3)
 
 
 def _runs(mask: np.ndarray) -> list[slice]:
