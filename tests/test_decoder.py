@@ -14,10 +14,11 @@ from engine.data.pose_windows import PoseWindows, mirrored
 from engine.data.proportions import random_bone_factors, scale_rest_skeleton
 from engine.decoding.decoder import MotionDecoder
 from engine.decoding.denoiser import DenoiserConfig, LatentDenoiser
-from engine.decoding.features import CONDITIONS, FEATURES, split_features
+from engine.decoding.features import CONDITIONS, FEATURES, played_back_and_forth, split_features
 from engine.decoding.representation import LEAF_JOINTS, NOSE, TWIST_JOINTS, posed_points, solve_representation, to_representation
 from engine.decoding.vae import MotionVAE, MotionVAEConfig
-from engine.solving.decoder import DecoderSolver, played_back_and_forth
+from engine.geometry import unit
+from engine.solving.decoder import DecoderSolver
 
 
 def _angles_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -187,8 +188,8 @@ def test_the_decoder_solver_says_how_to_get_weights_when_none_are_shipped(monkey
     import engine.solving.decoder as decoder_solver
 
     monkeypatch.setattr(decoder_solver, "WEIGHTS_DIR", tmp_path)
-    with pytest.raises(FileNotFoundError, match="engine train decoder --config configs/decoder_default.toml --ship.*--solver ik"):
-        decoder_solver.load_decoder("decoder_default")
+    with pytest.raises(FileNotFoundError, match="engine train decoder --config configs/decoder_rendered.toml --ship.*--solver ik"):
+        decoder_solver.load_decoder("decoder_rendered")
 
 
 def test_the_denoiser_trains_on_a_frozen_vae_into_one_decoder_file_that_loads(prepared, tmp_path):
@@ -274,13 +275,51 @@ def test_a_capture_with_the_decoder_solver_locks_feet_by_the_decoders_heel_and_t
     np.testing.assert_allclose(forward_kinematics_np(local, motion.rest_joints, motion.trans, rep="matrix")[0], motion.joints, atol=1e-4)
 
 
-def test_the_shipped_decoder_loads_and_decodes_a_window_in_one_step():
+def test_the_shipped_decoders_load_and_decode_a_window_in_one_step():
     import engine.solving.decoder as decoder_solver
 
-    if not (decoder_solver.WEIGHTS_DIR / "decoder_default.pt").is_file():
-        pytest.skip("no shipped decoder weights")
-    model = decoder_solver.load_decoder("decoder_default")
-    assert model.window == 81
-    with torch.no_grad():
-        features = model(torch.zeros(1, 81, CONDITIONS))
-    assert features.shape == (1, 81, FEATURES) and torch.isfinite(features).all()
+    for name in decoder_solver.DECODER_WEIGHTS.values():
+        model = decoder_solver.load_decoder(name)
+        assert model.window == 81
+        with torch.no_grad():
+            features = model(torch.zeros(1, 81, CONDITIONS))
+        assert features.shape == (1, 81, FEATURES) and torch.isfinite(features).all()
+
+
+def test_the_rest_skeleton_that_posed_joints_is_found_from_them(prepared):
+    from engine.data.render.lifted import posing_rest
+
+    poses = np.load(prepared[0] / "train" / "poses.npy", mmap_mode="r")[:50]
+    local = Rotation.from_rotvec(np.asarray(poses, np.float64).reshape(-1, 3)).as_matrix().reshape(-1, 24, 3, 3)
+    rest = scale_rest_skeleton(default_rest_joints(), random_bone_factors(np.random.default_rng(0)))
+    joints, _ = forward_kinematics_np(local, rest, np.array([0.3, 0.9, -1.0]), rep="matrix")
+    np.testing.assert_allclose(posing_rest(local, joints), rest - rest[0], atol=1e-9)
+
+
+def test_pulling_to_the_lifter_moves_the_limbs_and_keeps_the_ankles_and_wrists_bend():
+    from engine.body.ik import h36m_from_smpl
+    from engine.body.joints import H36M17
+    from engine.decoding.representation import rest_points
+    from engine.solving.decoder import pulled_to_lifter
+
+    rng = np.random.default_rng(0)
+    rest = default_rest_joints()
+    local = Rotation.from_rotvec(rng.normal(0, 0.3, (10 * 24, 3))).as_matrix().reshape(10, 24, 3, 3)
+    points = posed_points(local, rest)
+    other = Rotation.from_rotvec(rng.normal(0, 0.3, (10 * 24, 3))).as_matrix().reshape(10, 24, 3, 3)
+    joints, world = forward_kinematics_np(other, rest, rep="matrix")
+    lifted = h36m_from_smpl(joints, world, rest)
+    np.testing.assert_allclose(pulled_to_lifter(points, lifted, share=0.0), points)
+    pulled = pulled_to_lifter(points, lifted, share=1.0, sigma=0.0)
+    for name in ("l_knee", "r_ankle", "l_elbow", "r_wrist", "l_shoulder"):
+        mid = pulled[:, [SMPL24.index("l_hip"), SMPL24.index("r_hip")]].mean(1)
+        lifted_mid = lifted[:, [H36M17.index("l_hip"), H36M17.index("r_hip")]].mean(1)
+        np.testing.assert_allclose(pulled[:, SMPL24.index(name)] - mid, lifted[:, H36M17.index(name)] - lifted_mid, atol=1e-9)
+    for end, joint, child in (("l_foot", "l_knee", "l_ankle"), ("r_hand", "r_elbow", "r_wrist")):
+        e, j, c = SMPL24.index(end), SMPL24.index(joint), SMPL24.index(child)
+        angle = lambda p: np.einsum("ti,ti->t", unit(p[:, c] - p[:, j]), unit(p[:, e] - p[:, c]))  # noqa: E731
+        np.testing.assert_allclose(angle(pulled), angle(points), atol=1e-9)  # the bend at the ankle or wrist stays
+        np.testing.assert_allclose(np.linalg.norm(pulled[:, e] - pulled[:, c], axis=-1), np.linalg.norm(rest_points(rest)[e] - rest[c]))
+    # half way, smoothed: between the two, and as smooth over time as the difference allows
+    half = pulled_to_lifter(points, lifted)
+    assert np.abs(half - points).max() < np.abs(pulled - points).max()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from engine.body.joints import SMPL24
 from engine.keypoints import blazepose_to_h36m17
@@ -278,3 +279,55 @@ def test_a_lifter_trains_on_mocap_and_rendered_clips_with_their_world_landmarks(
     assert last["val_mpjpe_mm"] == pytest.approx((last["val_mocap_mm"] + last["val_rendered_mm"]) / 2, abs=0.01)
     rendered = {c["licence"] for c in json.loads((corpus[0] / "clips.json").read_text())}
     assert rendered <= set(card["data"]["licences"])
+
+
+def test_the_decoder_trains_on_rendered_clips_as_the_pipeline_captures_them(corpus, prepared, tmp_path):
+    from engine.data.render.lifted import LiftedWindows, lift_clips
+    from engine.decoding.features import split_features
+    from engine.pipeline.settings import Settings
+    from engine.train.decoder import DecoderTrainConfig, train
+
+    clips = lift_clips(corpus[0], "train", Settings())
+    assert len(clips) == 2
+    assert all(c["lifted"].shape == (FRAMES, 17, 3) and c["seen"].dtype == bool and c["seen"].any() for c in clips)
+    windows = LiftedWindows(clips, frames=27)
+    sample = windows[0]
+    assert sample["motion"].shape[0] == sample["conditions"].shape[0] == 27
+    picks = np.r_[0:FRAMES, FRAMES - 2 : FRAMES - 5 : -1]  # 24 frames played back and forth to fill 27
+    assert sample["mask"].tolist() == list(clips[0]["seen"][picks] & (clips[0]["valid"][picks] > 0))
+    # the body's own motion at the capture's size: every bone scaled alike
+    points = split_features(sample["motion"].numpy().astype(np.float64))[0]
+    s = SMPL24.index
+    truth = clips[0]["smpl_joints"][:FRAMES]
+    ratios = [
+        np.linalg.norm(points[:FRAMES, s(b)] - points[:FRAMES, s(a)], axis=-1) / np.linalg.norm(truth[:, s(b)] - truth[:, s(a)], axis=-1)
+        for a, b in (("l_hip", "l_knee"), ("r_knee", "r_ankle"), ("l_shoulder", "l_elbow"), ("r_elbow", "r_wrist"))
+    ]
+    captured = clips[0]["lifted"] - clips[0]["lifted"][:, :1]
+    true = clips[0]["h36m"] - clips[0]["h36m"][:, :1]
+    size = np.linalg.norm(captured, axis=-1).mean() / np.linalg.norm(true, axis=-1).mean()
+    np.testing.assert_allclose(np.median(ratios, axis=1), size, rtol=0.03)
+    # a decoder goes on training from another on them, validated on both kinds of windows
+    common = dict(data=str(prepared[0]), steps=1, val_every=1, val_windows=4, batch=2, workers=0, device="cpu", runs=str(tmp_path))
+    train(DecoderTrainConfig(name="v", model={"frames": 27, "width": 32, "layers": 1, "ffn": 64, "latent": 8}, **common))
+    train(
+        DecoderTrainConfig(
+            name="d", stage="denoiser", vae=str(tmp_path / "v" / "v.pt"), model={"width": 32, "layers": 3, "ffn": 64}, **common
+        )
+    )
+    val = tmp_path / "rendered_validation"
+    shutil.copytree(corpus[0] / "train", val / "validation")
+    shutil.copytree(corpus[0] / "clips" / "train", val / "clips" / "validation")
+    shutil.copy(corpus[0] / "render.json", val)
+    (val / "clips.json").write_text(json.dumps([{**c, "split": "validation"} for c in json.loads((corpus[0] / "clips.json").read_text())]))
+    card = train(
+        DecoderTrainConfig(
+            name="r", stage="denoiser", init=str(tmp_path / "d" / "d.pt"), corpora=[str(corpus[0])], corpus_validation=[str(val)],
+            corpus_share=0.5, **common,
+        )
+    )  # fmt: skip
+    assert card["started_from"]["name"] == "d" and card["data"]["clips"] > 2
+    last = card["history"][-1]
+    assert last["val_mpjpe_mm"] == pytest.approx((last["val_mocap_mm"] + last["val_rendered_mm"]) / 2, abs=0.01)
+    before, after = torch.load(tmp_path / "d" / "d.pt"), torch.load(tmp_path / "r" / "r.pt")
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("vae.") or k in ("latent_scale", "points_from_joints"))

@@ -22,6 +22,8 @@ the largest angles; training reads them as float64). The shipped `hot` and `hot-
 stages each: the mocap-only first (``hot_default``, ``hot_free``) trains there; the second
 (``configs/hot_world.toml``, ``configs/hot_free_world.toml``) reads the rendered corpora, which
 do not fit beside the mocap in the carried folder, so it runs here, from the first's weights.
+The shipped decoders likewise: ``decoder_default`` and ``decoder_free`` (each with its VAE)
+train there, ``configs/decoder_rendered.toml`` and ``configs/decoder_free_rendered.toml`` here.
 """
 
 from __future__ import annotations

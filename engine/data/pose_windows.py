@@ -34,7 +34,7 @@ from scipy.spatial.transform import Rotation
 from torch.utils.data import Dataset
 
 from engine.body.ik import h36m_from_smpl
-from engine.body.joints import H36M17, SMPL24
+from engine.body.joints import H36M17, SMPL24, JointSet
 from engine.body.kinematics import forward_kinematics_np
 from engine.body.skeleton import default_rest_joints
 from engine.data.dataset import sample_rng, split_clips
@@ -75,6 +75,12 @@ def lifted_like(h36m: np.ndarray, rng: np.random.Generator, noise: float = 1.0) 
             start = rng.integers(frames)
             present[start : start + rng.integers(1, frames // 4 + 2)] = False
     return joints - joints[:, :1], present
+
+
+def mirror_pose(points: np.ndarray, joints: JointSet) -> np.ndarray:
+    """Points (..., J, 3) of the joint set ``joints`` as the mirror image shows them (x → −x,
+    left and right swapped)."""
+    return (points @ _MIRROR)[..., joints.flip_permutation, :]
 
 
 def mirrored(local: np.ndarray, contacts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -126,7 +132,7 @@ class PoseWindows(Dataset):
             rest = scale_rest_skeleton(rest, random_bone_factors(rng))
             if rng.random() < 0.5:
                 local, contacts = mirrored(local, contacts)
-                rest = (rest @ _MIRROR)[SMPL24.flip_permutation]
+                rest = mirror_pose(rest, SMPL24)
         points, twists = to_representation(local, rest)
         motion = motion_features(points, twists, contacts)
         if self.conditions:  # the H36M17 joints ride along, resampled with the rest

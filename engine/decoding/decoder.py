@@ -15,6 +15,9 @@ sees unit-variance latents. One file holds both, with one card.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -71,3 +74,13 @@ class MotionDecoder(nn.Module):
         """Motion features (B, frames, features) for per-frame ``conditions`` (B, frames, conditions)."""
         guess = self.guess(conditions)
         return self.vae.decode((guess + sample(self.denoiser, conditions, guess, steps, generator)) * self.latent_scale)
+
+
+def load_decoder_weights(weights: str | Path) -> MotionDecoder:
+    """The decoder in ``weights`` (a ``.pt`` file, its model card ``.json`` beside it), in eval mode."""
+    weights = Path(weights)
+    if not weights.is_file() or not weights.with_suffix(".json").is_file():
+        raise FileNotFoundError(f"no decoder at {weights} (the weights and their card {weights.with_suffix('.json').name} beside them)")
+    model = MotionDecoder.from_card(json.loads(weights.with_suffix(".json").read_text()))
+    model.load_state_dict(torch.load(weights, map_location="cpu"))
+    return model.eval()

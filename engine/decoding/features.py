@@ -61,3 +61,11 @@ def window_conditions(joints: np.ndarray, present: np.ndarray) -> tuple[np.ndarr
     relative = (joints - joints[:, :1]) @ turn.T
     flat = np.concatenate([relative.reshape(len(joints), -1), np.ones((len(joints), 1))], axis=1)
     return flat * present[:, None], turn
+
+
+def played_back_and_forth(frames: int, length: int) -> np.ndarray:
+    """Indices (length,) that fill a window of ``length`` with a clip of ``frames`` frames played
+    forwards, backwards, forwards... (0, 1, 2, 1, 0, 1, ... for 3 frames; all 0 for one)."""
+    period = max(2 * frames - 2, 1)
+    k = np.arange(length) % period
+    return np.where(k < frames, k, period - k)

@@ -130,6 +130,10 @@ class Capture:
         self.emitted = 0  # the uniform frames before this one are emitted (those before start left out)
         self.last: dict[str, np.ndarray] | None = None  # the last emitted frame, for the frames that hold it
         self.lifted: np.ndarray | None = None  # every frame's lifted joints, once the clip is complete
+        # Told the world joints the solver is given on a complete pass (N, 17, 3) and which
+        # frames show the person (N,), uniform frames from the first: the last call is the
+        # final motion's. What the decoder trains on (engine.data.render.lifted).
+        self.on_world_joints: Callable[[np.ndarray, np.ndarray], None] | None = None
         self.timings = {"camera motion": 0.0, "lifting": 0.0, "world and solver": 0.0}
 
     def add(self, index: int, seconds: float, landmarks: np.ndarray, world_landmarks: np.ndarray | None = None) -> int:
@@ -223,6 +227,8 @@ class Capture:
         unsettled = 0 if complete else contacts_reach(self.fps, self.floor)
         if done - unsettled > self.emitted:
             trajectory = to_world(camera_joints[:done], self.fps, self.floor)
+            if complete and self.on_world_joints is not None:
+                self.on_world_joints(trajectory.joints, ~in_long_gap[:done])
             done -= unsettled
             solved = self.solver.extend(trajectory.joints[:done], complete)
             done = min(done, self.solver.settled)
@@ -487,6 +493,7 @@ def capture_landmarks(
     progress: Progress | None = None,
     on_frames: FrameSink | None = None,
     on_final: FrameSink | None = None,
+    on_world_joints: Callable[[np.ndarray, np.ndarray], None] | None = None,
 ) -> tuple[Motion, dict]:
     """:func:`capture` of a ``width`` × ``height`` clip whose 2D keypoints are given instead of
     detected: BlazePose ``landmarks`` (T, 33, 3: pixels and confidence, zeros where nobody is
@@ -506,6 +513,7 @@ def capture_landmarks(
     report_progress = progress or (lambda stage, done, total: None)
     info = VideoInfo(Path(name), width, height, 0, 0.0, len(landmarks), False)
     pipeline = Capture(info, settings, _collector(len(landmarks), report_progress, on_frames))
+    pipeline.on_world_joints = on_world_joints
     started = time.perf_counter()
 
     worlds = [None] * len(landmarks) if world_landmarks is None else np.asarray(world_landmarks)

@@ -25,6 +25,13 @@ in a standing pose). Validation: the mean point error (mm) of the one-step decod
 validation windows, whose conditions are drawn once. The exported file is the whole decoder
 (:class:`engine.decoding.decoder.MotionDecoder`: VAE, denoiser and scale).
 
+A denoiser run may go on from a trained decoder (``init``: its VAE, guess and scale kept, the
+VAE's card carried over) and train on rendered corpora as well (``corpora``: a share
+``corpus_share`` of the batches; ``engine.data.render.lifted``: each clip captured by the
+pipeline with ``lifter``, its solver's world joints the conditions, the rendered body's motion
+the target); with ``corpus_validation`` the validation is the mean of the mocap windows' and
+the rendered validation clips' point errors, each kept in the history.
+
 The loop, checkpoints and resume are :mod:`engine.train.loop`'s.
 """
 
@@ -41,12 +48,24 @@ from torch.utils.data import DataLoader
 
 from engine.body.joints import H36M17
 from engine.data.pose_windows import PoseWindows
-from engine.decoding.decoder import MotionDecoder
+from engine.data.render.lifted import LiftedWindows, lift_clips
+from engine.decoding.decoder import MotionDecoder, load_decoder_weights
 from engine.decoding.denoiser import TRAIN_STEPS, LatentDenoiser, noise_schedule
 from engine.decoding.features import POINTS
 from engine.decoding.registry import WEIGHTS_DIR
 from engine.decoding.vae import MotionVAE
-from engine.train.loop import RunConfig, export_run, loaders, model_card, run_loop, training_device
+from engine.pipeline.settings import Settings
+from engine.train.loop import (
+    RunConfig,
+    export_run,
+    loaders,
+    mixed,
+    model_card,
+    run_loop,
+    training_batches,
+    training_device,
+    validation_loader,
+)
 
 POINT_WEIGHT, ACCEL_WEIGHT, TWIST_WEIGHT, CONTACT_WEIGHT = 10.0, 10.0, 5.0, 0.1
 SCALE_BATCHES = 16
@@ -60,6 +79,11 @@ class DecoderTrainConfig(RunConfig):
     motion_weight: float = 1.0  # denoiser: the decoded motion's loss beside the diffusion loss
     condition_noise: float = 1.0  # denoiser: the size of the conditions' lifter-like errors (engine.data.pose_windows.lifted_like)
     vae: str = ""  # denoiser: the trained VAE's weights (runs/NAME/NAME.pt, its card beside it)
+    init: str | None = None  # denoiser: a trained decoder to go on from (its weights file, card beside it; its VAE, guess and scale kept)
+    corpora: list[str] | None = None  # denoiser: rendered corpus folders, their train clips captured by the pipeline (module docstring)
+    corpus_validation: list[str] | None = None  # denoiser: rendered corpus folders, their validation clips
+    corpus_share: float = 0.5  # denoiser: share of training batches from the corpora
+    lifter: str = "hot"  # denoiser: the lifter that captures the corpora (the decoder's pair)
 
 
 def _unpack(motion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -158,24 +182,46 @@ def train(config: DecoderTrainConfig, ship: bool = False) -> dict:
 
 def _train_denoiser(config: DecoderTrainConfig, device: torch.device, command: str, ship: bool) -> dict:
     """Stage 2 (module docstring)."""
-    if not config.vae:
-        raise ValueError(f"{config.name}: a denoiser run needs `vae`, the trained VAE's weights")
-    vae_card = json.loads(Path(config.vae).with_suffix(".json").read_text())
-    vae = MotionVAE.from_card(vae_card)
-    vae.load_state_dict(torch.load(config.vae, map_location="cpu"))
-    denoiser = LatentDenoiser.from_card(
-        {"config": {**(config.model or {}), "frames": vae.config.frames, "patch": vae.config.patch, "latent": vae.config.latent}}
-    )
-    model = MotionDecoder(vae, denoiser).to(device)
+    if not (config.vae or config.init):
+        raise ValueError(f"{config.name}: a denoiser run needs `vae`, the trained VAE's weights (or `init`, a trained decoder)")
+    if config.init:  # its VAE, guess and scale stay as they were trained
+        model = load_decoder_weights(config.init).to(device)
+        init_card = json.loads(Path(config.init).with_suffix(".json").read_text())
+        vae, denoiser, vae_card = model.vae, model.denoiser, init_card["vae"]
+        started_from = {k: v for k, v in init_card.items() if k != "history"}
+    else:
+        vae_card = json.loads(Path(config.vae).with_suffix(".json").read_text())
+        vae = MotionVAE.from_card(vae_card)
+        vae.load_state_dict(torch.load(config.vae, map_location="cpu"))
+        denoiser = LatentDenoiser.from_card(
+            {"config": {**(config.model or {}), "frames": vae.config.frames, "patch": vae.config.patch, "latent": vae.config.latent}}
+        )
+        model, started_from = MotionDecoder(vae, denoiser).to(device), None
     vae.requires_grad_(False)
     train_set, val_set = _windows(config, vae.config.frames, conditions=True)
     val_loader, batches = loaders(config, train_set, val_set)
+    clips, scores = train_set.clips, {"mocap": val_loader}
+    settings = Settings(lifter=config.lifter, solver="ik")
+    licences = tuple(config.licences) if config.licences else None
+    if config.corpora:
+        corpus = LiftedWindows(
+            [c for folder in config.corpora for c in lift_clips(folder, "train", settings, licences)], vae.config.frames, augment=True
+        )
+        batches, clips = mixed(batches, training_batches(config, corpus), config.corpus_share), clips + corpus.clips
+    if config.corpus_validation:
+        corpus_val = LiftedWindows(
+            [c for folder in config.corpus_validation for c in lift_clips(folder, "validation", settings, licences)],
+            vae.config.frames,
+            stride=vae.config.frames,
+        )
+        scores["rendered"] = validation_loader(config, corpus_val)
     vae.eval()
-    with torch.no_grad():
-        stream = iter(DataLoader(train_set, batch_size=config.batch, shuffle=True))  # in this process: no worker left behind
-        first = [next(stream) for _ in range(SCALE_BATCHES)]
-        model.points_from_joints.copy_(points_from_joints(first).to(device))
-        model.latent_scale.fill_(float(torch.cat([vae.encode(b["motion"].to(device))[0] for b in first]).std()))
+    if not config.init:
+        with torch.no_grad():
+            stream = iter(DataLoader(train_set, batch_size=config.batch, shuffle=True))  # in this process: no worker left behind
+            first = [next(stream) for _ in range(SCALE_BATCHES)]
+            model.points_from_joints.copy_(points_from_joints(first).to(device))
+            model.latent_scale.fill_(float(torch.cat([vae.encode(b["motion"].to(device))[0] for b in first]).std()))
     schedule = noise_schedule()
     alphas = schedule.alphas_cumprod.to(device)
 
@@ -198,9 +244,15 @@ def _train_denoiser(config: DecoderTrainConfig, device: torch.device, command: s
         decoded = vae.decode((guess + a * noisy - b * predicted) * model.latent_scale)  # x0 = √ᾱ x_t − √(1−ᾱ) v
         return diffusion + config.motion_weight * motion_loss(decoded, motion, batch["mask"].to(device))
 
-    validate = lambda: mean_point_error_mm(val_loader, lambda b: model(b["conditions"].to(device)), device)  # noqa: E731
-    state = run_loop(config, model, batches, loss_of, validate)
-    card = model_card(config, "motion-decoder", model, model.card()["config"], train_set.clips, state, command)
+    def validate() -> dict[str, float]:
+        return {name: mean_point_error_mm(loader, lambda b: model(b["conditions"].to(device)), device) for name, loader in scores.items()}
+
+    state = run_loop(config, model, batches, loss_of, validate if len(scores) > 1 else lambda: validate()["mocap"])
+    card = model_card(config, "motion-decoder", model, model.card()["config"], clips, state, command)
     card["latent_scale"] = float(model.latent_scale)
-    card["vae"] = {"weights": config.vae, "best_val_mpjpe_mm": vae_card["best_val_mpjpe_mm"], "steps": vae_card["steps"]}
+    card["vae"] = (
+        vae_card if config.init else {"weights": config.vae, "best_val_mpjpe_mm": vae_card["best_val_mpjpe_mm"], "steps": vae_card["steps"]}
+    )
+    if started_from:
+        card["started_from"] = started_from
     return export_run(config, card, WEIGHTS_DIR if ship else None)

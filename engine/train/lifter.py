@@ -23,7 +23,6 @@ model card to ``runs/NAME/NAME.{pt,json}`` (``runs`` from the config). Only ``sh
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pkgutil import resolve_name
 
@@ -40,6 +39,7 @@ from engine.train.loop import (
     RunConfig,
     export_run,
     loaders,
+    mixed,
     model_card,
     run_loop,
     training_batches,
@@ -157,18 +157,6 @@ def start_from(model: torch.nn.Module, init: str) -> dict:
         state[key] = have
     model.load_state_dict(state)
     return loaded.card
-
-
-def mixed(first: Callable[[], Iterator[dict]], second: Callable[[], Iterator[dict]], share: float) -> Callable[[], Iterator[dict]]:
-    """A maker of batch streams drawing from ``second()``'s batches at rate ``share`` (on torch's
-    random stream), else from ``first()``'s."""
-
-    def batches() -> Iterator[dict]:
-        streams = first(), second()
-        while True:
-            yield next(streams[int(torch.rand(()) < share)])
-
-    return batches
 
 
 def export(

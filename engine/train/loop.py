@@ -108,6 +108,18 @@ def _scores(validated: float | dict[str, float]) -> tuple[float, dict[str, float
     return validated, {}
 
 
+def mixed(first: Callable[[], Iterator[dict]], second: Callable[[], Iterator[dict]], share: float) -> Callable[[], Iterator[dict]]:
+    """A maker of batch streams drawing from ``second()``'s batches at rate ``share`` (on torch's
+    random stream), else from ``first()``'s."""
+
+    def batches() -> Iterator[dict]:
+        streams = first(), second()
+        while True:
+            yield next(streams[int(torch.rand(()) < share)])
+
+    return batches
+
+
 def run_loop(
     config: RunConfig,
     model: torch.nn.Module,
