@@ -1,5 +1,5 @@
 """``engine train``: the lifter (``lifter``) and the decoder's stages (``decoder``) trained on
-prepared mocap from a TOML configuration."""
+prepared mocap (and rendered corpora) from a TOML configuration."""
 
 from __future__ import annotations
 
@@ -57,6 +57,9 @@ def train_decoder(
     ] = False,
 ) -> None:
     """Train a stage of the decoder (the config's `stage`: "vae", its pose prior, then "denoiser" on it); resumes from RUNS/NAME/last.pt.
+
+    A denoiser may go on from a trained decoder (`init`) and learn from rendered corpora too
+    (`corpora`: each clip captured by the pipeline, e.g. configs/decoder_rendered.toml).
 
     The best weights and their model card go to RUNS/NAME/NAME.pt and NAME.json (RUNS is the
     config's `runs`, default runs/); the package's shipped weights change only with --ship."""
