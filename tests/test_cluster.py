@@ -176,7 +176,10 @@ cluster.capture_video = capture_or_die
 cluster.connect(sys.argv[1])
 folder = Path(sys.argv[2])
 for outcome in cluster.run_on_ray([folder / "dies.mp4", folder / "lives.mp4"], folder / "out", Settings(), ("npz",)):
-    print("outcome", outcome.status, outcome.message)
+    # one write, flushed: print() writes its pieces one by one, and Ray's own notices, written
+    # from another thread, once landed between "outcome" and the rest
+    sys.stdout.write(f"outcome {outcome.status} {outcome.message}\\n")
+    sys.stdout.flush()
 """
 
 
