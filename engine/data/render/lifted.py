@@ -74,26 +74,26 @@ def lift_clips(folder: str | Path, split: str, settings: Settings, licences: tup
         if clip["split"] != split or (licences and not clip["licence"].startswith(licences)):
             continue
         rows = slice(clip["start"], clip["start"] + clip["frames"])
-        seen = {key: np.asarray(value[rows], np.float64) for key, value in arrays.items()}
+        own = {key: np.asarray(value[rows], np.float64) for key, value in arrays.items()}  # this clip's rows
         given: list[tuple[np.ndarray, np.ndarray]] = []
         video = folder / "clips" / split / clip["video"]
         try:
             capture_landmarks(
-                seen["landmarks"],
+                own["landmarks"],
                 np.arange(clip["frames"]) / clip["fps"],
                 width,
                 height,
                 settings,
                 read_frames_ahead(video),
                 video.name,
-                seen["world_landmarks"],
+                own["world_landmarks"],
                 on_world_joints=lambda joints, there: given.append((joints, there)),
             )
         except ValueError:  # nobody found: nothing to learn from
             continue
         joints, there = given[-1]
         frames = min(len(joints), clip["frames"])
-        lifted.append({**{k: v[:frames] for k, v in seen.items()}, "lifted": joints[:frames], "seen": there[:frames], "clip": clip})
+        lifted.append({**{k: v[:frames] for k, v in own.items()}, "lifted": joints[:frames], "seen": there[:frames], "clip": clip})
     return lifted
 
 
