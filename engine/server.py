@@ -36,7 +36,7 @@ from engine.io import FORMATS
 from engine.lifting.registry import capture_lifters
 from engine.pipeline.settings import Settings, split_cores
 from engine.protocol import DEFAULT_ADDRESS, MAX_MESSAGE_BYTES, MOTION_ARRAYS, Message, ProtocolError, decode, encode
-from engine.solving import SOLVERS
+from engine.solving import AUTO, SOLVERS
 
 log = logging.getLogger("engine.serve")
 DEFAULT_OUT = Path("out/served")
@@ -205,7 +205,7 @@ class Server:
     def _on_hello(self, identity: bytes, message: Message) -> None:
         capabilities = {
             "lifters": capture_lifters(),
-            "solvers": list(SOLVERS),
+            "solvers": [AUTO, *SOLVERS],
             "lifter_weights": self.lifter_weights.name if self.lifter_weights else None,
             "formats": list(FORMATS),
             "chunk_frames": CHUNK_FRAMES,

@@ -58,7 +58,7 @@ def test_export_refuses_to_overwrite_its_input(tmp_path):
 def test_mocap_help_lists_the_registered_lifters_and_solvers_and_hides_the_old_foot_lock_flag():
     result = runner.invoke(app, ["mocap", "--help"], terminal_width=200)
     assert result.exit_code == 0, result.output
-    for name in (*capture_lifters(), *SOLVERS, "--foot-lock", "--solver"):
+    for name in (*capture_lifters(), "auto", *SOLVERS, "--foot-lock", "--solver"):
         assert name in result.output
     assert "--no-foot-lock" not in result.output and "mean-pose" not in result.output
 

@@ -286,6 +286,30 @@ def test_the_shipped_decoders_load_and_decode_a_window_in_one_step():
         assert features.shape == (1, 81, FEATURES) and torch.isfinite(features).all()
 
 
+def test_the_default_solver_is_the_decoder_trained_under_the_lifters_licence():
+    from engine.pipeline.settings import Settings
+    from engine.solving import paired_solver
+
+    # A lifter cleared for commercial use never gets the non-commercial decoder by default.
+    assert [Settings(lifter=name).solver for name in ("hot", "hot-free", "htnet", "htnet-free")] == [
+        "decoder",
+        "decoder-free",
+        "decoder",
+        "decoder-free",
+    ]
+    assert Settings(lifter="hot-free", solver="ik").solver == "ik" and Settings(solver="auto") == Settings()
+    with pytest.raises(ValueError, match="no solver pairs with a lifter licensed 'ours'"):
+        paired_solver("ours")
+
+
+def test_a_stream_shows_the_iks_frames_until_the_decoders_final_motion():
+    from engine.solving import provisional_solver
+
+    # The decoder's windows would hold a stream's first frames back up to 81 frames (issue #20
+    # item 4: they must come before half the clip is detected); tests/test_server.py times them.
+    assert [provisional_solver(name) for name in ("decoder", "decoder-free", "ik")] == ["ik", "ik", "ik"]
+
+
 def test_the_rest_skeleton_that_posed_joints_is_found_from_them(prepared):
     from engine.data.render.lifted import posing_rest
 

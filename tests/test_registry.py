@@ -15,6 +15,7 @@ from engine.motion import Motion
 from engine.pipeline.capture import capture
 from engine.pipeline.settings import Settings
 from engine.solving import SOLVERS
+from engine.solving.decoder import DecoderSolver
 from engine.solving.ik import IKSolver
 from tests.paths import EXAMPLE_MOTION, REPO
 
@@ -44,9 +45,8 @@ class LookAheadSolver(IKSolver):
         return solved
 
 
-class EveryFootDownSolver(IKSolver):
-    """A toy solver that tells heel and toe contacts, as the decoder does, and says every heel and
-    toe stands on every frame."""
+class EveryFootDownSolver(DecoderSolver):
+    """A toy solver: the decoder, saying that every heel and toe stands on every frame."""
 
     def extend(self, world_joints: np.ndarray, complete: bool = False) -> dict[str, np.ndarray]:
         solved = super().extend(world_joints, complete)
@@ -85,7 +85,7 @@ def test_a_toy_lifter_and_a_toy_solver_run_a_capture_through_their_registry_entr
 def test_a_solvers_contacts_pin_only_feet_the_world_stage_finds_planted(monkeypatch):
     # A solver's contacts come from the pose alone; trusted alone they pinned a walker's swinging
     # foot in the air. Feet pinned on every frame it claims must change nothing: the capture is
-    # the IK's, as stored for the example clip (default settings).
+    # the decoder's own, as stored for the example clip (default settings).
     monkeypatch.setitem(SOLVERS, "every-foot-down", f"{__name__}:EveryFootDownSolver")
     motion, _ = capture(CLIP, Settings(solver="every-foot-down"))
     stored = Motion.load(EXAMPLE_MOTION)

@@ -76,7 +76,7 @@ def test_welcome_offers_the_registered_capture_lifters_and_solvers(engine):
         capabilities = client.hello().fields["capabilities"]
     finally:
         client.close()
-    assert capabilities["lifters"] == capture_lifters() and capabilities["solvers"] == list(SOLVERS)
+    assert capabilities["lifters"] == capture_lifters() and capabilities["solvers"] == ["auto", *SOLVERS]
 
 
 @needs_weights

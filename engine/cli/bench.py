@@ -10,9 +10,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from engine.cli.common import JsonOption, command_group, fail, lifter_choices, report
+from engine.cli.common import DEFAULTS, JsonOption, command_group, fail, lifter_choices, report
 from engine.lifting.registry import LIFTERS
-from engine.solving import DEFAULT_SOLVER, SOLVERS
+from engine.solving import SOLVERS
 
 app = command_group("Benchmarks: speed and memory, measured in one run.")
 
@@ -84,7 +84,7 @@ def bench_pipeline_command(
     from engine.bench.pipeline import bench_pipeline
     from engine.solving.decoder import DECODER_WEIGHTS, load_decoder
 
-    solvers = tuple(solver or [DEFAULT_SOLVER])
+    solvers = tuple(solver or [DEFAULTS.solver])
     for name in solvers:
         if name not in SOLVERS:
             raise fail(f"--solver: choose from {', '.join(SOLVERS)}, got {name!r}")

@@ -12,11 +12,11 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
-from engine.cli.common import DEFAULTS, LifterWeightsOption, SmplOption, check_lifter_weights, console, fail, lifter_choices
+from engine.cli.common import DEFAULTS, LifterWeightsOption, SmplOption, check_lifter_weights, console, fail, lifter_choices, solver_choices
 from engine.io import FORMATS
 from engine.lifting.registry import capture_lifters
 from engine.pipeline.settings import ORIGINS, Settings, split_cores
-from engine.solving import SOLVERS
+from engine.solving import AUTO
 
 
 def mocap(
@@ -29,7 +29,7 @@ def mocap(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out"),
     formats: Annotated[str, typer.Option(help="Files to write, comma-separated: npz, bvh, fbx.")] = "npz,bvh,fbx",
     lifter: Annotated[str, typer.Option(help=f"3D lifter. {lifter_choices(capture_lifters())}.")] = DEFAULTS.lifter,
-    solver: Annotated[str, typer.Option(help=f"What turns 3D joints into SMPL rotations: {', '.join(SOLVERS)}.")] = DEFAULTS.solver,
+    solver: Annotated[str, typer.Option(help=f"What turns 3D joints into SMPL rotations: {solver_choices()}.")] = AUTO,
     steps: Annotated[
         int, typer.Option(help="The decoder's sampling (DDIM) steps; 1 is the trained one-step decode. Deterministic.")
     ] = DEFAULTS.steps,

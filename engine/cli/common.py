@@ -1,7 +1,7 @@
 """What the command modules share: the consoles; ``fail`` (a one-line error); ``report`` (a
 table of metrics, and its --json file); ``command_group`` (a sub-command group); the options
-several commands take; the pipeline's default settings; and the lifters: their choices for
---help, and the check that a --lifter-weights file loads."""
+several commands take; the pipeline's default settings; the solvers' choices for --help; and the
+lifters: their choices for --help, and the check that a --lifter-weights file loads."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from rich.table import Table
 
 from engine.lifting.registry import LIFTERS
 from engine.pipeline.settings import Settings
+from engine.solving import AUTO, PAIRED_SOLVERS, SOLVERS
 
 if TYPE_CHECKING:
     import torch
@@ -76,6 +77,12 @@ DEFAULTS = Settings()
 def lifter_choices(names: list[str] | None = None) -> str:
     """Registered lifters (all by default) with their summaries, for --help and for refusing a bad name."""
     return "; ".join(f"{name}: {LIFTERS[name].summary}" for name in names or LIFTERS)
+
+
+def solver_choices() -> str:
+    """The solvers a capture may name, for --help."""
+    paired = " or ".join(PAIRED_SOLVERS.values())
+    return f"{AUTO} (the default: the decoder trained under the lifter's licence, {paired}), {', '.join(SOLVERS)}"
 
 
 def check_lifter_weights(path: Path) -> torch.nn.Module:

@@ -20,10 +20,11 @@ from engine.cli.common import (
     fail,
     lifter_choices,
     report,
+    solver_choices,
 )
 from engine.lifting.registry import LIFTERS, capture_lifters
 from engine.pipeline.settings import Settings
-from engine.solving import SOLVERS
+from engine.solving import AUTO, SOLVERS
 
 app = command_group("Measure accuracy: lifters on mocap, or one motion against another.")
 
@@ -122,9 +123,7 @@ def eval_video(
         str, typer.Option("--lifter", metavar="NAME", help=f"Lifter of the captures. {lifter_choices(capture_lifters())}.")
     ] = DEFAULTS.lifter,
     lifter_weights: LifterWeightsOption = None,
-    solver: Annotated[
-        str, typer.Option("--solver", metavar="NAME", help=f"Solver of the captures: {', '.join(SOLVERS)}.")
-    ] = DEFAULTS.solver,
+    solver: Annotated[str, typer.Option("--solver", metavar="NAME", help=f"Solver of the captures: {solver_choices()}.")] = AUTO,
     clips: Annotated[Optional[int], typer.Option("--clips", metavar="N", min=1, help="Score only the first N clips.")] = None,
     stored_2d: Annotated[
         bool, typer.Option("--stored-2d", help="Give the pipeline the 2D detections the corpus stored instead of detecting again.")

@@ -11,11 +11,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from engine.cli.common import check_lifter_weights, command_group, console, fail, lifter_choices
+from engine.cli.common import check_lifter_weights, command_group, console, fail, lifter_choices, solver_choices
 from engine.lifting.registry import capture_lifters
 from engine.protocol import DEFAULT_ADDRESS
 from engine.server import DEFAULT_OUT
-from engine.solving import SOLVERS
 
 keys_app = command_group("CURVE keys for serving beyond this machine.")
 client_app = command_group("Talk to a running engine.")
@@ -76,7 +75,7 @@ def client_capture(
     server_key: Annotated[Optional[Path], typer.Option("--server-key", help="The engine's server.pub, for CURVE.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds of engine silence before giving up.")] = 120.0,
     lifter: Annotated[Optional[str], typer.Option(help=f"3D lifter (default: the engine's). {lifter_choices(capture_lifters())}.")] = None,
-    solver: Annotated[Optional[str], typer.Option(help=f"Solver (default: the engine's): {', '.join(SOLVERS)}.")] = None,
+    solver: Annotated[Optional[str], typer.Option(help=f"Solver: {solver_choices()}.")] = None,
 ) -> None:
     """Capture a video through a running engine, printing progress; save the final motion it sends."""
     from engine.client import CaptureFollower, Client, EngineError

@@ -5,7 +5,7 @@ look on crops where the person is small, and for other people, ``person``) → g
 bridged or marked, timing made uniform (``track``) → lifting by the lifter chosen by
 ``Settings.lifter`` (``engine.lifting``; HoT by default) → root translation, floor and foot
 locking (``world``) → per-clip bone lengths and the solver chosen by ``Settings.solver``
-(``engine.solving``; analytic IK by default) → a :class:`~engine.motion.Motion`, and a report
+(``engine.solving``; the decoder paired with the lifter by default) → a :class:`~engine.motion.Motion`, and a report
 (``report``). No motion is invented: frames in long detection gaps hold the last seen pose
 exactly, carry zero 2D confidence and are flagged ``held``; frames before the person is first
 seen and after they are last seen are left out (``Settings.keep_empty`` keeps them, held). The
@@ -20,6 +20,9 @@ gap are held back until the person is seen again (then they are final) or the cl
 they are dropped, or kept with ``keep_empty``). Once the clip is decoded, the floor and bone
 lengths are fitted again on the whole clip and every frame is made again from the kept lifting
 (``Capture.final``): that is the Motion written, and the motion a served capture ends with.
+The provisional frames come from the solver's ``provisional`` one where it names one (the
+decoder's windows would hold them back up to 81 frames: the IK's come at once); the final motion
+from the chosen solver.
 :func:`capture_landmarks` runs the same stages on given 2D landmarks instead of a video's
 detector (``engine eval video`` feeds it the exact 2D).
 """
@@ -66,7 +69,7 @@ from engine.pipeline.world import (
     to_world,
 )
 from engine.quiet import native_stderr_silenced
-from engine.solving import Solver, make_solver
+from engine.solving import Solver, make_solver, provisional_solver
 from engine.timeseries import fill_settled, hold_gaps, interpolate, trailing_run_start, uniform_rate
 from engine.video import Frame, VideoInfo, probe, read_frames_ahead
 
@@ -287,7 +290,10 @@ class Capture:
         self.floor = fit_floor(camera_joints[seen], self.fps, drifts=camera_motion["kind"] == "moving", pixels=pixels[seen])
         world = to_world(camera_joints, self.fps, self.floor).joints
         self.rest = fit_rest_skeleton(world[seen], default_rest_joints())
-        self.solver = make_solver(self.settings.solver, self.rest, self.fps, self.settings.steps)
+        # A stream's provisional frames come early: a solver that looks far ahead (the decoder)
+        # leaves them to the one it names, and makes the final motion.
+        solver = self.settings.solver if whole else provisional_solver(self.settings.solver)
+        self.solver = make_solver(solver, self.rest, self.fps, self.settings.steps)
         if self.info.is_image:  # no camera motion to measure, nothing to lock
             self.notes = [*self.floor.notes, "a photo: floor and bone lengths from its one pose, feet not locked"]
             return

@@ -7,8 +7,8 @@ import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from engine.lifting.registry import DEFAULT_LIFTER, capture_lifters
-from engine.solving import DEFAULT_SOLVER, SOLVERS
+from engine.lifting.registry import DEFAULT_LIFTER, capture_lifters, lifter_entry
+from engine.solving import AUTO, SOLVERS, paired_solver
 
 # A phone's main camera (26 mm equivalent) sees about 69° across the frame's long side.
 DEFAULT_FOV_DEG = 69.0
@@ -32,7 +32,9 @@ LIVE_BETA = 8.0
 @dataclass(frozen=True)
 class Settings:
     lifter: str = DEFAULT_LIFTER  # a capture lifter of engine.lifting.registry
-    solver: str = DEFAULT_SOLVER  # engine.solving.SOLVERS: what turns world joints into SMPL rotations
+    # engine.solving.SOLVERS: what turns world joints into SMPL rotations; "auto" becomes the
+    # decoder trained under the lifter's licence (the shipped lifter's, whatever lifter_weights says)
+    solver: str = AUTO
     steps: int = 1  # sampling steps of a solver that samples (the decoder's DDIM steps)
     fov_deg: float = DEFAULT_FOV_DEG
     smooth: float = 1.5  # frames (Gaussian sigma) for the root trajectory
@@ -48,8 +50,10 @@ class Settings:
     def __post_init__(self) -> None:
         if self.lifter not in capture_lifters():
             raise ValueError(f"lifter must be one of {', '.join(capture_lifters())}, got {self.lifter!r}")
+        if self.solver == AUTO:
+            object.__setattr__(self, "solver", paired_solver(lifter_entry(self.lifter).licence))
         if self.solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
+            raise ValueError(f"solver must be one of {', '.join([AUTO, *SOLVERS])}, got {self.solver!r}")
         if self.origin not in ORIGINS:
             raise ValueError(f"origin must be one of {', '.join(ORIGINS)}, got {self.origin!r}")
         if not isinstance(self.keep_empty, bool):

@@ -20,7 +20,9 @@ mm, rotations 13.0° → 13.8° (docs/decoder.md, the fifth pair). Half was chos
 validation clips (none, half, all).
 
 Streaming: a frame is final once every window over it has been decoded, which needs the
-frames up to the end of the last of them: up to a window's length after it (``settled``). A
+frames up to the end of the last of them: up to a window's length after it (``settled``). That
+is too late for a capture's provisional frames (on the 217-frame example clip they came only
+once its 2D detection had finished), so the decoder names the IK as its ``provisional`` solver. A
 clip shorter than a window, and the clip's last frames, are decoded in a window filled by
 playing them back and forth (:func:`~engine.decoding.features.played_back_and_forth`): a motion and its time reversal,
 both of which the decoder trained on. Padding with the last frame marked missing, as before,
@@ -95,6 +97,7 @@ class DecoderSolver:
 
     weights = DECODER_WEIGHTS["decoder"]
     samples = True
+    provisional = "ik"  # a stream's first frames would wait up to 81 frames for their windows
 
     def __init__(self, rest: np.ndarray, fps: float, model: MotionDecoder | None = None, steps: int = 1) -> None:
         self.steps = steps  # DDIM steps from zero noise: deterministic whatever their number

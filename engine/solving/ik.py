@@ -13,6 +13,7 @@ class IKSolver:
     """Solves every frame as it comes (so each is final at once) on the clip's rest skeleton."""
 
     samples = False
+    provisional = None  # every frame is final at once: it streams itself
 
     def __init__(self, rest: np.ndarray, fps: float) -> None:
         self.rest = rest
