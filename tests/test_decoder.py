@@ -88,6 +88,29 @@ def test_training_windows_face_plus_z_and_decode_to_their_points(prepared):
     assert set(np.unique(contacts)) <= {0.0, 1.0}
 
 
+def test_windows_on_each_clips_own_rig_carry_its_bone_lengths(prepared):
+    from engine.data.dataset import split_clips
+
+    def bone_mm(windows: PoseWindows, child: str, parent: str) -> float:
+        points = split_features(windows[0]["motion"].numpy().astype(np.float64))[0]
+        return 1000 * float(np.linalg.norm(points[:, SMPL24.index(child)] - points[:, SMPL24.index(parent)], axis=-1).mean())
+
+    own, default = (PoseWindows(prepared[0], "train", frames=27, skeleton=kind) for kind in ("own", "default"))
+    rest = default_rest_joints()
+    clip = split_clips(prepared[0], "train")[0]
+    joints = np.load(prepared[0] / "train" / "smpl_joints.npy")[clip["start"] : clip["start"] + 27]
+    for child, parent in (("l_wrist", "l_elbow"), ("r_elbow", "r_shoulder"), ("l_ankle", "l_knee")):
+        # The default skeleton's bone, whatever the rig; the rig's own on its own skeleton.
+        assert bone_mm(default, child, parent) == pytest.approx(
+            1000 * np.linalg.norm(rest[SMPL24.index(child)] - rest[SMPL24.index(parent)]), abs=0.01
+        )
+        rig = np.linalg.norm(joints[:, SMPL24.index(child)] - joints[:, SMPL24.index(parent)], axis=-1).mean()
+        assert bone_mm(own, child, parent) == pytest.approx(1000 * rig, abs=2.0)
+    assert abs(bone_mm(own, "l_wrist", "l_elbow") - bone_mm(default, "l_wrist", "l_elbow")) > 20
+    with pytest.raises(ValueError, match="skeleton must be one of default, own"):
+        PoseWindows(prepared[0], "train", skeleton="rig")
+
+
 def test_augmented_windows_vary_and_keep_the_representation_valid(prepared):
     windows = PoseWindows(prepared[0], "train", frames=27, augment=True)
     torch.manual_seed(0)
@@ -311,7 +334,7 @@ def test_a_stream_shows_the_iks_frames_until_the_decoders_final_motion():
 
 
 def test_the_rest_skeleton_that_posed_joints_is_found_from_them(prepared):
-    from engine.data.render.lifted import posing_rest
+    from engine.body.kinematics import posing_rest
 
     poses = np.load(prepared[0] / "train" / "poses.npy", mmap_mode="r")[:50]
     local = Rotation.from_rotvec(np.asarray(poses, np.float64).reshape(-1, 3)).as_matrix().reshape(-1, 24, 3, 3)

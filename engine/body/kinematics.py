@@ -101,3 +101,15 @@ def positions_from_offsets(offsets: np.ndarray, parents: Sequence[int]) -> np.nd
     for j in range(1, len(parents)):
         positions[..., j, :] += positions[..., parents[j], :]
     return positions
+
+
+def posing_rest(local: np.ndarray, joints: np.ndarray) -> np.ndarray:
+    """The rest skeleton (24, 3; pelvis at the origin) whose forward kinematics with local
+    rotations ``local`` (T, 24, 3, 3) best gives SMPL24 ``joints`` (T, 24, 3): each joint's
+    offset from its parent in the parent's frame, averaged over the frames."""
+    _, world = forward_kinematics_np(local, np.zeros((len(SMPL24), 3)), rep="matrix")
+    rest = np.zeros((len(SMPL24), 3))
+    for j, parent in enumerate(SMPL24.parents):
+        if parent >= 0:
+            rest[j] = rest[parent] + np.einsum("tji,tj->ti", world[:, parent], joints[:, j] - joints[:, parent]).mean(0)
+    return rest

@@ -2,13 +2,18 @@
 
 Each sample is one window of a prepared split's SMPL rotations (``poses``) and foot contacts,
 turned into the decoder's representation (:mod:`engine.decoding.representation`) on a rest
-skeleton, as ``motion`` (T, FEATURES: :mod:`engine.decoding.features`). The window is turned
+skeleton, as ``motion`` (T, FEATURES: :mod:`engine.decoding.features`). The rest skeleton is
+the default one (``skeleton="default"``) or the clip's own rig (``"own"``: the skeleton that
+poses its rotations into its prepared SMPL24 joints, :func:`~engine.body.kinematics.posing_rest`).
+The rigs' arms are not the default skeleton's: the Bandai rigs' forearms are 1.29 times as
+long, their upper arms 0.90; a prior that only saw the default's answered the lifter's long
+forearms with short ones (FK consistency about 20 mm, mostly the arms: docs/decoder.md). The window is turned
 about the vertical so that its first frame faces +z: a pose prior has no reason to know where
 the camera was.
 
 With ``augment`` (training), each window is drawn with, independently:
 
-- **proportions**: the default skeleton's bone groups scaled (``engine.data.proportions``);
+- **proportions**: the rest skeleton's bone groups scaled (``engine.data.proportions``);
 - **mirroring** (half the windows): left and right swapped, x → −x;
 - **time reversal** (half the windows);
 - **time warping**: played at 0.8-1.25× its speed (points and twists interpolated linearly
@@ -35,7 +40,7 @@ from torch.utils.data import Dataset
 
 from engine.body.ik import h36m_from_smpl
 from engine.body.joints import H36M17, SMPL24, JointSet
-from engine.body.kinematics import forward_kinematics_np
+from engine.body.kinematics import forward_kinematics_np, posing_rest
 from engine.body.skeleton import default_rest_joints
 from engine.data.dataset import sample_rng, split_clips
 from engine.data.proportions import random_bone_factors, scale_rest_skeleton
@@ -45,6 +50,8 @@ from engine.decoding.representation import LEAF_JOINTS, to_representation
 WARP = (0.8, 1.25)
 _MIRROR = np.diag([-1.0, 1.0, 1.0])
 _TORSO = [SMPL24.index(n) for n in ("l_hip", "r_hip", "l_shoulder", "r_shoulder")]
+SKELETONS = ("default", "own")  # PoseWindows' rest skeletons (module docstring)
+RIG_FRAMES = 60  # frames of a clip its own rig is found from (posing_rest is exact to a millimetre or two)
 
 
 SCALE, LEAN_DEG, BIAS_M, DRIFT_M, JITTER_M = 0.03, 3.0, 0.012, 0.012, 0.006  # lifted_like's error sizes
@@ -105,7 +112,10 @@ class PoseWindows(Dataset):
         noise: float = 1.0,
         licences: tuple[str, ...] | None = None,
         seed: int = 0,
+        skeleton: str = "default",
     ) -> None:
+        if skeleton not in SKELETONS:
+            raise ValueError(f"skeleton must be one of {', '.join(SKELETONS)}, got {skeleton!r}")
         root = Path(root)
         clips = split_clips(root, split, licences)
         self.clips, self.frames, self.augment, self.conditions, self.noise, self.seed = clips, frames, augment, conditions, noise, seed
@@ -114,6 +124,13 @@ class PoseWindows(Dataset):
         self.valid = np.load(root / split / "valid.npy", mmap_mode="r")
         stride = stride or max(frames // 3, 1)
         self.windows = [(c["start"], c["frames"], s) for c in clips for s in range(0, max(c["frames"] - frames, 0) + 1, stride)]
+        self.rests = {c["start"]: default_rest_joints() for c in clips}  # clip start → its rest skeleton
+        if skeleton == "own":
+            joints = np.load(root / split / "smpl_joints.npy", mmap_mode="r")
+            for c in clips:
+                picks = slice(c["start"], c["start"] + min(c["frames"], RIG_FRAMES))
+                local = Rotation.from_rotvec(np.asarray(self.poses[picks], np.float64).reshape(-1, 3)).as_matrix().reshape(-1, 24, 3, 3)
+                self.rests[c["start"]] = posing_rest(local, np.asarray(joints[picks], np.float64))
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -127,7 +144,7 @@ class PoseWindows(Dataset):
         local = Rotation.from_rotvec(np.asarray(self.poses[picks], np.float64).reshape(-1, 3)).as_matrix().reshape(span, 24, 3, 3)
         local[:, list(LEAF_JOINTS)] = np.eye(3)  # the representation does not carry them
         contacts, valid = np.asarray(self.contacts[picks], np.float64), np.asarray(self.valid[picks])
-        rest = default_rest_joints()
+        rest = self.rests[clip_start]
         if self.augment:
             rest = scale_rest_skeleton(rest, random_bone_factors(rng))
             if rng.random() < 0.5:

@@ -84,6 +84,7 @@ class DecoderTrainConfig(RunConfig):
     corpus_validation: list[str] | None = None  # denoiser: rendered corpus folders, their validation clips
     corpus_share: float = 0.5  # denoiser: share of training batches from the corpora
     lifter: str = "hot"  # denoiser: the lifter that captures the corpora (the decoder's pair)
+    skeleton: str = "default"  # the mocap windows' rest skeleton: "default" or each clip's "own" rig (engine.data.pose_windows)
 
 
 def _unpack(motion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -141,7 +142,13 @@ def points_from_joints(batches: list[dict]) -> torch.Tensor:
 def _windows(config: DecoderTrainConfig, frames: int, conditions: bool) -> tuple[PoseWindows, PoseWindows]:
     """The training windows (augmented) and the validation windows (fixed, one per ``frames``)."""
     licences = tuple(config.licences) if config.licences else None
-    common = {"frames": frames, "conditions": conditions, "noise": config.condition_noise, "licences": licences}
+    common = {
+        "frames": frames,
+        "conditions": conditions,
+        "noise": config.condition_noise,
+        "licences": licences,
+        "skeleton": config.skeleton,
+    }
     return PoseWindows(config.data, "train", augment=True, **common), PoseWindows(config.data, "validation", stride=frames, **common)
 
 

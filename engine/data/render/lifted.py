@@ -11,7 +11,7 @@ and forth: ``engine.decoding.features.played_back_and_forth``) beside the body's
 decoder's representation:
 
 - the body's rest skeleton is the one that poses the clip's SMPL rotations (``poses``) onto
-  its rendered SMPL24 joints (:func:`posing_rest`: each bone's offset in its parent's frame,
+  its rendered SMPL24 joints (:func:`~engine.body.kinematics.posing_rest`: each bone's offset in its parent's frame,
   averaged over the frames);
 - a capture cannot tell a body's size (the rendered ones span 0.9-1.65 times the mocap's), so
   the motion is scaled to the size of the capture's joints (per clip), and turned by the
@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import Dataset
 
 from engine.body.joints import H36M17, SMPL24
-from engine.body.kinematics import forward_kinematics_np
+from engine.body.kinematics import posing_rest
 from engine.data.dataset import sample_rng, window_starts
 from engine.data.pose_windows import mirror_pose, mirrored
 from engine.decoding.features import motion_features, played_back_and_forth, window_conditions
@@ -41,18 +41,6 @@ from engine.geometry import best_rotations, rotvec_to_matrix
 from engine.pipeline.settings import Settings
 
 _ARRAYS = ("landmarks", "world_landmarks", "h36m", "smpl_joints", "poses", "contacts", "valid")
-
-
-def posing_rest(local: np.ndarray, joints: np.ndarray) -> np.ndarray:
-    """The rest skeleton (24, 3; pelvis at the origin) whose forward kinematics with local
-    rotations ``local`` (T, 24, 3, 3) best gives SMPL24 ``joints`` (T, 24, 3): each joint's
-    offset from its parent in the parent's frame, averaged over the frames."""
-    _, world = forward_kinematics_np(local, np.zeros((len(SMPL24), 3)), rep="matrix")
-    rest = np.zeros((len(SMPL24), 3))
-    for j, parent in enumerate(SMPL24.parents):
-        if parent >= 0:
-            rest[j] = rest[parent] + np.einsum("tji,tj->ti", world[:, parent], joints[:, j] - joints[:, parent]).mean(0)
-    return rest
 
 
 def lift_clips(folder: str | Path, split: str, settings: Settings, licences: tuple[str, ...] | None = None) -> list[dict]:
