@@ -28,6 +28,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field, replace
 from ipaddress import ip_address
 from pathlib import Path
+from pkgutil import resolve_name
 
 import zmq
 
@@ -126,6 +127,8 @@ def _work(jobs: mp.Queue, events: mp.Queue) -> None:
 
     from engine.pipeline.batch import run_one, torch_threads
 
+    for solver in SOLVERS.values():  # the decoder's module imports diffusers: 1.7 s that held back a job's first frames
+        resolve_name(solver)
     events.put(("ready",))
     video, out, options = jobs.get()
     torch_threads(1, options["detect_workers"])
