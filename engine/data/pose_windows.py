@@ -46,6 +46,7 @@ from engine.data.dataset import sample_rng, split_clips
 from engine.data.proportions import random_bone_factors, scale_rest_skeleton
 from engine.decoding.features import FEATURES, heading_turn, motion_features, split_features, window_conditions
 from engine.decoding.representation import LEAF_JOINTS, to_representation
+from engine.geometry import rotvec_to_matrix
 
 WARP = (0.8, 1.25)
 _MIRROR = np.diag([-1.0, 1.0, 1.0])
@@ -129,7 +130,7 @@ class PoseWindows(Dataset):
             joints = np.load(root / split / "smpl_joints.npy", mmap_mode="r")
             for c in clips:
                 picks = slice(c["start"], c["start"] + min(c["frames"], RIG_FRAMES))
-                local = Rotation.from_rotvec(np.asarray(self.poses[picks], np.float64).reshape(-1, 3)).as_matrix().reshape(-1, 24, 3, 3)
+                local = rotvec_to_matrix(np.asarray(self.poses[picks], np.float64).reshape(-1, 24, 3))
                 self.rests[c["start"]] = posing_rest(local, np.asarray(joints[picks], np.float64))
 
     def __len__(self) -> int:
