@@ -17,6 +17,7 @@ the answer is deterministic.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, fields
 
@@ -145,6 +146,16 @@ class LatentDenoiser(nn.Module):
         return self.to_v(self.norm(hidden[:, 1 : 1 + self.config.tokens]))
 
 
+@functools.cache
+def sampling_schedule(steps: int) -> DDIMScheduler:
+    """The schedule with its ``steps`` sampling timesteps set, built once per process: building
+    it (1000 betas rescaled) took 0.9 ms, a tenth of a one-step decode on one thread. Its
+    ``step`` keeps no state, so one serves every call."""
+    schedule = noise_schedule()
+    schedule.set_timesteps(steps)
+    return schedule
+
+
 @torch.no_grad()
 def sample(
     model: LatentDenoiser, conditions: torch.Tensor, guess: torch.Tensor, steps: int = 1, generator: torch.Generator | None = None
@@ -153,8 +164,7 @@ def sample(
     latent) for ``conditions`` (B, frames, conditions), by ``steps`` DDIM steps from
     zero-terminal-SNR noise: zeros (deterministic) when no ``generator`` is given, else drawn
     from it."""
-    schedule = noise_schedule()
-    schedule.set_timesteps(steps)
+    schedule = sampling_schedule(steps)
     shape = (len(conditions), model.config.tokens, model.config.latent)
     latent = torch.zeros(shape) if generator is None else torch.randn(shape, generator=generator)
     latent = latent.to(conditions)
