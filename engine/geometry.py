@@ -1,7 +1,8 @@
 """Rotations and frames from vectors and point sets, in plain numpy.
 
 The one home for the geometry every stage shares: the smallest rotation between directions,
-the best rotation between vector sets (Kabsch), quaternion sign continuity and a body's
+the best rotation between vector sets (Kabsch) and the best similarity between point sets
+(Procrustes), quaternion sign continuity and a body's
 left/up/forward frames and heading. Only numpy is imported, because the Blender add-on carries a copy of
 this file (``engine addon build``) and Blender's Python has neither scipy nor torch.
 """
@@ -48,6 +49,18 @@ def best_rotations(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     fix = np.ones(U.shape[:-1])
     fix[..., -1] = np.sign(np.linalg.det(V @ Ut))
     return V @ (fix[..., None] * Ut)
+
+
+def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """``pred`` point sets (..., J, 3), J ≥ 3 not all on one line, each moved onto ``gt``'s
+    (same shape) by the similarity transform (rotation, uniform scale, translation) that
+    minimises the squared distances (Umeyama 1991). The rotation is proper (det = +1): a
+    mirrored pose is not un-mirrored, so a left/right swap still shows."""
+    mu_pred, mu_gt = pred.mean(axis=-2, keepdims=True), gt.mean(axis=-2, keepdims=True)
+    p, g = pred - mu_pred, gt - mu_gt
+    turned = p @ np.swapaxes(best_rotations(p, g), -1, -2)  # row vectors: R p_j is p_j @ Rᵀ
+    scale = (turned * g).sum(axis=(-2, -1)) / (p * p).sum(axis=(-2, -1))
+    return scale[..., None, None] * turned + mu_gt
 
 
 def continuous_quaternions(quaternions: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:

@@ -157,8 +157,11 @@ def test_rotation_errors_are_the_local_angles_to_the_truth_and_the_feet_point_in
 
 def test_exact_2d_scores_better_than_noisy_2d(results):
     pipeline, exact = results["overall"]["pipeline"], results["overall"]["exact_2d"]
-    for key in ("mpjpe_mm", "pa_mpjpe_mm", "wa_mpjpe100_mm", "accel_error_m_s2"):
+    for key in ("mpjpe_mm", "wa_mpjpe100_mm", "accel_error_m_s2"):
         assert exact[key] < pipeline[key], key
+    # Not PA-MPJPE, the pose's shape alone: the pipeline run averages its limbs with the
+    # detector's world landmarks (engine.lifting.averaged_with_detector), which this corpus makes
+    # the truth itself, while the exact-2D run has none.
     assert exact["pa_mpjpe_mm"] < 60
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from engine.body.joints import JointSet
-from engine.geometry import best_rotations
+from engine.geometry import procrustes_align
 
 # Names shared by H36M17 and SMPL24: the joints at the ends of the limbs.
 END_JOINT_NAMES = ("l_wrist", "r_wrist", "l_ankle", "r_ankle")
@@ -107,27 +107,6 @@ def n_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
     return mpjpe(scale * pred, gt)
 
 
-def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """
-    Aligns each predicted frame to its ground truth with the similarity transform (rotation,
-    uniform scale, translation) minimising the squared joint distances (Umeyama 1991).
-    The rotation is proper (det = +1): a mirrored pose is not un-mirrored, so a left/right swap
-    still shows as error.
-
-    Args:
-        pred (...xJx3 array): predicted joints, J >= 3 not all on one line.
-        gt (...xJx3 array): ground-truth joints.
-    Returns:
-        the aligned prediction (...xJx3 array).
-    """
-    pred, gt = _check_pair(pred, gt)
-    mu_pred, mu_gt = pred.mean(axis=-2, keepdims=True), gt.mean(axis=-2, keepdims=True)
-    p, g = pred - mu_pred, gt - mu_gt
-    turned = p @ np.swapaxes(best_rotations(p, g), -1, -2)  # row vectors: R p_j is p_j @ Rᵀ
-    scale = (turned * g).sum(axis=(-2, -1)) / (p * p).sum(axis=(-2, -1))
-    return scale[..., None, None] * turned + mu_gt
-
-
 def pa_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
     """
     Procrustes-aligned MPJPE: MPJPE after aligning each predicted frame to the ground truth by
@@ -139,6 +118,7 @@ def pa_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
     Returns:
         mean error in metres after per-frame alignment.
     """
+    pred, gt = _check_pair(pred, gt)
     return mpjpe(procrustes_align(pred, gt), gt)
 
 

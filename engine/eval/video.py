@@ -71,7 +71,7 @@ from engine.body.joints import H36M17, SMPL24
 from engine.data.render.shards import to_camera
 from engine.decoding.representation import LEAF_JOINTS
 from engine.eval import metrics
-from engine.geometry import rotvec_to_matrix, unit
+from engine.geometry import procrustes_align, rotvec_to_matrix, unit
 from engine.keypoints import BLAZEPOSE_TO_H36M17, h36m17_to_blazepose
 from engine.motion import Motion
 from engine.pipeline.settings import Settings
@@ -232,7 +232,7 @@ def score(estimate: dict, truth: dict, fps: float) -> dict:
             picked = np.flatnonzero(scored[start : start + SEGMENT_FRAMES]) + start
             if not len(picked):
                 continue
-            aligned = metrics.procrustes_align(up[picked].reshape(1, -1, 3), true_up[picked].reshape(1, -1, 3))[0]
+            aligned = procrustes_align(up[picked].reshape(1, -1, 3), true_up[picked].reshape(1, -1, 3))[0]
             errors.append(np.linalg.norm(aligned - true_up[picked].reshape(-1, 3), axis=-1))
         result["wa_mpjpe100_mm"] = float(np.concatenate(errors).mean()) * MM
     result["trunk_tilt_deg"] = float(np.abs(_tilt_deg(up[scored]) - _tilt_deg(true_up[scored])).mean())

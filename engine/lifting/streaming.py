@@ -11,7 +11,9 @@ as if the clip ended there, without changing what is kept. Two kinds implement i
 - :class:`PerFrameLifting`, for single-frame models: every frame is final at once.
 
 Both mirror the input as well (flip test-time augmentation: x → −x with left and right
-swapped, :func:`~engine.lifting.mirrored`, the answer mirrored back and averaged) unless told not to.
+swapped, :func:`~engine.lifting.mirrored`, the answer mirrored back and averaged) unless told
+not to, and average the answer's limbs with the detector's world landmarks where the input has
+them (:func:`~engine.lifting.averaged_with_detector`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from engine.lifting import mirrored
+from engine.lifting import averaged_with_detector, mirrored
 
 
 class StreamingLifter(Protocol):
@@ -35,14 +37,16 @@ class StreamingLifter(Protocol):
 
 
 def run_model(model: torch.nn.Module, x: torch.Tensor, flip_test: bool) -> np.ndarray:
-    """``model``'s answer to ``x`` (its 2D input), averaged with the mirrored input's when ``flip_test``."""
+    """``model``'s answer to ``x`` (its 2D input), averaged with the mirrored input's when
+    ``flip_test``, then with the detector's own 3D where ``x`` has it (:func:`~engine.lifting.averaged_with_detector`)."""
     with torch.no_grad():
         if not flip_test:
-            return model(x).numpy().astype(np.float64)
-        # One call on both: a single frame's two small calls cost half again as much as one of two frames.
-        y = model(torch.cat([x, mirrored(x)]))
-        y = (y[: len(x)] + mirrored(y[len(x) :])) / 2
-    return y.numpy().astype(np.float64)
+            y = model(x)
+        else:
+            # One call on both: a single frame's two small calls cost half again as much as one of two frames.
+            y = model(torch.cat([x, mirrored(x)]))
+            y = (y[: len(x)] + mirrored(y[len(x) :])) / 2
+    return averaged_with_detector(y.numpy().astype(np.float64), x.numpy())
 
 
 class WindowedLifting:
