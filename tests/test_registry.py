@@ -66,6 +66,8 @@ def test_a_toy_lifter_and_a_toy_solver_run_a_capture_through_their_registry_entr
     monkeypatch.setitem(ARCHITECTURES, "standing", Architecture(f"{__name__}:StandingLifter", "engine.lifting.streaming:PerFrameLifting"))
     monkeypatch.setitem(LIFTERS, "standing", LifterEntry("standing", str(tmp_path / "standing.json"), "a person standing"))
     monkeypatch.setitem(SOLVERS, "look-ahead", f"{__name__}:LookAheadSolver")
+    # The toy's one pose as it is, not averaged with the detector's 3D as a capture's lifting is.
+    monkeypatch.setattr("engine.lifting.streaming.averaged_with_detector", lambda lifted, keypoints: lifted)
     LookAheadSolver.calls.clear()
     emitted = []
 
