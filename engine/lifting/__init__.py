@@ -78,7 +78,7 @@ def averaged_with_detector(
     detector's world landmarks of the same frame, those first moved onto the answer's limb joints
     (hips and shoulders too) by the similarity (turn, scale, shift) that fits them best; the move
     smoothed over time (Gaussian, ``sigma`` frames) where ``lifted`` has a time axis (..., T, 17,
-    3). Frames without world landmarks, and input without their channels, are left as they are
+    3; a single-frame lifter's batches of frames, (B, 1, 17, 3), are not smoothed). Frames without world landmarks, and input without their channels, are left as they are
     (but for the smoothing reaching them from their neighbours).
 
     Why: the lifter reads the world landmarks beside the 2D, yet, trained on a few hundred
