@@ -31,7 +31,7 @@ INPUT_CHANNELS = 7  # x, y, confidence; world x, y, z, world present
 WORLD = slice(3, 7)  # the world landmark's channels
 Array = TypeVar("Array", np.ndarray, "torch.Tensor")
 DETECTOR_SHARE, DETECTOR_SIGMA = 0.3, 2.0  # averaged_with_detector's share of the way to the detector's 3D, smoothing (frames)
-LIMBS = [H36M17.index(f"{side}_{joint}") for side in "lr" for joint in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")]
+LIMBS = [H36M17.index(f"{side}_{joint}") for side in "lr" for joint in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")]  # H36M17
 # averaged_with_detector moves the limbs' outer joints; the hips and shoulders frame the trunk,
 # whose lean gives gravity and the floor (engine.pipeline.world), and stay the lifter's.
 OUTER = [i for i, joint in enumerate(LIMBS) if H36M17.names[joint].endswith(("knee", "ankle", "elbow", "wrist"))]
@@ -78,8 +78,9 @@ def averaged_with_detector(
     detector's world landmarks of the same frame, those first moved onto the answer's limb joints
     (hips and shoulders too) by the similarity (turn, scale, shift) that fits them best; the move
     smoothed over time (Gaussian, ``sigma`` frames) where ``lifted`` has a time axis (..., T, 17,
-    3; a single-frame lifter's batches of frames, (B, 1, 17, 3), are not smoothed). Frames without world landmarks, and input without their channels, are left as they are
-    (but for the smoothing reaching them from their neighbours).
+    3; a single-frame lifter's batches of frames, (B, 1, 17, 3), are not smoothed). Frames
+    without world landmarks, and input without their channels, are left as they are (but for the
+    smoothing reaching them from their neighbours).
 
     Why: the lifter reads the world landmarks beside the 2D, yet, trained on a few hundred
     rendered clips, trusts them less than it could; the two answers' errors differ, so their

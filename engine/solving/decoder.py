@@ -46,11 +46,11 @@ from engine.decoding.features import played_back_and_forth, split_features, wind
 from engine.decoding.registry import WEIGHTS_DIR
 from engine.decoding.representation import solve_representation
 from engine.geometry import smallest_rotations
+from engine.lifting import LIMBS
 
 DECODER_WEIGHTS = {"decoder": "decoder_rendered", "decoder-free": "decoder_free_rendered"}  # solver name → shipped weights
 LIFTER_PULL, PULL_SIGMA = 0.5, 3.0  # pulled_to_lifter's share of the way and smoothing (frames)
-_LIMBS = [f"{side}_{joint}" for side in "lr" for joint in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")]
-_LIMB_POINTS, _LIMB_JOINTS = [SMPL24.index(n) for n in _LIMBS], [H36M17.index(n) for n in _LIMBS]
+_LIMB_POINTS = [SMPL24.index(H36M17.names[joint]) for joint in LIMBS]  # the lifter's limb joints among the decoded points
 _HIPS, _H36M_HIPS = [SMPL24.index(n) for n in ("l_hip", "r_hip")], [H36M17.index(n) for n in ("l_hip", "r_hip")]
 # Feet and hands, and the bone (joint, child) they turn with.
 _ENDS = {
@@ -68,7 +68,7 @@ def pulled_to_lifter(points: np.ndarray, joints: np.ndarray, share: float = LIFT
     stays; each foot and hand turns with its shin or forearm, so the ankles' and wrists' own
     rotations stay the decoder's (module docstring)."""
     mid = points[:, _HIPS].mean(1, keepdims=True)
-    lifted = joints[:, _LIMB_JOINTS] - joints[:, _H36M_HIPS].mean(1, keepdims=True)
+    lifted = joints[:, LIMBS] - joints[:, _H36M_HIPS].mean(1, keepdims=True)
     gap = (
         gaussian_filter1d(lifted - (points[:, _LIMB_POINTS] - mid), sigma, axis=0, mode="nearest")
         if sigma
