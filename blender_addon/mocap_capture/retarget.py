@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .link.geometry import best_rotations, rotvec_to_matrix, smallest_rotations, unit
+from .link.geometry import best_rotations, smallest_rotations, unit
 from .link.joints import SMPL24
 
 # SMPL (x, y, z) is Blender (x, -z, y): y up becomes z up, facing +z becomes facing -y.
@@ -106,28 +106,67 @@ class Retarget:
         return cls(smpl, parents, np.asarray(rest, np.float64), offset, root, np.asarray(heads[root], np.float64), scale)
 
     def pose(self, poses: np.ndarray, trans: np.ndarray, smpl_rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pose-bone quaternions (T, B, 4) and the root bone's location (T, 3) for SMPL
+        """Pose-bone quaternions (T, B, 4; w ≥ 0) and the root bone's location (T, 3) for SMPL
         ``poses`` (T, 72 or T, 24, 3; axis-angle) and ``trans`` (T, 3)."""
-        # float32: the matrix products here are the keying's main cost, and 1e-7 is plenty.
-        local = rotvec_to_matrix(np.asarray(poses, np.float32).reshape(len(poses), 24, 3))
+        # The module docstring's products, done on quaternions laid out components first (4, B, T):
+        # each product is then 16 multiplications over long contiguous rows, which is what makes
+        # 10,000 frames cheap; float32 because 1e-7 is plenty.
+        rotvecs = np.asarray(poses, np.float32).reshape(len(poses), 24, 3).transpose(2, 1, 0)
+        local = rotvec_to_quaternion(rotvecs)
         world = np.empty_like(local)
-        for j in range(24):
-            world[:, j] = local[:, j] if SMPL24.parents[j] < 0 else world[:, SMPL24.parents[j]] @ local[:, j]
-        # C · W · Cᵀ with C a signed permutation: (x, y, z) -> (x, -z, y), done by indexing.
-        order, sign = [0, 2, 1], np.array([1.0, -1.0, 1.0], np.float32)
-        blender = world[..., order, :][..., :, order] * (sign[:, None] * sign[None, :])
+        world[:, 0] = local[:, 0]
+        for j in range(1, 24):
+            world[:, j] = quaternion_multiply(world[:, SMPL24.parents[j]], local[:, j])
+        # C · W · Cᵀ turns W's axis by C: (x, y, z) -> (x, -z, y).
+        blender = world[[0, 1, 3, 2]] * np.array([1, 1, -1, 1], np.float32)[:, None, None]
         # G: each bone's turn from its rest, in armature space; unmapped bones ride on their parent.
-        turn = np.empty((len(poses), len(self.smpl), 3, 3), np.float32)
+        identity = np.array([1, 0, 0, 0], np.float32)[:, None]
         mapped = self.smpl >= 0
-        turn[:, mapped] = blender[:, self.smpl[mapped]] @ np.swapaxes(self.offset[mapped], -1, -2).astype(np.float32)
+        turn = np.empty((4, len(self.smpl), len(poses)), np.float32)
+        offset = _quaternions(self.offset)
+        turn[:, mapped] = quaternion_multiply(blender[:, self.smpl[mapped]], _conjugate(offset[:, mapped, None]))
         for b in np.flatnonzero(~mapped):  # parents come first
-            turn[:, b] = turn[:, self.parents[b]] if self.parents[b] >= 0 else np.eye(3)
-        above = np.where((self.parents >= 0)[None, :, None, None], turn[:, np.maximum(self.parents, 0)], np.eye(3, dtype=np.float32))
-        rest = self.rest.astype(np.float32)
-        basis = np.swapaxes(rest, -1, -2) @ (np.swapaxes(above, -1, -2) @ turn) @ rest
+            turn[:, b] = turn[:, self.parents[b]] if self.parents[b] >= 0 else identity
+        above = turn[:, np.maximum(self.parents, 0)]
+        above[:, self.parents < 0] = identity[:, None]
+        rest = _quaternions(self.rest)[:, :, None]
+        basis = quaternion_multiply(quaternion_multiply(_conjugate(rest), quaternion_multiply(_conjugate(above), turn)), rest)
+        basis = basis.transpose(2, 1, 0) / np.sqrt(np.sum(basis * basis, 0)).T[..., None]
+        basis *= np.where(basis[..., :1] < 0, -1, 1).astype(np.float32)
         target = (self.scale * (np.asarray(trans, np.float64) + smpl_rest[0])) @ SMPL_TO_BLENDER.T
         location = (target - self.head) @ self.rest[self.root]
-        return matrix_to_quaternion(basis), location
+        return basis, location
+
+
+def rotvec_to_quaternion(rotvecs: np.ndarray) -> np.ndarray:
+    """Unit quaternions (4: w, x, y, z, ...) of axis-angle vectors (3, ...), components first."""
+    angle = np.sqrt(np.sum(rotvecs * rotvecs, 0))
+    # sin(θ/2) / θ written with sinc, which is exact at θ = 0
+    return np.concatenate([np.cos(angle / 2)[None], rotvecs * (0.5 * np.sinc(angle / (2 * np.pi)))[None]])
+
+
+def quaternion_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton products ``a ⊗ b`` of quaternions (4: w, x, y, z, ...), components first
+    (broadcast over the rest): the rotation ``b`` then ``a``."""
+    aw, ax, ay, az = a
+    bw, bx, by, bz = b
+    return np.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ]
+    )
+
+
+def _conjugate(q: np.ndarray) -> np.ndarray:
+    return q * np.array([1, -1, -1, -1], q.dtype).reshape((4,) + (1,) * (q.ndim - 1))
+
+
+def _quaternions(matrices: np.ndarray) -> np.ndarray:
+    """Rotation matrices (B, 3, 3) as float32 quaternions, components first (4, B)."""
+    return matrix_to_quaternion(matrices).T.astype(np.float32)
 
 
 def _ancestors(joint: int) -> list[int]:
