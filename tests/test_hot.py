@@ -216,7 +216,7 @@ def test_world_landmarks_become_channels_that_say_whether_they_are_there():
     np.testing.assert_allclose(channels[0, H36M17.index("l_wrist"), :3], world[0, 15])
 
 
-def test_the_answers_outer_limb_joints_move_part_way_to_the_detectors_3d_of_the_same_shape_only():
+def test_the_answers_outer_limb_joints_move_their_limbs_share_of_the_way_to_the_detectors_3d_of_the_same_shape_only():
     from scipy.spatial.transform import Rotation
 
     from engine.lifting import LIMBS, OUTER, WORLD, averaged_with_detector
@@ -229,17 +229,21 @@ def test_the_answers_outer_limb_joints_move_part_way_to_the_detectors_3d_of_the_
     keypoints[1, 2] = 0.0  # nobody found by the detector's 3D in this frame
     np.testing.assert_allclose(averaged_with_detector(answer, keypoints), answer, atol=1e-12)  # same shape: nothing moves
     keypoints[..., WORLD.start : WORLD.stop - 1] += rng.normal(0, 0.05, (2, 6, 17, 3))  # another shape
-    averaged = averaged_with_detector(answer, keypoints, share=0.3, sigma=0)
+    averaged = averaged_with_detector(answer, keypoints, legs=0.3, arms=0.6, sigma=0)
     outer = [LIMBS[i] for i in OUTER]  # knees, ankles, elbows, wrists
     trunk = [j for j in range(17) if j not in outer]
     np.testing.assert_array_equal(averaged[..., trunk, :], answer[..., trunk, :])  # the trunk, hips and shoulders stay the lifter's
     np.testing.assert_array_equal(averaged[1, 2], answer[1, 2])  # as does a frame without the detector's 3D
-    moved = np.linalg.norm(averaged[0, 0, outer] - answer[0, 0, outer], axis=-1)
-    full = np.linalg.norm(averaged_with_detector(answer, keypoints, share=1.0, sigma=0)[0, 0, outer] - answer[0, 0, outer], axis=-1)
-    np.testing.assert_allclose(moved, 0.3 * full)  # 0.3 of the way
-    assert moved.mean() > 0.01
+    full = averaged_with_detector(answer, keypoints, legs=1.0, arms=1.0, sigma=0)
+    for names, share in ((("knee", "ankle"), 0.3), (("elbow", "wrist"), 0.6)):
+        joints = [j for j in outer if H36M17.names[j].endswith(names)]
+        moved = np.linalg.norm(averaged[0, 0, joints] - answer[0, 0, joints], axis=-1)
+        np.testing.assert_allclose(
+            moved, share * np.linalg.norm(full[0, 0, joints] - answer[0, 0, joints], axis=-1)
+        )  # the share of the way
+        assert moved.mean() > 0.01
     # smoothed over time (the detector's 3D shakes from frame to frame), the move changes less between frames
-    smoothed = averaged_with_detector(answer, keypoints, share=0.3) - answer
+    smoothed = averaged_with_detector(answer, keypoints, legs=0.3, arms=0.6) - answer
     assert np.abs(np.diff(smoothed, axis=1)).mean() < 0.5 * np.abs(np.diff(averaged - answer, axis=1)).mean()
     np.testing.assert_array_equal(averaged_with_detector(answer, keypoints[..., :3]), answer)  # no world channels: unchanged
 

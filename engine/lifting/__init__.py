@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 INPUT_CHANNELS = 7  # x, y, confidence; world x, y, z, world present
 WORLD = slice(3, 7)  # the world landmark's channels
 Array = TypeVar("Array", np.ndarray, "torch.Tensor")
-DETECTOR_SHARE, DETECTOR_SIGMA = 0.3, 2.0  # averaged_with_detector's share of the way to the detector's 3D, smoothing (frames)
+# averaged_with_detector's shares of the way to the detector's 3D (knees and ankles, elbows and
+# wrists) and its smoothing (frames)
+LEG_SHARE, ARM_SHARE, DETECTOR_SIGMA = 0.3, 0.5, 2.0
 LIMBS = [H36M17.index(f"{side}_{joint}") for side in "lr" for joint in ("hip", "knee", "ankle", "shoulder", "elbow", "wrist")]  # H36M17
 # averaged_with_detector moves the limbs' outer joints; the hips and shoulders frame the trunk,
 # whose lean gives gravity and the floor (engine.pipeline.world), and stay the lifter's.
@@ -71,12 +73,13 @@ def mirrored(x: Array) -> Array:
 
 
 def averaged_with_detector(
-    lifted: np.ndarray, keypoints: np.ndarray, share: float = DETECTOR_SHARE, sigma: float = DETECTOR_SIGMA
+    lifted: np.ndarray, keypoints: np.ndarray, legs: float = LEG_SHARE, arms: float = ARM_SHARE, sigma: float = DETECTOR_SIGMA
 ) -> np.ndarray:
     """The lifter's answer ``lifted`` (..., 17, 3) to ``keypoints`` (..., 17, C) with the
-    limbs' outer joints (knees, ankles, elbows, wrists) moved ``share`` of the way to the
-    detector's world landmarks of the same frame, those first moved onto the answer's limb joints
-    (hips and shoulders too) by the similarity (turn, scale, shift) that fits them best; the move
+    limbs' outer joints moved part of the way to the detector's world landmarks of the same
+    frame (knees and ankles ``legs`` of the way, elbows and wrists ``arms``), those first moved
+    onto the answer's limb joints (hips and shoulders too) by the similarity (turn, scale, shift)
+    that fits them best; the move
     smoothed over time (Gaussian, ``sigma`` frames) where ``lifted`` has a time axis (..., T, 17,
     3; a single-frame lifter's batches of frames, (B, 1, 17, 3), are not smoothed). Frames
     without world landmarks, and input without their channels, are left as they are (but for the
@@ -85,14 +88,15 @@ def averaged_with_detector(
     Why: the lifter reads the world landmarks beside the 2D, yet, trained on a few hundred
     rendered clips, trusts them less than it could; the two answers' errors differ, so their
     average is closer than either. On the 16 rendered validation clips (`hot` and the decoder)
-    PA-MPJPE went from 85.2 to 80.7 mm; on the 32 test clips from 70.6 to 68.2 (`hot-free` and
-    its decoder: 82.4 → 77.1). Chosen on the validation clips: the share (0.3: 81.1 mm with every
-    limb joint moved, 0.4: 80.9, 0.5: 81.5) and the smoothing (the landmarks shake: jitter 72
-    m/s³ unsmoothed, 65 at sigma 2, 63 at 4, 59 before). Moving the hips and shoulders too tilted
-    the trunk, and with it the floor: a standing foot of the leg-stretch clip floated 26 cm
-    (tests/test_upright.py). The turn, size and place of the pose stay the lifter's
-    (docs/evaluation.md)."""
-    if keypoints.shape[-1] < WORLD.stop or not share:
+    PA-MPJPE went from 85.2 to 79.7 mm; on the 32 test clips from 70.6 to 67.9 (`hot-free` and
+    its decoder: 82.4 → 75.4). Chosen on the validation clips: the shares (every limb joint 0.3 /
+    0.4 / 0.5 of the way: 81.1 / 80.9 / 81.5 mm; the outer joints 0.3: 80.7; then legs 0.2 / 0.5
+    with arms 0.3: 80.8 / 81.0; arms 0.5 / 0.7 with legs 0.3: 79.7 / 79.6, jitter 61 / 63 m/s³)
+    and the smoothing (the landmarks shake: jitter 72 m/s³ unsmoothed, 65 at sigma 2, 63 at 4, 59
+    before; every limb joint at 0.3). Moving the hips and shoulders too tilted the trunk, and with
+    it the floor: a standing foot of the leg-stretch clip floated 26 cm (tests/test_upright.py).
+    The turn, size and place of the pose stay the lifter's (docs/evaluation.md)."""
+    if keypoints.shape[-1] < WORLD.stop or not (legs or arms):
         return lifted
     present = keypoints[..., 0, WORLD.stop - 1] > 0.5
     if not present.any():
@@ -103,6 +107,7 @@ def averaged_with_detector(
     if sigma and lifted.ndim > 3:
         gap = gaussian_filter1d(gap, sigma, axis=-3, mode="nearest")
     averaged = lifted.copy()
+    share = np.array([arms if H36M17.names[LIMBS[i]].endswith(("elbow", "wrist")) else legs for i in OUTER])[:, None]
     averaged[..., [LIMBS[i] for i in OUTER], :] += share * gap[..., OUTER, :]
     return averaged
 
