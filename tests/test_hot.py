@@ -248,6 +248,30 @@ def test_the_answers_outer_limb_joints_move_their_limbs_share_of_the_way_to_the_
     np.testing.assert_array_equal(averaged_with_detector(answer, keypoints[..., :3]), answer)  # no world channels: unchanged
 
 
+def test_a_lifters_card_says_how_far_its_knees_and_elbows_move_to_the_detectors_3d():
+    from engine.lifting import ARM_SHARE, LEG_SHARE, LIMBS, OUTER, averaged_with_detector
+    from engine.lifting.streaming import run_model
+
+    torch.manual_seed(0)
+    model = HoT(replace(SMALL, in_chans=7)).eval()
+    x = torch.randn(2, SMALL.frames, 17, 7)
+    x[..., 6] = 1.0  # world landmarks present
+    answers = {}
+    for name, card in (
+        ("none", {"detector_shares": {"legs": 0.0, "arms": 0.0}}),
+        ("default", {}),
+        ("arms", {"detector_shares": {"legs": 0.0, "arms": 1.0}}),
+    ):
+        model.card = card
+        answers[name] = run_model(model, x, flip_test=False)
+    legs = [LIMBS[i] for i in OUTER if H36M17.names[LIMBS[i]].endswith(("knee", "ankle"))]
+    arms = [LIMBS[i] for i in OUTER if H36M17.names[LIMBS[i]].endswith(("elbow", "wrist"))]
+    np.testing.assert_array_equal(answers["arms"][..., legs, :], answers["none"][..., legs, :])  # legs 0: where the lifter put them
+    assert np.abs(answers["arms"][..., arms, :] - answers["none"][..., arms, :]).mean() > 0.01
+    # a card without shares (an official checkpoint's, htnet's) takes the defaults
+    np.testing.assert_allclose(answers["default"], averaged_with_detector(answers["none"], x.numpy(), LEG_SHARE, ARM_SHARE))
+
+
 def test_a_lifter_reads_the_channels_it_was_made_for_and_no_more():
     from engine.lifting import fit_channels
 

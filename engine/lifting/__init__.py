@@ -88,10 +88,14 @@ def averaged_with_detector(
     Why: the lifter reads the world landmarks beside the 2D, yet, trained on a few hundred
     rendered clips, trusts them less than it could; the two answers' errors differ, so their
     average is closer than either. On the 16 rendered validation clips (`hot` and the decoder)
-    PA-MPJPE went from 85.2 to 79.7 mm; on the 32 test clips from 70.6 to 67.9 (`hot-free` and
-    its decoder: 82.4 → 75.4). Chosen on the validation clips: the shares (every limb joint 0.3 /
+    PA-MPJPE went from 85.2 to 79.7 mm; on the 32 test clips from 70.6 to 67.9. A lifter's model
+    card may give shares of its own (``detector_shares``, read by
+    :func:`~engine.lifting.streaming.run_model`): `hot-free`, weaker, moves its arms 0.9 of the way
+    (validation 89.3 mm at 0.5, 87.2 at 0.9; test 82.4 before any average, 74.7 now). The
+    defaults were chosen for `hot` on the validation clips: the shares (every limb joint 0.3 /
     0.4 / 0.5 of the way: 81.1 / 80.9 / 81.5 mm; the outer joints 0.3: 80.7; then legs 0.2 / 0.5
-    with arms 0.3: 80.8 / 81.0; arms 0.5 / 0.7 with legs 0.3: 79.7 / 79.6, jitter 61 / 63 m/s³)
+    with arms 0.3: 80.8 / 81.0; arms 0.5 / 0.7 / 0.9 with legs 0.3: 79.7 / 79.6 / 79.8, jitter
+    61 / 63 / 65 m/s³)
     and the smoothing (the landmarks shake: jitter 72 m/s³ unsmoothed, 65 at sigma 2, 63 at 4, 59
     before; every limb joint at 0.3). Moving the hips and shoulders too tilted the trunk, and with
     it the floor: a standing foot of the leg-stretch clip floated 26 cm (tests/test_upright.py).

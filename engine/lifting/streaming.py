@@ -38,7 +38,9 @@ class StreamingLifter(Protocol):
 
 def run_model(model: torch.nn.Module, x: torch.Tensor, flip_test: bool) -> np.ndarray:
     """``model``'s answer to ``x`` (its 2D input), averaged with the mirrored input's when
-    ``flip_test``, then with the detector's own 3D where ``x`` has it (:func:`~engine.lifting.averaged_with_detector`)."""
+    ``flip_test``, then with the detector's own 3D where ``x`` has it
+    (:func:`~engine.lifting.averaged_with_detector`, with the shares its model card's
+    ``detector_shares`` gives, ``legs`` and ``arms``: a weaker lifter trusts the detector more)."""
     with torch.no_grad():
         if not flip_test:
             y = model(x)
@@ -46,7 +48,8 @@ def run_model(model: torch.nn.Module, x: torch.Tensor, flip_test: bool) -> np.nd
             # One call on both: a single frame's two small calls cost half again as much as one of two frames.
             y = model(torch.cat([x, mirrored(x)]))
             y = (y[: len(x)] + mirrored(y[len(x) :])) / 2
-    return averaged_with_detector(y.numpy().astype(np.float64), x.numpy())
+    shares = getattr(model, "card", {}).get("detector_shares", {})
+    return averaged_with_detector(y.numpy().astype(np.float64), x.numpy(), **shares)
 
 
 class WindowedLifting:
