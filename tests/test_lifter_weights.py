@@ -60,6 +60,22 @@ def test_weights_that_do_not_fit_are_refused_with_the_file_and_the_entries_named
         load_weights(tmp_path / "nope.pt")
 
 
+def test_a_card_whose_detector_shares_are_not_legs_and_arms_from_0_to_1_is_refused_naming_the_key(tmp_path):
+    weights = _our_weights(tmp_path)
+    card_path = weights.with_suffix(".json")
+    card = json.loads(card_path.read_text())
+    for shares, said in (
+        ({"leg": 0.3}, "unknown key 'leg'"),
+        ({"arms": 1.5}, "'arms' must be a number from 0 to 1"),
+        ([0.3, 0.5], "must be"),
+    ):
+        card_path.write_text(json.dumps({**card, "detector_shares": shares}))
+        with pytest.raises(ValueError, match=rf"mine\.json: \"detector_shares\" .*{said}"):
+            load_weights(weights)
+    card_path.write_text(json.dumps({**card, "detector_shares": {"legs": 0.2, "arms": 1}}))
+    assert load_weights(weights).card["detector_shares"] == {"legs": 0.2, "arms": 1}
+
+
 def test_a_client_cannot_make_the_server_load_a_weights_file(tmp_path):
     with pytest.raises(ValueError, match=r"unknown options \['lifter_weights'\]"):
         Settings.from_options({"lifter_weights": str(_our_weights(tmp_path))})

@@ -45,6 +45,7 @@ def load_weights(path: str | Path) -> torch.nn.Module:
     else:
         card = {"name": path.stem, "architecture": "hot", "config": HoTConfig.official().to_dict()}
         size = f"the official HoT-MixSTE size (no model card {card_path.name} beside it to say another)"
+    _check_detector_shares(card.get("detector_shares", {}), card_path)
     architecture = card.get("architecture", "hot")  # cards from before the registry are HoT's
     if architecture not in ARCHITECTURES:
         raise ValueError(f"{card_path}: unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
@@ -68,6 +69,18 @@ def load_weights(path: str | Path) -> torch.nn.Module:
         model.load_state_dict(state, strict=True)
     model.card = {**card, "architecture": architecture, "weights_file": str(path)}
     return model.eval()
+
+
+def _check_detector_shares(shares: object, card_path: Path) -> None:
+    """ValueError unless ``shares`` (a card's ``detector_shares``) maps ``legs`` and/or ``arms``
+    to a share of the way in [0, 1] (:func:`~engine.lifting.averaged_with_detector`)."""
+    if not isinstance(shares, dict):
+        raise ValueError(f'{card_path}: "detector_shares" must be {{"legs": L, "arms": A}}, not {shares!r}')
+    for key, value in shares.items():
+        if key not in ("legs", "arms"):
+            raise ValueError(f'{card_path}: "detector_shares" has an unknown key {key!r} (known: "legs", "arms")')
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ValueError(f'{card_path}: "detector_shares" {key!r} must be a number from 0 to 1, not {value!r}')
 
 
 def load_shipped(name: str) -> torch.nn.Module:
