@@ -2,8 +2,9 @@
 
 The one home for the geometry every stage shares: the smallest rotation between directions,
 the best rotation between vector sets (Kabsch) and the best similarity between point sets
-(Procrustes), quaternion sign continuity and a body's left/up/forward frames and heading. Only numpy is imported, because the Blender add-on carries a copy of
-this file (``engine addon build``) and Blender's Python has neither scipy nor torch.
+(Procrustes), quaternion sign continuity and a body's left/up/forward frames and heading. Only
+numpy is imported, because the Blender add-on carries a copy of this file (``engine addon
+build``) and Blender's Python has neither scipy nor torch.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ LIMBS = [H36M17.index(f"{side}_{joint}") for side in "lr" for joint in ("hip", "
 # averaged_with_detector moves the limbs' outer joints; the hips and shoulders frame the trunk,
 # whose lean gives gravity and the floor (engine.pipeline.world), and stay the lifter's.
 OUTER = [i for i, joint in enumerate(LIMBS) if H36M17.names[joint].endswith(("knee", "ankle", "elbow", "wrist"))]
+_OUTER_ARMS = np.array([H36M17.names[LIMBS[i]].endswith(("elbow", "wrist")) for i in OUTER])  # else a knee or ankle
 
 
 def world_channels(world_landmarks: np.ndarray) -> np.ndarray:
@@ -79,11 +80,10 @@ def averaged_with_detector(
     limbs' outer joints moved part of the way to the detector's world landmarks of the same
     frame (knees and ankles ``legs`` of the way, elbows and wrists ``arms``), those first moved
     onto the answer's limb joints (hips and shoulders too) by the similarity (turn, scale, shift)
-    that fits them best; the move
-    smoothed over time (Gaussian, ``sigma`` frames) where ``lifted`` has a time axis (..., T, 17,
-    3; a single-frame lifter's batches of frames, (B, 1, 17, 3), are not smoothed). Frames
-    without world landmarks, and input without their channels, are left as they are (but for the
-    smoothing reaching them from their neighbours).
+    that fits them best; the move smoothed over time (Gaussian, ``sigma`` frames) where ``lifted``
+    has a time axis (..., T, 17, 3; a single-frame lifter's batches of frames, (B, 1, 17, 3), are
+    not smoothed). Frames without world landmarks, and input without their channels, are left as
+    they are (but for the smoothing reaching them from their neighbours).
 
     Why: the lifter reads the world landmarks beside the 2D, yet, trained on a few hundred
     rendered clips, trusts them less than it could; the two answers' errors differ, so their
@@ -95,9 +95,8 @@ def averaged_with_detector(
     defaults were chosen for `hot` on the validation clips: the shares (every limb joint 0.3 /
     0.4 / 0.5 of the way: 81.1 / 80.9 / 81.5 mm; the outer joints 0.3: 80.7; then legs 0.2 / 0.5
     with arms 0.3: 80.8 / 81.0; arms 0.5 / 0.7 / 0.9 with legs 0.3: 79.7 / 79.6 / 79.8, jitter
-    61 / 63 / 65 m/s³)
-    and the smoothing (the landmarks shake: jitter 72 m/s³ unsmoothed, 65 at sigma 2, 63 at 4, 59
-    before; every limb joint at 0.3). Moving the hips and shoulders too tilted the trunk, and with
+    61 / 63 / 65 m/s³) and the smoothing (the landmarks shake: jitter 72 m/s³ unsmoothed, 65 at
+    sigma 2, 63 at 4, 59 before; every limb joint at 0.3). Moving the hips and shoulders too tilted the trunk, and with
     it the floor: a standing foot of the leg-stretch clip floated 26 cm (tests/test_upright.py).
     The turn, size and place of the pose stay the lifter's (docs/evaluation.md)."""
     if keypoints.shape[-1] < WORLD.stop or not (legs or arms):
@@ -111,7 +110,7 @@ def averaged_with_detector(
     if sigma and lifted.ndim > 3:
         gap = gaussian_filter1d(gap, sigma, axis=-3, mode="nearest")
     averaged = lifted.copy()
-    share = np.array([arms if H36M17.names[LIMBS[i]].endswith(("elbow", "wrist")) else legs for i in OUTER])[:, None]
+    share = np.where(_OUTER_ARMS, arms, legs)[:, None]
     averaged[..., [LIMBS[i] for i in OUTER], :] += share * gap[..., OUTER, :]
     return averaged
 
