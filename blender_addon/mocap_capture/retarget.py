@@ -18,6 +18,7 @@ The SMPL24 table and the rotation helpers are the engine's own (``link/joints.py
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -105,6 +106,14 @@ class Retarget:
         scale = float(rig_leg / clip_leg) if np.isfinite(rig_leg) else 1.0
         return cls(smpl, parents, np.asarray(rest, np.float64), offset, root, np.asarray(heads[root], np.float64), scale)
 
+    @cached_property
+    def _offset_quaternions(self) -> np.ndarray:
+        return _quaternions(self.offset)
+
+    @cached_property
+    def _rest_quaternions(self) -> np.ndarray:
+        return _quaternions(self.rest)
+
     def pose(self, poses: np.ndarray, trans: np.ndarray, smpl_rest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pose-bone quaternions (T, B, 4; w ≥ 0) and the root bone's location (T, 3) for SMPL
         ``poses`` (T, 72 or T, 24, 3; axis-angle) and ``trans`` (T, 3)."""
@@ -123,13 +132,12 @@ class Retarget:
         identity = np.array([1, 0, 0, 0], np.float32)[:, None]
         mapped = self.smpl >= 0
         turn = np.empty((4, len(self.smpl), len(poses)), np.float32)
-        offset = _quaternions(self.offset)
-        turn[:, mapped] = quaternion_multiply(blender[:, self.smpl[mapped]], _conjugate(offset[:, mapped, None]))
+        turn[:, mapped] = quaternion_multiply(blender[:, self.smpl[mapped]], _conjugate(self._offset_quaternions[:, mapped, None]))
         for b in np.flatnonzero(~mapped):  # parents come first
             turn[:, b] = turn[:, self.parents[b]] if self.parents[b] >= 0 else identity
         above = turn[:, np.maximum(self.parents, 0)]
         above[:, self.parents < 0] = identity[:, None]
-        rest = _quaternions(self.rest)[:, :, None]
+        rest = self._rest_quaternions[:, :, None]
         basis = quaternion_multiply(quaternion_multiply(_conjugate(rest), quaternion_multiply(_conjugate(above), turn)), rest)
         basis = basis.transpose(2, 1, 0) / np.sqrt(np.sum(basis * basis, 0)).T[..., None]
         basis *= np.where(basis[..., :1] < 0, -1, 1).astype(np.float32)
