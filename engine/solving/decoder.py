@@ -4,8 +4,7 @@ The world joints are cut into windows of the decoder's length (81 frames) every 
 Each window's conditions are its joints relative to the pelvis, turned so that the first
 frame faces +z (``engine.decoding.features.window_conditions``, as in training); the decoder answers the
 window's points, twists and contacts, which are turned back, pulled half way to the lifter's
-limb joints (:func:`pulled_to_lifter`), the contacts kept only where the decoded heel or toe
-stands (:func:`standing_only`), and blended with the overlapping windows' (weights
+limb joints (:func:`pulled_to_lifter`) and blended with the overlapping windows' (weights
 rising from each window's edges to its middle; points and twists linearly, contacts as
 probabilities) before the IK (:func:`~engine.decoding.representation.solve_representation`)
 makes rotations on the clip's rest skeleton. The root is where the world joints put the pelvis.
@@ -51,10 +50,7 @@ from engine.lifting import LIMBS
 
 DECODER_WEIGHTS = {"decoder": "decoder_rendered", "decoder-free": "decoder_free_rendered"}  # solver name → shipped weights
 LIFTER_PULL, PULL_SIGMA = 0.5, 3.0  # pulled_to_lifter's share of the way and smoothing (frames)
-CONTACT_MAX_SPEED, CONTACT_MAX_RISE = 1.25, 0.08  # standing_only: m/s horizontal, m above the window's usual low
 _LIMB_POINTS = [SMPL24.index(H36M17.names[joint]) for joint in LIMBS]  # the lifter's limb joints among the decoded points
-_HEELS_TOES = [SMPL24.index(n) for n in ("l_ankle", "l_foot", "r_ankle", "r_foot")]  # the contacts' order
-_PELVIS = H36M17.index("pelvis")
 _HIPS, _H36M_HIPS = [SMPL24.index(n) for n in ("l_hip", "r_hip")], [H36M17.index(n) for n in ("l_hip", "r_hip")]
 # Feet and hands, and the bone (joint, child) they turn with.
 _ENDS = {
@@ -86,20 +82,6 @@ def pulled_to_lifter(points: np.ndarray, joints: np.ndarray, share: float = LIFT
     return pulled
 
 
-def standing_only(contacts: np.ndarray, points: np.ndarray, pelvis: np.ndarray, fps: float) -> np.ndarray:
-    """A window's contact probabilities (T, 4: heels and toes) kept only where the decoded heel
-    or toe stands still enough to be planted: slower than ``CONTACT_MAX_SPEED`` horizontally and
-    within ``CONTACT_MAX_RISE`` of its own low (the window's 5th percentile), its world place being
-    the decoded ``points`` (T, 25, 3; pelvis at the origin, in the world's turn) carried by the
-    world ``pelvis`` (T, 3; +y up). The decoder reads contacts off the pose and calls feet planted
-    on 87-90 % of the mocap's frames against their 75 %; gated so, contact F1 on the mocap
-    validation windows went from 0.908 to 0.944 (docs/decoder.md, session 21)."""
-    feet = points[:, _HEELS_TOES] + pelvis[:, None]
-    speed = np.linalg.norm(np.gradient(feet[..., [0, 2]], axis=0), axis=-1) * fps if len(feet) > 1 else np.zeros(feet.shape[:2])
-    rise = feet[..., 1] - np.percentile(feet[..., 1], 5, axis=0)
-    return np.where((speed < CONTACT_MAX_SPEED) & (rise < CONTACT_MAX_RISE), contacts, 0.0)
-
-
 def load_decoder(name: str) -> MotionDecoder:
     """The shipped decoder ``name`` (``engine/decoding/weights/NAME.pt`` and its card)."""
     weights = WEIGHTS_DIR / f"{name}.pt"
@@ -119,7 +101,7 @@ class DecoderSolver:
 
     def __init__(self, rest: np.ndarray, fps: float, model: MotionDecoder | None = None, steps: int = 1) -> None:
         self.steps = steps  # DDIM steps from zero noise: deterministic whatever their number
-        self.rest, self.rest_h36m, self.fps = rest, h36m_of_rest(rest), fps
+        self.rest, self.rest_h36m = rest, h36m_of_rest(rest)
         self.model = model or load_decoder(self.weights)
         self.window = self.model.window
         self.stride = self.window // 2
@@ -137,8 +119,7 @@ class DecoderSolver:
             features = self.model(torch.from_numpy(conditions[None].astype(np.float32)), steps=self.steps)[0].numpy().astype(np.float64)
         points, twists, contacts = split_features(features)
         points = pulled_to_lifter(points @ turn, joints)
-        contacts = standing_only(expit(contacts), points, joints[:, _PELVIS], self.fps)
-        return np.concatenate([points[:, 1:].reshape(self.window, -1), twists.reshape(self.window, -1), contacts], 1)
+        return np.concatenate([points[:, 1:].reshape(self.window, -1), twists.reshape(self.window, -1), expit(contacts)], 1)
 
     def extend(self, world_joints: np.ndarray, complete: bool = False) -> dict[str, np.ndarray]:
         frames = len(world_joints)
