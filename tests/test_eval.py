@@ -126,7 +126,8 @@ def test_the_mean_pose_tool_writes_a_card_like_the_shipped_one_where_it_is_told(
 def test_solvers_are_scored_on_rotations_against_the_mocaps_own(prepared, monkeypatch):
     """Exact joints through the analytic IK: positions come back (the spine and head by its own
     rules), the ankles and wrists it leaves unturned cost their true turn, and the IK tells no
-    contacts; the decoder says where it aimed and which feet stand."""
+    contacts (a capture's are the world stage's); the decoder says where it aimed and which feet
+    stand, among those the world stage finds planted."""
     import engine.solving.decoder as decoder_solver
     from engine.data.dataset import MocapWindows
     from engine.eval.solve import ANKLES_WRISTS, evaluate_solver
@@ -139,8 +140,10 @@ def test_solvers_are_scored_on_rotations_against_the_mocaps_own(prepared, monkey
     mask = np.stack([s["mask"].numpy() for s in samples])
     ik = evaluate_solver("ik", exact, truth, mask)
     assert ik["mpjpe_mm"] < 25 and ik["fk_consistency_mm"] is None and ik["contact_f1"] is None
+    assert 0.5 < ik["capture_contact_f1"] <= 1  # the world stage's planted feet alone, from exact joints
     true_turns = np.degrees(np.linalg.norm(truth["poses"].reshape(*mask.shape, 24, 3)[mask][:, ANKLES_WRISTS], axis=-1)).mean()
     assert ik["rotation_error_deg"]["ankles_wrists"] == pytest.approx(true_turns, rel=1e-4)
     monkeypatch.setattr(decoder_solver, "load_decoder", lambda name: _tiny_decoder(27))
     decoded = evaluate_solver("decoder", exact, truth, mask)
     assert decoded["fk_consistency_mm"] >= 0 and 0 <= decoded["contact_f1"] <= 1
+    assert 0 <= decoded["capture_contact_f1"] <= ik["capture_contact_f1"]  # the solver's contacts only take frames away

@@ -17,6 +17,10 @@ they measure the rotations and not the two skeletons' proportions. On real, glit
   a solver that says (``targets``: the decoder's decoded points); the IK aims at the lifted
   joints and reaches them by construction;
 - ``contact_f1`` against the mocap's heel and toe contacts, for a solver that tells contacts;
+  ``capture_contact_f1``, of the contacts a capture keeps
+  (:func:`engine.pipeline.world.heel_and_toe_contacts`): the world stage's planted ankles, found
+  from the window's lifted joints in its camera (:func:`engine.pipeline.world.to_world`), and
+  among them the solver's, when it tells them;
 - ``foot_skate_cm_s``: the solved heels' and toes' horizontal speed where the mocap says they stand
   (no foot locking here: the capture's locking comes after the solver), beside
   ``foot_skate_truth_cm_s``, the true rotations' on the default skeleton at the same root.
@@ -33,6 +37,7 @@ from engine.body.kinematics import forward_kinematics_np
 from engine.body.skeleton import default_rest_joints
 from engine.decoding.representation import LEAF_JOINTS, TWIST_JOINTS, to_representation
 from engine.eval import metrics
+from engine.pipeline.world import heel_and_toe_contacts, to_world
 from engine.solving import make_solver
 
 MM = 1000.0
@@ -58,12 +63,15 @@ def evaluate_solver(name: str, lifted: np.ndarray, truth: dict[str, np.ndarray],
     ``poses``, ``contacts``, ``world_root``, ``camera_rotation``, stacked), over ``mask`` (N, T)."""
     rest = default_rest_joints()
     solved = {"poses": [], "joints": [], "contacts": [], "targets": []}
+    kept = []  # the contacts a capture keeps
     for window, rotation, root in zip(lifted, truth["camera_rotation"], truth["world_root"]):
         world = window.astype(np.float64) @ rotation + root[:, None]
         answer = make_solver(name, fit_rest_skeleton(world, rest), fps).extend(world, complete=True)
         for key in solved:
             if key in answer:
                 solved[key].append(answer[key])
+        planted = to_world(window.astype(np.float64) + (root @ rotation.T)[:, None], fps).contacts  # in the window's camera
+        kept.append(heel_and_toe_contacts(planted, answer.get("contacts")))
     local, true_local = _local(np.stack(solved["poses"])), _local(truth["poses"].astype(np.float64))
     placed = np.stack(solved["joints"])  # on the fitted skeletons, in the world
     joints, true_joints = (forward_kinematics_np(r, rest, rep="matrix")[0] for r in (local, true_local))
@@ -89,6 +97,7 @@ def evaluate_solver(name: str, lifted: np.ndarray, truth: dict[str, np.ndarray],
         if solved["targets"]
         else None,
         "contact_f1": _f1(np.stack(solved["contacts"])[mask] > 0.5, truth["contacts"][mask] > 0.5) if solved["contacts"] else None,
+        "capture_contact_f1": _f1(np.stack(kept)[mask] > 0.5, truth["contacts"][mask] > 0.5),
         "foot_skate_cm_s": 100 * metrics.foot_skate(joints[whole], truth["contacts"][whole], HEELS_TOES, fps)
         if whole.any()
         else float("nan"),

@@ -60,6 +60,7 @@ from engine.pipeline.world import (
     contacts_reach,
     fit_floor,
     foot_lock_correction,
+    heel_and_toe_contacts,
     lock_settled,
     origin_at,
     relocated,
@@ -235,14 +236,7 @@ class Capture:
             done -= unsettled
             solved = self.solver.extend(trajectory.joints[:done], complete)
             done = min(done, self.solver.settled)
-            # Which feet stand: the world stage's planted ankles (slow and low in the world),
-            # for heel and toe alike; a solver that tells heel and toe contacts (the decoder)
-            # picks among those frames. Its contacts alone, read off the pose, pinned feet in
-            # the air: on a rendered walk it had the left toe down on every frame, the pins held
-            # the swinging foot and bent the leg to it (163 mm PA-MPJPE against 49 unlocked).
-            heel_and_toe = trajectory.contacts[:done][:, [0, 0, 1, 1]].astype(np.float64)
-            if "contacts" in solved:
-                heel_and_toe = np.minimum(heel_and_toe, solved["contacts"][:done])
+            heel_and_toe = heel_and_toe_contacts(trajectory.contacts[:done], solved["contacts"][:done] if "contacts" in solved else None)
             planted = heel_and_toe.reshape(-1, 2, 2).max(axis=2) > 0.5
             correction = foot_lock_correction(solved["joints"][:done, SMPL_FEET], planted, self.foot_lock, horizon)
             if not complete and self.foot_lock > 0:
