@@ -64,13 +64,13 @@ def evaluate_solver(name: str, lifted: np.ndarray, truth: dict[str, np.ndarray],
     rest = default_rest_joints()
     solved = {"poses": [], "joints": [], "contacts": [], "targets": []}
     kept = []  # the contacts a capture keeps
-    for window, rotation, root in zip(lifted, truth["camera_rotation"], truth["world_root"]):
-        world = window.astype(np.float64) @ rotation + root[:, None]
+    for window, rotation, root in zip(lifted.astype(np.float64), truth["camera_rotation"], truth["world_root"]):
+        world = window @ rotation + root[:, None]
         answer = make_solver(name, fit_rest_skeleton(world, rest), fps).extend(world, complete=True)
         for key in solved:
             if key in answer:
                 solved[key].append(answer[key])
-        planted = to_world(window.astype(np.float64) + (root @ rotation.T)[:, None], fps).contacts  # in the window's camera
+        planted = to_world(window + (root @ rotation.T)[:, None], fps).contacts  # in the window's camera
         kept.append(heel_and_toe_contacts(planted, answer.get("contacts")))
     local, true_local = _local(np.stack(solved["poses"])), _local(truth["poses"].astype(np.float64))
     placed = np.stack(solved["joints"])  # on the fitted skeletons, in the world
