@@ -175,6 +175,36 @@ def test_on_a_drifting_floor_feet_standing_above_the_clips_floor_are_planted(res
     assert contacts_reach(30.0, drifting) > contacts_reach(30.0, fixed) > 1
 
 
+def test_feet_are_planted_through_the_lifters_depth_shake_not_through_what_the_picture_shows():
+    """Lifted feet shake in depth, and a planted foot reads as moving: a foot the detector sees
+    counts as planted up to ``PLANTED_SPEED`` along the camera's line of sight, but only under
+    ``SIDEWAYS_SPEED`` across it (the picture shows that motion); a foot it does not see (the
+    lifter's guess) only under ``FLOOR_SPEED``."""
+    from engine.pipeline.world import FLOOR_SPEED, PLANTED_HEIGHT, PLANTED_SPEED, SIDEWAYS_SPEED, Floor, planted_feet
+
+    def sliding(left: list[float], right: list[float]) -> np.ndarray:  # velocities (m/s), 30 frames a second
+        feet = np.zeros((60, 2, 3))
+        feet[..., 0] = [-0.1, 0.1]
+        feet += np.arange(60)[:, None, None] / 30.0 * np.array([left, right])
+        feet[..., 1] = FOOT_ABOVE_FLOOR
+        return feet
+
+    camera_5m_back = np.array([0.0, 0.0, -5.0])  # looking along +z
+    floor = Floor(np.eye(3), camera_5m_back, np.full(2, FOOT_ABOVE_FLOOR + PLANTED_HEIGHT), [])
+    shaking = (FLOOR_SPEED + PLANTED_SPEED) / 2
+    assert SIDEWAYS_SPEED < shaking < PLANTED_SPEED
+    depth, across = [0.0, 0.0, shaking], [shaking, 0.0, 0.0]
+    assert planted_feet(sliding(depth, [0.0, 0.0, 1.5 * PLANTED_SPEED]), floor, 30.0).all(axis=0).tolist() == [True, False]
+    assert planted_feet(sliding(depth, across), floor, 30.0).all(axis=0).tolist() == [True, False]
+    left_unseen = np.broadcast_to([False, True], (60, 2))
+    assert planted_feet(sliding(depth, depth), floor, 30.0, left_unseen).all(axis=0).tolist() == [False, True]
+    slow = [FLOOR_SPEED / 2, 0.0, 0.0]
+    assert planted_feet(sliding(slow, slow), floor, 30.0, left_unseen).all()
+    lifted = sliding(depth, depth)
+    lifted[..., 1] += PLANTED_HEIGHT + 0.01
+    assert not planted_feet(lifted, floor, 30.0).any()
+
+
 def test_frames_upside_down_in_the_picture_do_not_vote_for_gravity(rest_joints):
     """A lifter may answer a freeze or a handstand with a standing pose; the 2D keypoints show
     the body upside down, so those frames do not count as standing (``body_up``'s ``pixels``)."""

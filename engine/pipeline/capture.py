@@ -230,7 +230,7 @@ class Capture:
             done -= int(4 * self.settings.smooth + 0.5)  # the smoothing's reach
         unsettled = 0 if complete else contacts_reach(self.fps, self.floor)
         if done - unsettled > self.emitted:
-            trajectory = to_world(camera_joints[:done], self.fps, self.floor)
+            trajectory = to_world(camera_joints[:done], self.fps, self.floor, pixels[:done])
             if complete and self.on_world_joints is not None:
                 self.on_world_joints(trajectory.joints, ~in_long_gap[:done])
             done -= unsettled

@@ -165,7 +165,7 @@ class LiveProcessor:
             self._calibrate()
         # Planted feet: low, and slow since the last frame with the person (its own time: frames drop).
         rate = 1 / max(frame.time - self.previous_time, 1e-3)
-        contacts = to_world(np.stack([self.previous, joints]), rate, self.floor).contacts[-1]
+        contacts = to_world(np.stack([self.previous, joints]), rate, self.floor, np.stack([pixels, pixels])).contacts[-1]
         self.previous, self.previous_time = joints, frame.time
         world = joints @ self.floor.rotation.T + self.floor.translation
         # A solver over a one-frame clip, for the same reason as the lifter: IK keeps no state between frames.
