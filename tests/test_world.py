@@ -223,3 +223,40 @@ def test_frames_upside_down_in_the_picture_do_not_vote_for_gravity(rest_joints):
     assert standing_all.all() and standing_frames.tolist() == [True] * 10 + [False] * 20
     assert np.degrees(np.arccos(np.clip(up @ [0.0, -1.0, 0.0], -1, 1))) < 7.0  # the rest pose's own lean
     assert np.degrees(np.arccos(np.clip(up_all @ [0.0, -1.0, 0.0], -1, 1))) > 10.0
+
+
+def test_the_picture_not_the_lifter_says_whether_a_standing_foot_moves_across_it():
+    """The lifter moves a standing foot across the picture while the detector's ankle stays put:
+    read off the detected ankle (``pictured``), the foot is planted; read off the lifted one, not."""
+    from engine.pipeline.world import PLANTED_HEIGHT, PLANTED_SPEED, SIDEWAYS_SPEED, Floor, planted_feet
+
+    lifted = np.zeros((60, 2, 3))
+    lifted[..., 0] = [-0.1, 0.1]
+    lifted[..., 1] = FOOT_ABOVE_FLOOR
+    pictured = lifted.copy()
+    lifted[:, 0, 0] += 0.1 * np.sin(np.arange(60) / 30.0 * 2 * np.pi)  # a 10 cm sway, once a second: up to 0.63 m/s
+    assert SIDEWAYS_SPEED < 0.2 * np.pi < PLANTED_SPEED
+    floor = Floor(np.eye(3), np.array([0.0, 0.0, -5.0]), np.full(2, FOOT_ABOVE_FLOOR + PLANTED_HEIGHT), [])
+    assert not planted_feet(lifted, floor, 30.0).all(axis=0)[0]
+    assert planted_feet(lifted, floor, 30.0, pictured=pictured).all()
+
+
+def test_pictured_feet_lie_on_the_detected_ankles_rays_at_the_lifted_depth():
+    """Where the detector saw an ankle, the pictured foot is on its ray at the lifted ankle's
+    depth, in the first frame's camera when a pan is undone; where it is unsure, the lifted ankle."""
+    from engine.pipeline.world import FEET, pictured_feet
+
+    intrinsics = np.array([800.0, 800.0, 320.0, 240.0])
+    seen_at = np.array([[[0.3, 1.0, 4.0], [-0.2, 0.9, 5.0]]])  # (1 frame, 2 ankles, 3) in that frame's camera
+    pan = Rotation.from_euler("y", 20, degrees=True).as_matrix()[None]  # x_t = R_t x_0
+    joints = np.zeros((1, 17, 3))
+    joints[:, FEET] = seen_at + [[[0.15, 0.0, 0.0], [0.0, 0.05, 0.0]]]  # the lifter put them elsewhere
+    pixels = np.zeros((1, 17, 3))
+    pixels[:, FEET, :2] = seen_at[..., :2] / seen_at[..., 2:] * 800.0 + [320.0, 240.0]
+    pixels[:, FEET, 2] = [0.9, 0.9]
+    np.testing.assert_allclose(pictured_feet(joints, pixels, intrinsics), seen_at, atol=1e-9)
+    first_frame = joints.copy()
+    first_frame[:, FEET] = joints[:, FEET] @ pan[0]  # x_0 = x_t R_t (rows)
+    np.testing.assert_allclose(pictured_feet(first_frame, pixels, intrinsics, pan), seen_at @ pan[0], atol=1e-9)
+    pixels[:, FEET[1], 2] = 0.1
+    np.testing.assert_allclose(pictured_feet(joints, pixels, intrinsics)[0, 1], joints[0, FEET[1]])

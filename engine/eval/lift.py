@@ -69,7 +69,13 @@ def evaluate_lifter(
             preds.append(lifter(batch["keypoints"]).numpy())
             truths.append(batch["joints"].numpy())
             masks.append(batch["mask"].numpy())
-            solver_truth.append({key: batch[key].numpy() for key in ("poses", "contacts", "world_root", "camera_rotation") if key in batch})
+            solver_truth.append(
+                {
+                    key: batch[key].numpy()
+                    for key in ("poses", "contacts", "world_root", "camera_rotation", "keypoints", "camera")
+                    if key in batch
+                }
+            )
     if scratch is not None:
         scratch.cleanup()
     pred, truth, mask = np.concatenate(preds), np.concatenate(truths), np.concatenate(masks)

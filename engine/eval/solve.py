@@ -19,8 +19,8 @@ they measure the rotations and not the two skeletons' proportions. On real, glit
 - ``contact_f1`` against the mocap's heel and toe contacts, for a solver that tells contacts;
   ``capture_contact_f1``, of the contacts a capture keeps
   (:func:`engine.pipeline.world.heel_and_toe_contacts`): the world stage's planted ankles, found
-  from the window's lifted joints in its camera (:func:`engine.pipeline.world.to_world`), and
-  among them the solver's, when it tells them;
+  from the window's lifted joints in its camera and its 2D keypoints, as a capture finds them
+  (:func:`engine.pipeline.world.to_world`), and among them the solver's, when it tells them;
 - ``foot_skate_cm_s``: the solved heels' and toes' horizontal speed where the mocap says they stand
   (no foot locking here: the capture's locking comes after the solver), beside
   ``foot_skate_truth_cm_s``, the true rotations' on the default skeleton at the same root.
@@ -37,7 +37,8 @@ from engine.body.kinematics import forward_kinematics_np
 from engine.body.skeleton import default_rest_joints
 from engine.decoding.representation import LEAF_JOINTS, TWIST_JOINTS, to_representation
 from engine.eval import metrics
-from engine.pipeline.world import heel_and_toe_contacts, to_world
+from engine.lifting import screen_pixels
+from engine.pipeline.world import heel_and_toe_contacts, pictured_feet, to_world
 from engine.solving import make_solver
 
 MM = 1000.0
@@ -60,17 +61,26 @@ def _f1(predicted: np.ndarray, truth: np.ndarray) -> float:
 def evaluate_solver(name: str, lifted: np.ndarray, truth: dict[str, np.ndarray], mask: np.ndarray, fps: float = 30.0) -> dict:
     """The module docstring's metrics of solver ``name`` on ``lifted`` windows (N, T, 17, 3:
     camera frame, root-relative), against ``truth`` (``MocapWindows(rotations=True)``'s
-    ``poses``, ``contacts``, ``world_root``, ``camera_rotation``, stacked), over ``mask`` (N, T)."""
+    ``poses``, ``contacts``, ``world_root``, ``camera_rotation``, and the ``keypoints`` and
+    ``camera`` the lifter saw when known, stacked), over ``mask`` (N, T)."""
     rest = default_rest_joints()
     solved = {"poses": [], "joints": [], "contacts": [], "targets": []}
     kept = []  # the contacts a capture keeps
-    for window, rotation, root in zip(lifted.astype(np.float64), truth["camera_rotation"], truth["world_root"]):
+    for index, (window, rotation, root) in enumerate(zip(lifted.astype(np.float64), truth["camera_rotation"], truth["world_root"])):
         world = window @ rotation + root[:, None]
         answer = make_solver(name, fit_rest_skeleton(world, rest), fps).extend(world, complete=True)
         for key in solved:
             if key in answer:
                 solved[key].append(answer[key])
-        planted = to_world(window + (root @ rotation.T)[:, None], fps).contacts  # in the window's camera
+        camera_joints = window + (root @ rotation.T)[:, None]  # in the window's camera
+        if "keypoints" in truth:
+            fx, fy, cx, cy, width, height = truth["camera"][index]
+            pixels = truth["keypoints"][index].astype(np.float64)
+            pixels[..., :2] = screen_pixels(pixels[..., :2], width, height)
+            pictured = pictured_feet(camera_joints, pixels, np.array([fx, fy, cx, cy]))
+            planted = to_world(camera_joints, fps, keypoints=pixels, pictured=pictured).contacts
+        else:
+            planted = to_world(camera_joints, fps).contacts
         kept.append(heel_and_toe_contacts(planted, answer.get("contacts")))
     local, true_local = _local(np.stack(solved["poses"])), _local(truth["poses"].astype(np.float64))
     placed = np.stack(solved["joints"])  # on the fitted skeletons, in the world

@@ -121,6 +121,11 @@ def normalise_screen(uv: np.ndarray, width: float, height: float) -> np.ndarray:
     return uv / width * 2 - np.array([1.0, height / width])
 
 
+def screen_pixels(normalised: np.ndarray, width: float, height: float) -> np.ndarray:
+    """Full-image pixels of :func:`normalise_screen`'s ``normalised`` 2D (its inverse)."""
+    return (normalised + np.array([1.0, height / width])) * width / 2
+
+
 def load_lifter(name: str) -> SequenceLifter:
     """The registered lifter ``name`` (:data:`~engine.lifting.registry.LIFTERS`) with its
     shipped weights, for whole sequences; KeyError lists the known names."""

@@ -63,6 +63,7 @@ from engine.pipeline.world import (
     heel_and_toe_contacts,
     lock_settled,
     origin_at,
+    pictured_feet,
     relocated,
     relocated_cameras,
     root_translation,
@@ -230,7 +231,8 @@ class Capture:
             done -= int(4 * self.settings.smooth + 0.5)  # the smoothing's reach
         unsettled = 0 if complete else contacts_reach(self.fps, self.floor)
         if done - unsettled > self.emitted:
-            trajectory = to_world(camera_joints[:done], self.fps, self.floor, pixels[:done])
+            pictured = pictured_feet(camera_joints[:done], pixels[:done], self.camera, turns[:done] if self.compensate else None)
+            trajectory = to_world(camera_joints[:done], self.fps, self.floor, pixels[:done], pictured)
             if complete and self.on_world_joints is not None:
                 self.on_world_joints(trajectory.joints, ~in_long_gap[:done])
             done -= unsettled

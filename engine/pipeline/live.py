@@ -45,7 +45,7 @@ from engine.pipeline.live_source import FrameReader, LatestFrame, SourceFrame
 from engine.pipeline.person import PersonTracker
 from engine.pipeline.settings import DEFAULT_FOV_DEG, LIVE_BETA, LIVE_CALIBRATION_S, LIVE_MIN_CUTOFF_HZ
 from engine.pipeline.track import MAX_BRIDGED_GAP_S
-from engine.pipeline.world import Floor, fit_floor, origin_at, relocated, root_translation, to_world
+from engine.pipeline.world import Floor, fit_floor, origin_at, pictured_feet, relocated, root_translation, to_world
 from engine.solving import make_solver
 from engine.timeseries import OneEuroFilter, interpolate
 
@@ -105,8 +105,9 @@ class LiveProcessor:
         self.sure_pixels: np.ndarray | None = None  # each joint's last sure place
         self.seen_at: float | None = None  # the time of the last frame with the person
         self.previous: np.ndarray | None = None  # the last sent frame's camera-frame joints, for the feet's speed
+        self.previous_pixels: np.ndarray | None = None  # and its keypoints (where the picture put its feet)
         self.previous_time = 0.0
-        self.calibrating: list[tuple[int, float, np.ndarray]] = []  # (index, time, camera joints) until calibrated
+        self.calibrating: list[tuple[int, float, np.ndarray, np.ndarray]] = []  # (index, time, camera joints, pixels) until calibrated
         self.fps: float | None = None
         self.floor: Floor | None = None
         self.rest: np.ndarray | None = None
@@ -158,15 +159,17 @@ class LiveProcessor:
         translation = root_translation(lifted[None], pixels[None], self.camera)[0]
         joints = self.filter(lifted + translation, frame.time)
         if self.floor is None:
-            self.calibrating.append((frame.index, frame.time, joints))
+            self.calibrating.append((frame.index, frame.time, joints, pixels))
             if len(self.calibrating) < 2 or frame.time - self.calibrating[0][1] < self.calibration_s:
                 self.calibration_frames += 1
                 return None
             self._calibrate()
         # Planted feet: low, and slow since the last frame with the person (its own time: frames drop).
         rate = 1 / max(frame.time - self.previous_time, 1e-3)
-        contacts = to_world(np.stack([self.previous, joints]), rate, self.floor, np.stack([pixels, pixels])).contacts[-1]
-        self.previous, self.previous_time = joints, frame.time
+        two_frames, two_pixels = np.stack([self.previous, joints]), np.stack([self.previous_pixels, pixels])
+        pictured = pictured_feet(two_frames, two_pixels, self.camera)
+        contacts = to_world(two_frames, rate, self.floor, two_pixels, pictured).contacts[-1]
+        self.previous, self.previous_pixels, self.previous_time = joints, pixels, frame.time
         world = joints @ self.floor.rotation.T + self.floor.translation
         # A solver over a one-frame clip, for the same reason as the lifter: IK keeps no state between frames.
         solved = make_solver("ik", self.rest, self.fps).extend(world[None], complete=True)
@@ -178,14 +181,14 @@ class LiveProcessor:
 
     def _calibrate(self) -> None:
         """The world frame, bone lengths and frame rate from the calibration's frames (module docstring)."""
-        indices, times, joints = (np.array(column) for column in zip(*self.calibrating))
+        indices, times, joints, pixels = (np.array(column) for column in zip(*self.calibrating))
         # The source's rate from its frame numbers, which count the frames dropped too (two frames at least).
         self.fps = float((indices[-1] - indices[0]) / max(times[-1] - times[0], 1e-3))
         self.floor = fit_floor(joints, (len(times) - 1) / max(times[-1] - times[0], 1e-3))  # the rate of the frames it sees
         world = joints @ self.floor.rotation.T + self.floor.translation
         self.rest = fit_rest_skeleton(world, default_rest_joints())
         # The frame that ends the calibration is the first sent; the one before it gives its feet's speed.
-        self.previous, self.previous_time = joints[-2], times[-2]
+        self.previous, self.previous_pixels, self.previous_time = joints[-2], pixels[-2], times[-2]
         self.calibrating = []
 
 
