@@ -38,7 +38,7 @@ from engine.body.skeleton import default_rest_joints
 from engine.decoding.representation import LEAF_JOINTS, TWIST_JOINTS, to_representation
 from engine.eval import metrics
 from engine.lifting import screen_pixels
-from engine.pipeline.world import heel_and_toe_contacts, pictured_feet, to_world
+from engine.pipeline.world import heel_and_toe_contacts, to_world
 from engine.solving import make_solver
 
 MM = 1000.0
@@ -73,14 +73,12 @@ def evaluate_solver(name: str, lifted: np.ndarray, truth: dict[str, np.ndarray],
             if key in answer:
                 solved[key].append(answer[key])
         camera_joints = window + (root @ rotation.T)[:, None]  # in the window's camera
+        pixels = intrinsics = None
         if "keypoints" in truth:
-            fx, fy, cx, cy, width, height = truth["camera"][index]
+            intrinsics, (width, height) = truth["camera"][index][:4], truth["camera"][index][4:]
             pixels = truth["keypoints"][index].astype(np.float64)
             pixels[..., :2] = screen_pixels(pixels[..., :2], width, height)
-            pictured = pictured_feet(camera_joints, pixels, np.array([fx, fy, cx, cy]))
-            planted = to_world(camera_joints, fps, keypoints=pixels, pictured=pictured).contacts
-        else:
-            planted = to_world(camera_joints, fps).contacts
+        planted = to_world(camera_joints, fps, keypoints=pixels, intrinsics=intrinsics).contacts
         kept.append(heel_and_toe_contacts(planted, answer.get("contacts")))
     local, true_local = _local(np.stack(solved["poses"])), _local(truth["poses"].astype(np.float64))
     placed = np.stack(solved["joints"])  # on the fitted skeletons, in the world

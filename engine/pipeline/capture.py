@@ -63,7 +63,6 @@ from engine.pipeline.world import (
     heel_and_toe_contacts,
     lock_settled,
     origin_at,
-    pictured_feet,
     relocated,
     relocated_cameras,
     root_translation,
@@ -231,8 +230,8 @@ class Capture:
             done -= int(4 * self.settings.smooth + 0.5)  # the smoothing's reach
         unsettled = 0 if complete else contacts_reach(self.fps, self.floor)
         if done - unsettled > self.emitted:
-            pictured = pictured_feet(camera_joints[:done], pixels[:done], self.camera, turns[:done] if self.compensate else None)
-            trajectory = to_world(camera_joints[:done], self.fps, self.floor, pixels[:done], pictured)
+            pan = turns[:done] if self.compensate else None
+            trajectory = to_world(camera_joints[:done], self.fps, self.floor, pixels[:done], self.camera, pan)
             if complete and self.on_world_joints is not None:
                 self.on_world_joints(trajectory.joints, ~in_long_gap[:done])
             done -= unsettled

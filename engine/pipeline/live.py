@@ -45,7 +45,7 @@ from engine.pipeline.live_source import FrameReader, LatestFrame, SourceFrame
 from engine.pipeline.person import PersonTracker
 from engine.pipeline.settings import DEFAULT_FOV_DEG, LIVE_BETA, LIVE_CALIBRATION_S, LIVE_MIN_CUTOFF_HZ
 from engine.pipeline.track import MAX_BRIDGED_GAP_S
-from engine.pipeline.world import Floor, fit_floor, origin_at, pictured_feet, relocated, root_translation, to_world
+from engine.pipeline.world import Floor, fit_floor, origin_at, relocated, root_translation, to_world
 from engine.solving import make_solver
 from engine.timeseries import OneEuroFilter, interpolate
 
@@ -167,8 +167,7 @@ class LiveProcessor:
         # Planted feet: low, and slow since the last frame with the person (its own time: frames drop).
         rate = 1 / max(frame.time - self.previous_time, 1e-3)
         two_frames, two_pixels = np.stack([self.previous, joints]), np.stack([self.previous_pixels, pixels])
-        pictured = pictured_feet(two_frames, two_pixels, self.camera)
-        contacts = to_world(two_frames, rate, self.floor, two_pixels, pictured).contacts[-1]
+        contacts = to_world(two_frames, rate, self.floor, two_pixels, self.camera).contacts[-1]
         self.previous, self.previous_pixels, self.previous_time = joints, pixels, frame.time
         world = joints @ self.floor.rotation.T + self.floor.translation
         # A solver over a one-frame clip, for the same reason as the lifter: IK keeps no state between frames.

@@ -374,15 +374,21 @@ def to_world(
     fps: float,
     floor: Floor | None = None,
     keypoints: np.ndarray | None = None,
-    pictured: np.ndarray | None = None,
+    intrinsics: np.ndarray | None = None,
+    turns: np.ndarray | None = None,
 ) -> Trajectory:
     """World joints of camera-frame joints (T, 17, 3) on ``floor`` (fitted to them when None),
-    with the planted feet; ``keypoints`` (T, 17, 3), the 2D ones with confidences, say which
-    feet the detector saw (:func:`planted_feet`; all when None)."""
+    with the planted feet (:func:`planted_feet`). The 2D ``keypoints`` (T, 17, 3: pixels and
+    confidences) say which feet the detector saw (all when None) and, with the camera's
+    ``intrinsics`` (fx, fy, cx, cy) and a pan's ``turns`` (:func:`pictured_feet`), where the
+    picture puts them (the lifted feet when None)."""
     floor = floor or fit_floor(camera_joints, fps)
     world = camera_joints @ floor.rotation.T + floor.translation
-    seen = None if keypoints is None else keypoints[:, FEET, 2] >= FOOT_SEEN
-    pictured = None if pictured is None else pictured @ floor.rotation.T + floor.translation
+    seen = pictured = None
+    if keypoints is not None:
+        seen = keypoints[:, FEET, 2] >= FOOT_SEEN
+        if intrinsics is not None:
+            pictured = pictured_feet(camera_joints, keypoints, intrinsics, turns) @ floor.rotation.T + floor.translation
     planted = planted_feet(world[:, FEET], floor, fps, seen, pictured)
     return Trajectory(world, floor.rotation, floor.translation, planted.astype(np.float32), list(floor.notes))
 
