@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.body.joints import H36M17
-from engine.keypoints import BLAZEPOSE_TO_H36M17, blazepose_to_h36m17, detect_pose, h36m17_to_blazepose
+from engine.keypoints import BLAZEPOSE_TO_H36M17, blazepose_to_h36m17, detect_pose, detected_keypoints, h36m17_to_blazepose, unsure_copies
 from tests.paths import VIDEOS
 
 ROOFTOP = VIDEOS / "pexels_2795750_man_dancing_on_rooftop.mp4"
@@ -96,6 +96,68 @@ def test_mapping_rejects_other_shapes_and_keeps_missed_frames_empty():
     assert not blazepose_to_h36m17(np.zeros((3, 33, 3))).any()
     assert np.isnan(blazepose_to_h36m17(np.full((1, 33, 4), np.nan))).all()
     assert all(0 <= i < 33 for sources in BLAZEPOSE_TO_H36M17 for i in sources)
+
+
+def _side_view() -> np.ndarray:
+    """One frame of H36M17 pixels (1, 17, 3) of a person seen from the right, every joint seen,
+    torso 100 px long, the right arm raised."""
+    joints = np.zeros((1, 17, 3))
+    for name, xy in {
+        "pelvis": (300, 400),
+        "r_hip": (300, 400),
+        "l_hip": (302, 400),
+        "r_knee": (305, 480),
+        "l_knee": (290, 478),
+        "r_ankle": (300, 560),
+        "l_ankle": (285, 555),
+        "spine": (300, 350),
+        "thorax": (300, 300),
+        "neck": (310, 270),
+        "head": (305, 250),
+        "r_shoulder": (300, 300),
+        "l_shoulder": (302, 300),
+        "r_elbow": (320, 240),
+        "l_elbow": (300, 350),
+        "r_wrist": (330, 180),
+        "l_wrist": (300, 400),
+    }.items():
+        joints[0, H36M17.index(name)] = (*xy, 0.95)
+    return joints
+
+
+def test_a_hidden_limb_drawn_over_its_seen_twin_is_a_copy_and_loses_its_confidence():
+    seen = _side_view()
+    copied = seen.copy()
+    for joint, twin in (("l_elbow", "r_elbow"), ("l_wrist", "r_wrist")):
+        copied[0, H36M17.index(joint)] = copied[0, H36M17.index(twin)] + (6.0, -4.0, 0.0)
+        copied[0, H36M17.index(joint), 2] = 0.1
+    marked = unsure_copies(copied)
+    assert marked[0, H36M17.index("l_elbow"), 2] == marked[0, H36M17.index("l_wrist"), 2] == 0.0
+    np.testing.assert_array_equal(
+        np.delete(marked[0], [H36M17.index("l_elbow"), H36M17.index("l_wrist")], 0),
+        np.delete(copied[0], [H36M17.index("l_elbow"), H36M17.index("l_wrist")], 0),
+    )
+    np.testing.assert_array_equal(marked[..., :2], copied[..., :2])  # the landmarks stay where the detector put them
+
+
+def test_unsure_joints_away_from_their_twin_and_seen_twins_side_by_side_keep_their_confidence():
+    unsure = _side_view()
+    unsure[0, H36M17.index("l_wrist"), 2] = 0.1  # hidden, guessed hanging, far from the raised right wrist
+    np.testing.assert_array_equal(unsure_copies(unsure), unsure)
+    knees = _side_view()  # both knees seen, 15 px apart: two legs, not a copy
+    np.testing.assert_array_equal(unsure_copies(knees), knees)
+    assert not unsure_copies(np.zeros((3, 17, 3))).any()  # nobody seen
+
+
+def test_the_lifters_keypoints_are_the_mapping_with_copies_marked():
+    landmarks = h36m17_to_blazepose(_side_view())
+    landmarks[0, 15, :2] = landmarks[0, 16, :2] + 3.0  # the left wrist drawn on the right one
+    landmarks[0, 15, 2] = 0.2
+    keypoints = detected_keypoints(landmarks)
+    assert keypoints[0, H36M17.index("l_wrist"), 2] == 0.0
+    np.testing.assert_array_equal(
+        np.delete(keypoints, H36M17.index("l_wrist"), 1), np.delete(blazepose_to_h36m17(landmarks), H36M17.index("l_wrist"), 1)
+    )
 
 
 def test_h36m17_keypoints_as_landmarks_map_back_to_themselves():

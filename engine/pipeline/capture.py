@@ -42,7 +42,7 @@ from engine.body.ik import fit_rest_skeleton, reach_with_leg
 from engine.body.joints import SMPL24
 from engine.body.kinematics import forward_kinematics_np
 from engine.body.skeleton import default_rest_joints
-from engine.keypoints import BLAZEPOSE_NUM_LANDMARKS, blazepose_to_h36m17
+from engine.keypoints import BLAZEPOSE_NUM_LANDMARKS, detected_keypoints
 from engine.lifting import normalise_screen, world_channels
 from engine.lifting.inference import fill_unsure_joints
 from engine.lifting.weights import load_shipped, load_weights, streaming_lifter
@@ -147,7 +147,7 @@ class Capture:
         started = time.perf_counter()
         self.turns.append(Rotation.from_matrix(self.camera_motion.measure(index, landmarks)).as_rotvec())
         self.timings["camera motion"] += time.perf_counter() - started
-        self.keypoints.append(blazepose_to_h36m17(landmarks[None])[0].astype(np.float64))
+        self.keypoints.append(detected_keypoints(landmarks[None])[0].astype(np.float64))
         no_world = np.full((BLAZEPOSE_NUM_LANDMARKS, 3), np.nan)
         self.world.append(world_channels((no_world if world_landmarks is None else world_landmarks)[None])[0])
         self.times.append(seconds)  # last: another thread reads as many frames as there are times

@@ -36,7 +36,7 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from engine.body.ik import fit_rest_skeleton
 from engine.body.skeleton import default_rest_joints
-from engine.keypoints import blazepose_to_h36m17
+from engine.keypoints import detected_keypoints
 from engine.lifting import normalise_screen
 from engine.lifting.registry import ARCHITECTURES
 from engine.lifting.streaming import PerFrameLifting, run_model
@@ -139,7 +139,7 @@ class LiveProcessor:
     def detect(self, frame: SourceFrame) -> np.ndarray:
         """The first stage: the person's H36M17 pixels and confidences (17, 3), zero confidence
         when nobody is seen. Frames must come in order (the tracker follows the person)."""
-        return blazepose_to_h36m17(self.tracker.process(frame.index, frame.rgb)[None])[0].astype(np.float64)
+        return detected_keypoints(self.tracker.process(frame.index, frame.rgb)[None])[0].astype(np.float64)
 
     def pose(self, frame: SourceFrame, pixels: np.ndarray) -> LiveFrame | None:
         """The second stage: :meth:`process` given the frame's :meth:`detect`-ed ``pixels``."""

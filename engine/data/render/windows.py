@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 from engine.body.joints import H36M17
 from engine.data.dataset import sample_rng, window_starts
 from engine.data.render.shards import to_camera
-from engine.keypoints import blazepose_to_h36m17
+from engine.keypoints import detected_keypoints
 from engine.lifting import WORLD, normalise_screen, world_channels
 from engine.lifting.inference import fill_unsure_joints
 
@@ -87,7 +87,7 @@ class RenderedWindows(Dataset):
         picks = first + np.clip(np.arange(offset, offset + self.frames), 0, length - 1)
         real = np.arange(offset, offset + self.frames) < length
         seen = {key: np.asarray(arrays[key][picks], np.float64) for key in ARRAYS}
-        pixels = blazepose_to_h36m17(seen["landmarks"])
+        pixels = detected_keypoints(seen["landmarks"])
         keypoints = np.concatenate(
             [normalise_screen(pixels[..., :2], width, height), pixels[..., 2:], world_channels(seen["world_landmarks"])], -1
         )
