@@ -28,11 +28,11 @@ def test_frames_channel_delivers_every_frame_faster_than_ten_thousand_a_second()
     assert result["frames"] == 12_000 and result["frames_per_second"] > 10_000
 
 
-def test_the_decoder_bench_times_the_decode_and_the_lifter_on_the_same_window():
+def test_the_decoder_bench_times_the_decode_and_the_lifter_on_the_same_windows_per_window():
     from engine.bench.decoder import bench_decoder
     from tests.test_decoder import _tiny_decoder
 
-    results = bench_decoder(model=_tiny_decoder(81), rounds=2, threads=1)
-    assert results["decoder_window_frames"] == results["lifter_window_frames"] == 81
+    results = bench_decoder(model=_tiny_decoder(81), rounds=2, threads=1, batch=3)
+    assert results["decoder_window_frames"] == results["lifter_window_frames"] == 81 and results["batch"] == 3
     assert results["lifter_ms_per_window"] > 0 and results["decoder_ms_per_window"] > 0 and results["ik_ms_per_window"] > 0
     assert results["decoder_over_lifter"] == results["decoder_ms_per_window"] / results["lifter_ms_per_window"]

@@ -40,6 +40,10 @@ def bench_decoder_command(
     lifter: Annotated[str, typer.Option(help=f"The lifter in front of it. {lifter_choices()}.")] = "hot",
     steps: Annotated[int, typer.Option(help="DDIM steps of the decode.")] = 1,
     threads: Annotated[int, typer.Option(help="CPU threads for torch.")] = 2,
+    batch: Annotated[
+        int,
+        typer.Option(help="Windows given to each at once (1: a stream's window as it comes; a capture's final pass decodes 32).", min=1),
+    ] = 1,
     json_out: JsonOption = None,
 ) -> None:
     """The decoder's decode of a window against the lifter's lift of the same window, timed alternately in one run (docs/decoder.md)."""
@@ -51,10 +55,10 @@ def bench_decoder_command(
     if lifter not in LIFTERS:
         raise fail(f"--lifter: choose from {', '.join(LIFTERS)}, got {lifter!r}")
     try:
-        results = bench_decoder(solver, lifter, steps=steps, threads=threads)
+        results = bench_decoder(solver, lifter, steps=steps, threads=threads, batch=batch)
     except FileNotFoundError as e:
         raise fail(e) from None
-    report(results, f"{solver} ({steps} step) vs {lifter}, per window", json_out)
+    report(results, f"{solver} ({steps} step) vs {lifter}, per window in batches of {batch}", json_out)
 
 
 @app.command("frames")

@@ -19,6 +19,10 @@ the way there: 80.7-80.9, the IK's 80.8, with the IK's jitter); on the mocap tes
 mm, rotations 13.0° → 13.8° (docs/decoder.md, the fifth pair). Half was chosen on the
 validation clips (none, half, all).
 
+Windows ready together (a whole clip's, once it is complete) are decoded ``DECODE_BATCH`` at a
+time: the decoder's layers are so small that one window at a time costs mostly per-call
+overhead (on 2 threads 9.8 ms a window alone, 1.9 in a batch of 32; docs/decoder.md, session 24).
+
 Streaming: a frame is final once every window over it has been decoded, which needs the
 frames up to the end of the last of them: up to a window's length after it (``settled``). That
 is too late for a capture's provisional frames (on the 217-frame example clip they came only
@@ -49,6 +53,7 @@ from engine.geometry import smallest_rotations
 from engine.lifting import LIMBS
 
 DECODER_WEIGHTS = {"decoder": "decoder_rendered", "decoder-free": "decoder_free_rendered"}  # solver name → shipped weights
+DECODE_BATCH = 32  # windows decoded at once, as the lifter lifts them (module docstring)
 LIFTER_PULL, PULL_SIGMA = 0.5, 3.0  # pulled_to_lifter's share of the way and smoothing (frames)
 _LIMB_POINTS = [SMPL24.index(H36M17.names[joint]) for joint in LIMBS]  # the lifter's limb joints among the decoded points
 _HIPS, _H36M_HIPS = [SMPL24.index(n) for n in ("l_hip", "r_hip")], [H36M17.index(n) for n in ("l_hip", "r_hip")]
@@ -99,8 +104,9 @@ class DecoderSolver:
     samples = True
     provisional = "ik"  # a stream's first frames would wait up to 81 frames for their windows
 
-    def __init__(self, rest: np.ndarray, fps: float, model: MotionDecoder | None = None, steps: int = 1) -> None:
+    def __init__(self, rest: np.ndarray, fps: float, model: MotionDecoder | None = None, steps: int = 1, batch: int = DECODE_BATCH) -> None:
         self.steps = steps  # DDIM steps from zero noise: deterministic whatever their number
+        self.batch = batch
         self.rest, self.rest_h36m = rest, h36m_of_rest(rest)
         self.model = model or load_decoder(self.weights)
         self.window = self.model.window
@@ -111,24 +117,33 @@ class DecoderSolver:
         self.next_start = 0  # the next window to decode starts here
         self.settled = 0
 
-    def _decode(self, joints: np.ndarray) -> np.ndarray:
-        """Features (window, F) of one window of world joints (n ≤ window, 17, 3), played back and forth to fill it."""
-        joints = joints[played_back_and_forth(len(joints), self.window)]
-        conditions, turn = window_conditions(joints, np.ones(self.window, bool))
-        with torch.no_grad():
-            features = self.model(torch.from_numpy(conditions[None].astype(np.float32)), steps=self.steps)[0].numpy().astype(np.float64)
-        points, twists, contacts = split_features(features)
-        points = pulled_to_lifter(points @ turn, joints)
-        return np.concatenate([points[:, 1:].reshape(self.window, -1), twists.reshape(self.window, -1), expit(contacts)], 1)
+    def _decode(self, windows: list[np.ndarray]) -> list[np.ndarray]:
+        """Features (window, F) of windows of world joints (each n ≤ window, 17, 3), played back
+        and forth to fill them, decoded ``batch`` at a time."""
+        filled = [joints[played_back_and_forth(len(joints), self.window)] for joints in windows]
+        conditions, turns = zip(*(window_conditions(joints, np.ones(self.window, bool)) for joints in filled))
+        features = []
+        for first in range(0, len(filled), self.batch):
+            batch = torch.from_numpy(np.stack(conditions[first : first + self.batch]).astype(np.float32))
+            with torch.no_grad():
+                features.extend(self.model(batch, steps=self.steps).numpy().astype(np.float64))
+        decoded = []
+        for answer, joints, turn in zip(features, filled, turns):
+            points, twists, contacts = split_features(answer)
+            points = pulled_to_lifter(points @ turn, joints)
+            decoded.append(np.concatenate([points[:, 1:].reshape(self.window, -1), twists.reshape(self.window, -1), expit(contacts)], 1))
+        return decoded
 
     def extend(self, world_joints: np.ndarray, complete: bool = False) -> dict[str, np.ndarray]:
         frames = len(world_joints)
+        starts = []
         while self.next_start < frames and (self.next_start + self.window <= frames or complete):
-            start = self.next_start
-            self.decoded[start] = self._decode(world_joints[start : start + self.window])
+            starts.append(self.next_start)
             self.next_start += self.stride
-            if complete and start + self.window >= frames:
+            if complete and starts[-1] + self.window >= frames:
                 break  # this window reaches the clip's end
+        if starts:
+            self.decoded |= zip(starts, self._decode([world_joints[start : start + self.window] for start in starts]))
         ready = frames if complete else min(self.next_start, frames)  # frames before the first window not decoded
         if ready > self.settled:
             self._solve(world_joints, self.settled, ready)
